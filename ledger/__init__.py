@@ -1,0 +1,30 @@
+"""The truth: journal, accounts, holds, assets, members and the checks that keep them sound.
+
+``ledger.core`` is pure (standard library only); everything else here persists through
+SQLAlchemy and writes through one path, ``ledger.journal.WriteTx.append_many``.
+"""
+
+from ledger.errors import (
+    Conflict,
+    IntegrityFailure,
+    InvalidInput,
+    LedgerError,
+    NotFound,
+    Refused,
+    Unavailable,
+)
+from ledger.journal import Appended, Ledger, WriteTx, system_clock
+
+__all__ = [
+    "Appended",
+    "Conflict",
+    "IntegrityFailure",
+    "InvalidInput",
+    "Ledger",
+    "LedgerError",
+    "NotFound",
+    "Refused",
+    "Unavailable",
+    "WriteTx",
+    "system_clock",
+]

@@ -1,0 +1,104 @@
+"""Engines for the embedded default (SQLite) and production (PostgreSQL) databases.
+
+``DPN_DATABASE_URL`` selects the database; without it, a SQLite file under ``./var/``.
+SQLite runs in WAL mode with foreign keys on and ``synchronous=FULL`` (an acknowledged
+write survives a power cut). Write transactions start with ``BEGIN IMMEDIATE`` so two
+writers never both read and then fight over the upgrade to a write lock.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from ledger.errors import Unavailable
+
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "database_url",
+    "db_errors_translated",
+    "make_engine",
+    "read_connection",
+    "write_connection",
+]
+
+DEFAULT_DATABASE_URL = "sqlite:///var/dpn.sqlite3"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_WRITE = "dpn_write"
+
+
+def database_url() -> str:
+    """The configured database URL: ``DPN_DATABASE_URL`` or the SQLite default."""
+    return os.environ.get("DPN_DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
+    """An engine for ``url`` (default: ``database_url()``), set up for the ledger."""
+    url = url or database_url()
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        kwargs.setdefault("pool_pre_ping", True)
+        return create_engine(url, **kwargs)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control from the driver: we say BEGIN ourselves, below.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get(_WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+@contextmanager
+def db_errors_translated() -> Iterator[None]:
+    """Turn the driver's connection and lock errors into ``Unavailable``: the one place
+    where database exceptions become ledger errors."""
+    try:
+        yield
+    except OperationalError as exc:
+        text = str(exc.orig).lower()
+        code = "database_busy" if "locked" in text or "busy" in text else "database_unavailable"
+        raise Unavailable(code, f"the database is not available: {exc.orig}") from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise Unavailable("database_unavailable", "the database connection was lost") from exc
+        raise
+
+
+@contextmanager
+def write_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection inside a write transaction; committed on success, rolled back on error."""
+    with db_errors_translated(), engine.connect() as conn:
+        conn.execution_options(**{_WRITE: True})
+        with conn.begin():
+            yield conn
+
+
+@contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection inside a read transaction: one consistent snapshot for several reads."""
+    with db_errors_translated(), engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            yield conn

@@ -1,0 +1,71 @@
+"""The ledger's errors, each with a stable ``code``.
+
+Imports only the standard library, so the pure core can raise them::
+
+    LedgerError                      code: str, message: str, detail: dict
+    ├── InvalidInput                 the request itself is wrong (HTTP 422)
+    │     asset_id_length, asset_id_alphabet, asset_id_check_digit,
+    │     address_malformed, address_checksum, amount_not_positive,
+    │     amount_over_limit, postings_unbalanced, field_too_long, ...
+    ├── NotFound                     it names something that does not exist (HTTP 404)
+    │     unknown_currency, unknown_asset, unknown_member, unknown_hold, unknown_entry
+    ├── Conflict                     it collides with what is already recorded (HTTP 409)
+    │     idempotency_conflict, member_exists, asset_exists, already_reversed
+    ├── Refused                      well-formed, but a ledger rule forbids it (HTTP 422)
+    │     insufficient_units, insufficient_funds, hold_exceeded, not_reversible
+    ├── Unavailable                  the database cannot be reached or is busy (HTTP 503)
+    │     database_unavailable, database_busy
+    └── IntegrityFailure             stored history breaks an invariant; never swallowed
+          hash_mismatch, chain_broken, balance_mismatch, ...
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "Conflict",
+    "IntegrityFailure",
+    "InvalidInput",
+    "LedgerError",
+    "NotFound",
+    "Refused",
+    "Unavailable",
+]
+
+
+class LedgerError(Exception):
+    """Base of every ledger error: a stable machine code and a one-line message."""
+
+    def __init__(self, code: str, message: str, **detail: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class InvalidInput(LedgerError):
+    """The request is malformed or out of bounds; nothing was written."""
+
+
+class NotFound(LedgerError):
+    """The request names a currency, asset, member, hold or entry that does not exist."""
+
+
+class Conflict(LedgerError):
+    """The request collides with recorded state (a reused key, a duplicate registration)."""
+
+
+class Refused(LedgerError):
+    """The request is well formed but a ledger rule forbids it (e.g. not enough available)."""
+
+
+class Unavailable(LedgerError):
+    """The database could not be reached or stayed busy; the request may be retried."""
+
+
+class IntegrityFailure(LedgerError):
+    """Stored history breaks an invariant. Raised always; never caught to carry on."""

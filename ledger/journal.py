@@ -1,0 +1,487 @@
+"""The one write path: every change of balances goes through ``WriteTx.append_many``.
+
+It checks each draft, answers repeated idempotency keys with the original entry,
+resolves (and validates) the accounts named, applies the balance rules of
+``LedgerState`` to the accounts touched, seals the entries onto the hash chain and
+stores entries, postings, hold changes, balances and holds in the one transaction.
+
+Writers are serialized: on PostgreSQL by a transaction-scoped advisory lock taken
+before the head of the chain is read, on SQLite by ``BEGIN IMMEDIATE``. So ``seq``
+is gap-free, the chain never forks and balances are read after every earlier commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Column, Connection, Engine, bindparam, insert, select, tuple_, update
+
+from ledger.core import (
+    GENESIS_HASH,
+    AccountKey,
+    AccountState,
+    Entry,
+    EntryDraft,
+    HoldOp,
+    HoldState,
+    LedgerState,
+    check_draft,
+    seal,
+)
+from ledger.core.canonical import canonical_bytes
+from ledger.db.engine import write_connection
+from ledger.db.schema import (
+    Account,
+    Asset,
+    Balance,
+    Currency,
+    Hold,
+    JournalEntry,
+    JournalHoldChange,
+    JournalPosting,
+    Member,
+    table,
+)
+from ledger.entries import load_entries
+from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound, Refused
+
+__all__ = [
+    "EXTERNAL_ACCOUNTS",
+    "Appended",
+    "Clock",
+    "Ledger",
+    "WriteTx",
+    "system_clock",
+]
+
+Clock = Callable[[], datetime]
+
+# The designated external accounts: where units are created and money enters or leaves.
+EXTERNAL_ACCOUNTS = frozenset({"issuance", "deposits"})
+ASSET_REGISTER_KIND = "asset.register"
+_PG_JOURNAL_LOCK = 0x44504E4A  # "DPNJ": one advisory lock id for the whole journal
+_IN_CHUNK = 500
+
+_entries = table(JournalEntry)
+_postings = table(JournalPosting)
+_hold_rows = table(JournalHoldChange)
+_accounts = table(Account)
+_balances = table(Balance)
+_holds = table(Hold)
+
+
+def system_clock() -> datetime:
+    """The wall clock in UTC (the default clock; tests and replays pass their own)."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """The result of appending a draft: the entry, and whether it was already there."""
+
+    entry: Entry
+    replayed: bool
+
+
+class Ledger:
+    """The handle every ledger service takes: an engine, a clock and an account-id cache."""
+
+    def __init__(self, engine: Engine, clock: Clock = system_clock) -> None:
+        self.engine = engine
+        self.clock = clock
+        self._account_ids: dict[AccountKey, int] = {}
+
+    @contextmanager
+    def write(self) -> Iterator[WriteTx]:
+        """A write transaction holding the journal lock; committed when the block ends."""
+        with write_connection(self.engine) as conn:
+            tx = WriteTx(self, conn)
+            yield tx
+        # Only ids of committed accounts enter the cache.
+        self._account_ids.update(tx.new_account_ids)
+
+    def append(self, draft: EntryDraft) -> Appended:
+        """Append one draft in its own transaction."""
+        with self.write() as tx:
+            return tx.append(draft)
+
+
+class WriteTx:
+    """One write transaction on the journal. A ledger error inside it spoils it: the
+    caller lets the error propagate so that the transaction rolls back."""
+
+    def __init__(self, ledger: Ledger, conn: Connection) -> None:
+        self.ledger = ledger
+        self.conn = conn
+        self.new_account_ids: dict[AccountKey, int] = {}
+        self._state = LedgerState()
+        self._balance_rows: set[int] = set()
+        self._spoiled = False
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_JOURNAL_LOCK})")
+        head = conn.execute(
+            select(_entries.c.seq, _entries.c.hash, _entries.c.recorded_at)
+            .order_by(_entries.c.seq.desc())
+            .limit(1)
+        ).first()
+        self.head_seq: int = head.seq if head else 0
+        self.head_hash: str = head.hash if head else GENESIS_HASH
+        self._head_time: datetime | None = head.recorded_at if head else None
+
+    @property
+    def next_seq(self) -> int:
+        """The seq the next appended entry will get."""
+        return self.head_seq + 1
+
+    def replay_of(self, draft: EntryDraft) -> Entry | None:
+        """The entry already stored under the draft's idempotency key, or None if the key
+        is new. Raises ``Conflict(idempotency_conflict)`` if it was used for another
+        request. Services call it first so a repeated request changes nothing."""
+        check_draft(draft)
+        stored = self._stored_requests([draft.idempotency_key])
+        if not stored:
+            return None
+        seq, original = stored[draft.idempotency_key]
+        _same_request_or_conflict(draft.idempotency_key, original, draft.request_hash())
+        return load_entries(self.conn, [seq])[0]
+
+    def append(self, draft: EntryDraft) -> Appended:
+        """Append one draft; see ``append_many``."""
+        return self.append_many([draft])[0]
+
+    def append_many(self, drafts: Sequence[EntryDraft]) -> list[Appended]:
+        """Check, balance-check, seal and store ``drafts`` in order, or raise.
+
+        A draft whose idempotency key is already in the journal with the same request
+        yields the stored entry (``replayed=True``); with a different request, it raises
+        ``Conflict(idempotency_conflict)``. Raises before writing anything of this call
+        when any draft is refused.
+        """
+        if self._spoiled:
+            raise RuntimeError("this write transaction was spoiled by an earlier error")
+        try:
+            return self._append_many(drafts)
+        except LedgerError:
+            self._spoiled = True
+            raise
+
+    def _append_many(self, drafts: Sequence[EntryDraft]) -> list[Appended]:
+        for draft in drafts:
+            check_draft(draft)
+            _check_units_stay_inside(draft)
+        request_hashes = [d.request_hash() for d in drafts]
+        stored = self._stored_requests([d.idempotency_key for d in drafts])
+        fresh: list[int] = []
+        replay_seq: dict[int, int] = {}
+        same_as: dict[int, int] = {}
+        first_in_batch: dict[str, int] = {}
+        for i, draft in enumerate(drafts):
+            key = draft.idempotency_key
+            if key in stored:
+                seq, original = stored[key]
+                _same_request_or_conflict(key, original, request_hashes[i])
+                replay_seq[i] = seq
+            elif key in first_in_batch:
+                j = first_in_batch[key]
+                _same_request_or_conflict(key, request_hashes[j], request_hashes[i])
+                same_as[i] = j
+            else:
+                first_in_batch[key] = i
+                fresh.append(i)
+
+        sealed = self._seal_fresh([drafts[i] for i in fresh])
+        self._store(sealed, [request_hashes[i] for i in fresh])
+
+        by_index = dict(zip(fresh, sealed, strict=True))
+        replayed = dict(
+            zip(
+                replay_seq,
+                load_entries(self.conn, list(replay_seq.values())),
+                strict=True,
+            )
+        )
+        results: list[Appended] = []
+        for i in range(len(drafts)):
+            if i in by_index:
+                results.append(Appended(by_index[i], replayed=False))
+            elif i in replayed:
+                results.append(Appended(replayed[i], replayed=True))
+            else:
+                results.append(Appended(by_index[same_as[i]], replayed=True))
+        return results
+
+    # -- reading what the drafts need ------------------------------------------------
+
+    def _stored_requests(self, keys: Sequence[str]) -> dict[str, tuple[int, str]]:
+        found: dict[str, tuple[int, str]] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), _IN_CHUNK):
+            part = unique[start : start + _IN_CHUNK]
+            for key, seq, request_hash in self.conn.execute(
+                select(_entries.c.idempotency_key, _entries.c.seq, _entries.c.request_hash).where(
+                    _entries.c.idempotency_key.in_(part)
+                )
+            ):
+                found[key] = (seq, request_hash)
+        return found
+
+    def _seal_fresh(self, drafts: Sequence[EntryDraft]) -> list[Entry]:
+        keys = {p.account for d in drafts for p in d.postings}
+        keys |= {h.account for d in drafts for h in d.hold_changes}
+        self._resolve_accounts(keys)
+        self._load_balances(keys)
+        self._load_holds(drafts)
+        now = self.ledger.clock()
+        # recorded_at never goes back along the chain, even if the wall clock does.
+        if self._head_time is not None and now < self._head_time:
+            now = self._head_time
+        sealed: list[Entry] = []
+        for draft in drafts:
+            self._state.apply(draft.postings, draft.hold_changes)
+            entry = seal(draft, seq=self.head_seq + 1, prev_hash=self.head_hash, recorded_at=now)
+            sealed.append(entry)
+            self.head_seq, self.head_hash, self._head_time = entry.seq, entry.hash, now
+        return sealed
+
+    def account_id(self, key: AccountKey) -> int:
+        """The id of account ``key`` (created if the holder and instrument exist)."""
+        self._resolve_accounts({key})
+        return self._id(key)
+
+    def _id(self, key: AccountKey) -> int:
+        return self.new_account_ids.get(key) or self.ledger._account_ids[key]
+
+    def _resolve_accounts(self, keys: set[AccountKey]) -> None:
+        cache = self.ledger._account_ids
+        missing = [k for k in keys if k not in cache and k not in self.new_account_ids]
+        for start in range(0, len(missing), _IN_CHUNK):
+            part = missing[start : start + _IN_CHUNK]
+            for account_id, holder, instrument in self.conn.execute(
+                select(_accounts.c.id, _accounts.c.holder, _accounts.c.instrument).where(
+                    tuple_(_accounts.c.holder, _accounts.c.instrument).in_(
+                        [(k.holder, k.instrument) for k in part]
+                    )
+                )
+            ):
+                self.new_account_ids[AccountKey(holder, instrument)] = account_id
+        for key in sorted(k for k in missing if k not in self.new_account_ids):
+            self._check_account_may_exist(key)
+            account_id = self.conn.execute(
+                insert(_accounts)
+                .values(holder=key.holder, instrument=key.instrument)
+                .returning(_accounts.c.id)
+            ).scalar_one()
+            self.new_account_ids[key] = account_id
+
+    def _check_account_may_exist(self, key: AccountKey) -> None:
+        kind, _, name = key.instrument.partition(":")
+        if kind == "units":
+            self._require(table(Asset).c.id, name, "unknown_asset", f"no asset {name!r}")
+        elif kind == "ccy":
+            self._require(table(Currency).c.code, name, "unknown_currency", f"no currency {name!r}")
+        else:
+            raise InvalidInput("instrument_malformed", f"unknown instrument {key.instrument!r}")
+        role, _, who = key.holder.partition(":")
+        if role == "member":
+            self._require(table(Member).c.address, who, "unknown_member", f"no member {who!r}")
+        elif role == "pool":
+            if key.instrument != f"units:{who}":
+                raise InvalidInput(
+                    "pool_instrument", f"the pool of {who!r} holds only that asset's units"
+                )
+        elif role == "external":
+            if who not in EXTERNAL_ACCOUNTS:
+                raise NotFound("unknown_external", f"no external account {who!r}")
+        else:
+            raise InvalidInput("holder_malformed", f"unknown account holder {key.holder!r}")
+
+    def _require(self, column: Column[str], value: str, code: str, message: str) -> None:
+        if self.conn.execute(select(1).where(column == value)).first() is None:
+            raise NotFound(code, message)
+
+    def _load_balances(self, keys: set[AccountKey]) -> None:
+        wanted = {self._id(k): k for k in keys if k not in self._state.accounts}
+        ids = list(wanted)
+        for start in range(0, len(ids), _IN_CHUNK):
+            part = ids[start : start + _IN_CHUNK]
+            for account_id, balance, held in self.conn.execute(
+                select(_balances.c.account_id, _balances.c.balance, _balances.c.held).where(
+                    _balances.c.account_id.in_(part)
+                )
+            ):
+                self._state.accounts[wanted[account_id]] = AccountState(balance, held)
+                self._balance_rows.add(account_id)
+
+    def _load_holds(self, drafts: Sequence[EntryDraft]) -> None:
+        named = {h.hold_id for d in drafts for h in d.hold_changes}
+        named -= self._state.holds.keys() | self._state.closed_holds
+        ids = list(named)
+        for start in range(0, len(ids), _IN_CHUNK):
+            part = ids[start : start + _IN_CHUNK]
+            for hold_id, holder, instrument, remaining, closed_seq in self.conn.execute(
+                select(
+                    _holds.c.id,
+                    _accounts.c.holder,
+                    _accounts.c.instrument,
+                    _holds.c.remaining,
+                    _holds.c.closed_seq,
+                )
+                .join(_accounts, _accounts.c.id == _holds.c.account_id)
+                .where(_holds.c.id.in_(part))
+            ):
+                if closed_seq is None:
+                    self._state.holds[hold_id] = HoldState(
+                        AccountKey(holder, instrument), remaining
+                    )
+                else:
+                    self._state.closed_holds.add(hold_id)
+
+    # -- storing ------------------------------------------------------------------------
+
+    def _store(self, entries: Sequence[Entry], request_hashes: Sequence[str]) -> None:
+        if not entries:
+            return
+        self.conn.execute(
+            insert(_entries),
+            [
+                {
+                    "seq": e.seq,
+                    "id": e.id,
+                    "kind": e.kind,
+                    "payload": canonical_bytes(dict(e.payload)).decode(),
+                    "effective_at": e.effective_at,
+                    "recorded_at": e.recorded_at,
+                    "actor": e.actor,
+                    "idempotency_key": e.idempotency_key,
+                    "request_hash": h,
+                    "reverses": e.reverses,
+                    "prev_hash": e.prev_hash,
+                    "hash": e.hash,
+                }
+                for e, h in zip(entries, request_hashes, strict=True)
+            ],
+        )
+        posting_rows = [
+            {"seq": e.seq, "idx": i, "account_id": self._id(p.account), "amount": p.amount}
+            for e in entries
+            for i, p in enumerate(e.postings)
+        ]
+        if posting_rows:
+            self.conn.execute(insert(_postings), posting_rows)
+        hold_rows = [
+            {
+                "seq": e.seq,
+                "idx": i,
+                "hold_id": h.hold_id,
+                "account_id": self._id(h.account),
+                "op": h.op.value,
+                "amount": h.amount,
+            }
+            for e in entries
+            for i, h in enumerate(e.hold_changes)
+        ]
+        if hold_rows:
+            self.conn.execute(insert(_hold_rows), hold_rows)
+            self._store_holds(entries)
+        self._store_balances(entries)
+
+    def _store_balances(self, entries: Sequence[Entry]) -> None:
+        last_seq: dict[AccountKey, int] = {}
+        for e in entries:
+            for p in e.postings:
+                last_seq[p.account] = e.seq
+            for h in e.hold_changes:
+                last_seq[h.account] = e.seq
+        updates: list[dict[str, int]] = []
+        inserts: list[dict[str, int]] = []
+        for key, seq in last_seq.items():
+            state = self._state.accounts[key]
+            account_id = self._id(key)
+            row = {
+                "b_id": account_id,
+                "balance": state.balance,
+                "held": state.held,
+                "last_seq": seq,
+            }
+            (updates if account_id in self._balance_rows else inserts).append(row)
+        if updates:
+            self.conn.execute(
+                update(_balances)
+                .where(_balances.c.account_id == bindparam("b_id"))
+                .values(
+                    balance=bindparam("balance"),
+                    held=bindparam("held"),
+                    last_seq=bindparam("last_seq"),
+                ),
+                updates,
+            )
+        if inserts:
+            self.conn.execute(
+                insert(_balances),
+                [
+                    {
+                        "account_id": r["b_id"],
+                        "balance": r["balance"],
+                        "held": r["held"],
+                        "last_seq": r["last_seq"],
+                    }
+                    for r in inserts
+                ],
+            )
+            self._balance_rows.update(r["b_id"] for r in inserts)
+
+    def _store_holds(self, entries: Sequence[Entry]) -> None:
+        placed: list[dict[str, object]] = []
+        last_seq: dict[str, int] = {}
+        for e in entries:
+            for h in e.hold_changes:
+                last_seq[h.hold_id] = e.seq
+                if h.op is HoldOp.PLACE:
+                    placed.append(
+                        {
+                            "id": h.hold_id,
+                            "account_id": self._id(h.account),
+                            "amount": h.amount,
+                            "remaining": h.amount,
+                            "placed_seq": e.seq,
+                            "closed_seq": None,
+                        }
+                    )
+        if placed:
+            self.conn.execute(insert(_holds), placed)
+        changes = []
+        for hold_id, seq in last_seq.items():
+            still_open = self._state.holds.get(hold_id)
+            changes.append(
+                {
+                    "h_id": hold_id,
+                    "remaining": still_open.remaining if still_open else 0,
+                    "closed_seq": None if still_open else seq,
+                }
+            )
+        self.conn.execute(
+            update(_holds)
+            .where(_holds.c.id == bindparam("h_id"))
+            .values(remaining=bindparam("remaining"), closed_seq=bindparam("closed_seq")),
+            changes,
+        )
+
+
+def _same_request_or_conflict(key: str, original: str, asked: str) -> None:
+    if original != asked:
+        raise Conflict(
+            "idempotency_conflict",
+            f"idempotency key {key!r} was already used for a different request",
+        )
+
+
+def _check_units_stay_inside(draft: EntryDraft) -> None:
+    """Units enter the ledger once, when their asset is registered, and never leave."""
+    if draft.kind == ASSET_REGISTER_KIND:
+        return
+    for posting in draft.postings:
+        if posting.account.is_units and posting.account.is_external:
+            raise Refused("units_external", "units move only between owners and their asset's pool")

@@ -1,0 +1,199 @@
+"""Reading the ledger: balances and cap tables now or as of any seq or time, pages of
+the journal, and the digest ``(seq, head hash)``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, Select, func, select
+
+from ledger.core import AccountKey, AccountState, Entry, format_time
+from ledger.db.schema import (
+    Account,
+    Balance,
+    JournalEntry,
+    JournalHoldChange,
+    JournalPosting,
+    table,
+)
+from ledger.entries import load_entries
+from ledger.errors import InvalidInput
+from ledger.registry import get_asset, pool_holder, units_of
+
+__all__ = [
+    "JOURNAL_PAGE_MAX",
+    "CapTableRow",
+    "Digest",
+    "account_state",
+    "cap_table",
+    "digest",
+    "holder_balances",
+    "journal_page",
+    "seq_at",
+]
+
+JOURNAL_PAGE_MAX = 500
+
+_entries = table(JournalEntry)
+_postings = table(JournalPosting)
+_hold_rows = table(JournalHoldChange)
+_accounts = table(Account)
+_balances = table(Balance)
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """The head of the journal: publish it, and anyone with a copy can check history."""
+
+    seq: int
+    head_hash: str
+
+    def __str__(self) -> str:
+        return f"{self.seq}:{self.head_hash}"
+
+
+@dataclass(frozen=True, slots=True)
+class CapTableRow:
+    holder: str
+    units: int
+
+
+def digest(conn: Connection) -> Digest:
+    """The current ``(seq, head hash)``; ``(0, 64 zeros)`` for an empty journal."""
+    row = conn.execute(
+        select(_entries.c.seq, _entries.c.hash).order_by(_entries.c.seq.desc()).limit(1)
+    ).first()
+    return Digest(row.seq, row.hash) if row else Digest(0, "0" * 64)
+
+
+def seq_at(conn: Connection, moment: datetime) -> int:
+    """The seq of the last entry recorded at or before ``moment`` (0 if none). Recorded
+    times never go back along the chain, so this names a prefix of the journal."""
+    format_time(moment)  # refuses a naive time
+    found = conn.execute(
+        select(func.max(_entries.c.seq)).where(_entries.c.recorded_at <= moment)
+    ).scalar()
+    return int(found or 0)
+
+
+def _as_of(seq: int | None) -> int | None:
+    if seq is not None and seq < 0:
+        raise InvalidInput("as_of_seq", "as_of_seq must not be negative")
+    return seq
+
+
+def _sum_as_of(conn: Connection, account_ids: list[int], seq: int) -> dict[int, AccountState]:
+    # Amounts are exact integers in Python; SQLite stores them as text, so sum here.
+    states = {i: AccountState() for i in account_ids}
+    for account_id, amount in conn.execute(
+        select(_postings.c.account_id, _postings.c.amount).where(
+            _postings.c.account_id.in_(account_ids), _postings.c.seq <= seq
+        )
+    ):
+        states[account_id].balance += amount
+    for account_id, op, amount in conn.execute(
+        select(_hold_rows.c.account_id, _hold_rows.c.op, _hold_rows.c.amount).where(
+            _hold_rows.c.account_id.in_(account_ids), _hold_rows.c.seq <= seq
+        )
+    ):
+        states[account_id].held += amount if op == "place" else -amount
+    return states
+
+
+def _states(
+    conn: Connection, accounts: Select[int, str, str], as_of_seq: int | None
+) -> list[tuple[AccountKey, AccountState]]:
+    rows = conn.execute(accounts).all()
+    keys = {r[0]: AccountKey(r[1], r[2]) for r in rows}
+    if not keys:
+        return []
+    if as_of_seq is None:
+        current = {
+            account_id: AccountState(balance, held)
+            for account_id, balance, held in conn.execute(
+                select(_balances.c.account_id, _balances.c.balance, _balances.c.held).where(
+                    _balances.c.account_id.in_(list(keys))
+                )
+            )
+        }
+        states = {i: current.get(i, AccountState()) for i in keys}
+    else:
+        states = _sum_as_of(conn, list(keys), as_of_seq)
+    return sorted(((keys[i], s) for i, s in states.items()), key=lambda ks: ks[0])
+
+
+def account_state(
+    conn: Connection, key: AccountKey, *, as_of_seq: int | None = None
+) -> AccountState:
+    """Balance and held amount of one account, now or after entry ``as_of_seq``."""
+    query = select(_accounts.c.id, _accounts.c.holder, _accounts.c.instrument).where(
+        _accounts.c.holder == key.holder, _accounts.c.instrument == key.instrument
+    )
+    found = _states(conn, query, _as_of(as_of_seq))
+    return found[0][1] if found else AccountState()
+
+
+def holder_balances(
+    conn: Connection, holder: str, *, as_of_seq: int | None = None
+) -> list[tuple[AccountKey, AccountState]]:
+    """Every account of ``holder`` with its balance and held amount."""
+    query = select(_accounts.c.id, _accounts.c.holder, _accounts.c.instrument).where(
+        _accounts.c.holder == holder
+    )
+    return _states(conn, query, _as_of(as_of_seq))
+
+
+def cap_table(
+    conn: Connection, asset_id: str, *, as_of_seq: int | None = None
+) -> list[CapTableRow]:
+    """Who holds the asset's units (owners, then the unissued pool), largest first. The
+    rows sum to the asset's ``total_units``."""
+    get_asset(conn, asset_id)
+    query = select(_accounts.c.id, _accounts.c.holder, _accounts.c.instrument).where(
+        _accounts.c.instrument == units_of(asset_id),
+        _accounts.c.holder.not_like("external:%"),
+    )
+    rows = [
+        CapTableRow(key.holder, state.balance)
+        for key, state in _states(conn, query, _as_of(as_of_seq))
+        if state.balance
+    ]
+    pool = pool_holder(asset_id)
+    return sorted(rows, key=lambda r: (r.holder == pool, -r.units, r.holder))
+
+
+def journal_page(
+    conn: Connection,
+    *,
+    before_seq: int | None = None,
+    after_seq: int | None = None,
+    limit: int = 50,
+    kind: str | None = None,
+    holder: str | None = None,
+    instrument: str | None = None,
+) -> list[Entry]:
+    """Entries, newest first (or oldest first when ``after_seq`` is given), filtered by
+    kind and by the holder or instrument of an account they post to. At most
+    ``JOURNAL_PAGE_MAX`` per page."""
+    if not 1 <= limit <= JOURNAL_PAGE_MAX:
+        raise InvalidInput("page_size", f"limit must be within 1..{JOURNAL_PAGE_MAX}")
+    query = select(_entries.c.seq).distinct()
+    if holder is not None or instrument is not None:
+        query = query.join(_postings, _postings.c.seq == _entries.c.seq).join(
+            _accounts, _accounts.c.id == _postings.c.account_id
+        )
+        if holder is not None:
+            query = query.where(_accounts.c.holder == holder)
+        if instrument is not None:
+            query = query.where(_accounts.c.instrument == instrument)
+    if kind is not None:
+        query = query.where(_entries.c.kind == kind)
+    if after_seq is not None:
+        query = query.where(_entries.c.seq > after_seq).order_by(_entries.c.seq)
+    else:
+        if before_seq is not None:
+            query = query.where(_entries.c.seq < before_seq)
+        query = query.order_by(_entries.c.seq.desc())
+    seqs = list(conn.execute(query.limit(limit)).scalars())
+    return load_entries(conn, seqs)

@@ -1,0 +1,411 @@
+"""The registry: members, assets (with documents and sightings) and the issue of units.
+
+Each change is a journal entry; the registry rows are written in the same transaction,
+and only when the entry is new (a repeated idempotency key returns what was recorded).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Connection, insert, select
+
+from ledger.address import validate_address
+from ledger.core import (
+    AccountKey,
+    Entry,
+    EntryDraft,
+    Posting,
+    format_time,
+    limits,
+    validate_asset_id,
+)
+from ledger.db.schema import Asset, AssetDocument, Member, Sighting, table
+from ledger.errors import Conflict, InvalidInput, NotFound
+from ledger.journal import ASSET_REGISTER_KIND, Ledger
+
+__all__ = [
+    "AssetRecord",
+    "DocumentRef",
+    "LegalFramework",
+    "MemberKind",
+    "MemberRecord",
+    "add_document",
+    "get_asset",
+    "get_member",
+    "issue_units",
+    "member_holder",
+    "pool_holder",
+    "record_sighting",
+    "register_asset",
+    "register_member",
+    "units_of",
+]
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_members = table(Member)
+_assets = table(Asset)
+_documents = table(AssetDocument)
+_sightings = table(Sighting)
+
+
+class MemberKind(StrEnum):
+    INDIVIDUAL = "individual"
+    BUSINESS = "business"
+    FINANCE_NODE = "finance_node"
+
+
+class LegalFramework(StrEnum):
+    TENANCY_IN_COMMON = "tenancy_in_common"
+    JOINT_TENANCY = "joint_tenancy"
+    COOPERATIVE = "cooperative"
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRecord:
+    address: str
+    kind: MemberKind
+    name: str
+    registered_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRef:
+    """A legal document of an asset, known by its SHA-256."""
+
+    title: str
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class AssetRecord:
+    id: str
+    make: str
+    model: str
+    serial: str
+    location: str
+    total_units: int
+    legal_framework: LegalFramework
+    jurisdiction: str
+    registered_seq: int
+
+
+def member_holder(address: str) -> str:
+    """The account holder name of a member."""
+    return f"member:{address}"
+
+
+def pool_holder(asset_id: str) -> str:
+    """The account holder name of an asset's unissued pool."""
+    return f"pool:{asset_id}"
+
+
+def units_of(asset_id: str) -> str:
+    """The instrument name of an asset's units."""
+    return f"units:{asset_id}"
+
+
+def _text(name: str, value: str, limit: int, *, empty_ok: bool = False) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput("field_type", f"{name} must be text")
+    if not value and not empty_ok:
+        raise InvalidInput("field_empty", f"{name} must not be empty")
+    if len(value) > limit:
+        raise InvalidInput("field_too_long", f"{name} is longer than {limit} characters")
+    return value
+
+
+def _sha256(name: str, value: str) -> str:
+    if not isinstance(value, str) or not _SHA256.fullmatch(value):
+        raise InvalidInput("sha256_malformed", f"{name} must be 64 lowercase hex digits")
+    return value
+
+
+# -- members ------------------------------------------------------------------------------
+
+
+def register_member(
+    ledger: Ledger, address: str, kind: str, name: str, *, key: str, actor: str
+) -> MemberRecord:
+    """Register a member by checksummed address; refuses an address already registered."""
+    validate_address(address)
+    try:
+        member_kind = MemberKind(kind)
+    except ValueError:
+        raise InvalidInput(
+            "member_kind", f"member kind must be one of {', '.join(MemberKind)}"
+        ) from None
+    _text("name", name, 128)
+    draft = EntryDraft(
+        kind="member.register",
+        idempotency_key=key,
+        actor=actor,
+        payload={"address": address, "kind": member_kind.value, "name": name},
+    )
+    with ledger.write() as tx:
+        prior = tx.replay_of(draft)
+        if prior is None:
+            if _find_member(tx.conn, address) is not None:
+                raise Conflict("member_exists", f"member {address} is already registered")
+            tx.conn.execute(
+                insert(_members).values(
+                    address=address, kind=member_kind.value, name=name, registered_seq=tx.next_seq
+                )
+            )
+            tx.append(draft)
+        found = _find_member(tx.conn, address)
+    if found is None:  # pragma: no cover - the insert above or the replay guarantees it
+        raise NotFound("unknown_member", f"no member {address}")
+    return found
+
+
+def _find_member(conn: Connection, address: str) -> MemberRecord | None:
+    row = conn.execute(select(_members).where(_members.c.address == address)).first()
+    if row is None:
+        return None
+    return MemberRecord(row.address, MemberKind(row.kind), row.name, row.registered_seq)
+
+
+def get_member(conn: Connection, address: str) -> MemberRecord:
+    """The member with ``address``, or ``NotFound(unknown_member)``."""
+    validate_address(address)
+    found = _find_member(conn, address)
+    if found is None:
+        raise NotFound("unknown_member", f"no member {address}")
+    return found
+
+
+# -- assets -------------------------------------------------------------------------------
+
+
+def register_asset(
+    ledger: Ledger,
+    asset_id: str,
+    *,
+    make: str,
+    model: str,
+    serial: str,
+    location: str,
+    total_units: int = limits.TOTAL_UNITS_DEFAULT,
+    legal_framework: str = LegalFramework.TENANCY_IN_COMMON,
+    jurisdiction: str,
+    documents: Sequence[DocumentRef] = (),
+    key: str,
+    actor: str,
+) -> AssetRecord:
+    """Register an asset and create its ``total_units`` in its unissued pool."""
+    validate_asset_id(asset_id)
+    for name, value, limit in (
+        ("make", make, 64),
+        ("model", model, 64),
+        ("serial", serial, 64),
+        ("location", location, 128),
+        ("jurisdiction", jurisdiction, 64),
+    ):
+        _text(name, value, limit)
+    if isinstance(total_units, bool) or not isinstance(total_units, int):
+        raise InvalidInput("amount_type", "total_units must be an integer")
+    if not 0 < total_units <= limits.TOTAL_UNITS_MAX:
+        raise InvalidInput(
+            "total_units_range", f"total_units must be within 1..{limits.TOTAL_UNITS_MAX}"
+        )
+    try:
+        framework = LegalFramework(legal_framework)
+    except ValueError:
+        raise InvalidInput(
+            "legal_framework", f"legal framework must be one of {', '.join(LegalFramework)}"
+        ) from None
+    docs = [
+        (_text("document title", d.title, 128), _sha256("document sha256", d.sha256))
+        for d in documents
+    ]
+    if len(docs) > 64:
+        raise InvalidInput("too_many_documents", "at most 64 documents per request")
+    units = units_of(asset_id)
+    draft = EntryDraft(
+        kind=ASSET_REGISTER_KIND,
+        idempotency_key=key,
+        actor=actor,
+        payload={
+            "asset_id": asset_id,
+            "make": make,
+            "model": model,
+            "serial": serial,
+            "location": location,
+            "total_units": total_units,
+            "legal_framework": framework.value,
+            "jurisdiction": jurisdiction,
+            "documents": [{"title": t, "sha256": h} for t, h in docs],
+        },
+        postings=(
+            Posting(AccountKey("external:issuance", units), -total_units),
+            Posting(AccountKey(pool_holder(asset_id), units), total_units),
+        ),
+    )
+    with ledger.write() as tx:
+        if tx.replay_of(draft) is None:
+            if _find_asset(tx.conn, asset_id) is not None:
+                raise Conflict("asset_exists", f"asset {asset_id} is already registered")
+            seq = tx.next_seq
+            tx.conn.execute(
+                insert(_assets).values(
+                    id=asset_id,
+                    make=make,
+                    model=model,
+                    serial=serial,
+                    location=location,
+                    total_units=total_units,
+                    legal_framework=framework.value,
+                    jurisdiction=jurisdiction,
+                    registered_seq=seq,
+                )
+            )
+            if docs:
+                tx.conn.execute(
+                    insert(_documents),
+                    [
+                        {"asset_id": asset_id, "title": t, "sha256": h, "recorded_seq": seq}
+                        for t, h in docs
+                    ],
+                )
+            tx.append(draft)
+        return get_asset(tx.conn, asset_id)
+
+
+def _find_asset(conn: Connection, asset_id: str) -> AssetRecord | None:
+    row = conn.execute(select(_assets).where(_assets.c.id == asset_id)).first()
+    if row is None:
+        return None
+    return AssetRecord(
+        row.id,
+        row.make,
+        row.model,
+        row.serial,
+        row.location,
+        row.total_units,
+        LegalFramework(row.legal_framework),
+        row.jurisdiction,
+        row.registered_seq,
+    )
+
+
+def get_asset(conn: Connection, asset_id: str) -> AssetRecord:
+    """The asset ``asset_id``, or ``NotFound(unknown_asset)`` (a mistyped ID is refused)."""
+    validate_asset_id(asset_id)
+    found = _find_asset(conn, asset_id)
+    if found is None:
+        raise NotFound("unknown_asset", f"no asset {asset_id}")
+    return found
+
+
+def issue_units(
+    ledger: Ledger,
+    asset_id: str,
+    allocations: Sequence[tuple[str, int]],
+    *,
+    key: str,
+    actor: str,
+) -> Entry:
+    """Move units from the asset's unissued pool to members, in one entry."""
+    validate_asset_id(asset_id)
+    if not allocations:
+        raise InvalidInput("allocations_empty", "name at least one member to issue units to")
+    units = units_of(asset_id)
+    total = sum(n for _, n in allocations)
+    postings = [Posting(AccountKey(pool_holder(asset_id), units), -total)]
+    postings += [
+        Posting(AccountKey(member_holder(validate_address(a)), units), n) for a, n in allocations
+    ]
+    draft = EntryDraft(
+        kind="asset.issue",
+        idempotency_key=key,
+        actor=actor,
+        payload={"asset_id": asset_id},
+        postings=tuple(postings),
+    )
+    with ledger.write() as tx:
+        return tx.append(draft).entry
+
+
+def add_document(
+    ledger: Ledger, asset_id: str, document: DocumentRef, *, key: str, actor: str
+) -> Entry:
+    """Attach a legal document (title and SHA-256) to an asset."""
+    validate_asset_id(asset_id)
+    title = _text("document title", document.title, 128)
+    digest = _sha256("document sha256", document.sha256)
+    draft = EntryDraft(
+        kind="asset.document",
+        idempotency_key=key,
+        actor=actor,
+        payload={"asset_id": asset_id, "title": title, "sha256": digest},
+    )
+    with ledger.write() as tx:
+        prior = tx.replay_of(draft)
+        if prior is not None:
+            return prior
+        get_asset(tx.conn, asset_id)
+        exists = tx.conn.execute(
+            select(_documents.c.id).where(
+                _documents.c.asset_id == asset_id, _documents.c.sha256 == digest
+            )
+        ).first()
+        if exists is not None:
+            raise Conflict("document_exists", f"asset {asset_id} already has that document")
+        tx.conn.execute(
+            insert(_documents).values(
+                asset_id=asset_id, title=title, sha256=digest, recorded_seq=tx.next_seq
+            )
+        )
+        return tx.append(draft).entry
+
+
+def record_sighting(
+    ledger: Ledger,
+    asset_id: str,
+    *,
+    seen_at: datetime,
+    location: str,
+    reporter: str,
+    photo_sha256: str,
+    key: str,
+    actor: str,
+) -> Entry:
+    """Add to an asset's tracking history: seen when, where, by whom, which photo."""
+    validate_asset_id(asset_id)
+    validate_address(reporter)
+    _text("location", location, 128)
+    _sha256("photo sha256", photo_sha256)
+    draft = EntryDraft(
+        kind="asset.sighting",
+        idempotency_key=key,
+        actor=actor,
+        payload={
+            "asset_id": asset_id,
+            "seen_at": format_time(seen_at),
+            "location": location,
+            "reporter": reporter,
+            "photo_sha256": photo_sha256,
+        },
+    )
+    with ledger.write() as tx:
+        prior = tx.replay_of(draft)
+        if prior is not None:
+            return prior
+        get_asset(tx.conn, asset_id)
+        get_member(tx.conn, reporter)
+        tx.conn.execute(
+            insert(_sightings).values(
+                asset_id=asset_id,
+                seen_at=seen_at,
+                location=location,
+                reporter=reporter,
+                photo_sha256=photo_sha256,
+                recorded_seq=tx.next_seq,
+            )
+        )
+        return tx.append(draft).entry

@@ -1,0 +1,236 @@
+"""Moving value: transfers between members, money in and out, holds, and reversals.
+
+Every function here builds an entry draft and hands it to the one write path.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, select
+
+from ledger.address import validate_address
+from ledger.core import (
+    AccountKey,
+    Entry,
+    EntryDraft,
+    HoldChange,
+    HoldOp,
+    Posting,
+    check_amount,
+    limits,
+)
+from ledger.db.schema import Account, Currency, Hold, JournalEntry, table
+from ledger.entries import entry_by_key, load_entries
+from ledger.errors import Conflict, InvalidInput, NotFound, Refused
+from ledger.journal import Ledger
+from ledger.registry import member_holder
+
+__all__ = [
+    "DEPOSITS",
+    "REVERSIBLE_KINDS",
+    "deposit",
+    "place_hold",
+    "release_hold",
+    "reverse",
+    "transfer",
+    "withdraw",
+]
+
+DEPOSITS = "external:deposits"
+REVERSIBLE_KINDS = frozenset({"transfer", "cash.deposit", "cash.withdraw"})
+_MEMO_LEN_MAX = limits.TEXT_LEN_MAX
+
+
+def _memo(memo: str) -> str:
+    if len(memo) > _MEMO_LEN_MAX:
+        raise InvalidInput("field_too_long", f"memo is longer than {_MEMO_LEN_MAX} characters")
+    return memo
+
+
+def _currency_instrument(ledger: Ledger, code: str) -> str:
+    with ledger.engine.connect() as conn:
+        found = conn.execute(select(table(Currency).c.code).where(table(Currency).c.code == code))
+        if found.first() is None:
+            raise NotFound("unknown_currency", f"no currency {code[:16]!r}")
+    return f"ccy:{code}"
+
+
+def transfer(
+    ledger: Ledger,
+    *,
+    sender: str,
+    recipient: str,
+    instrument: str,
+    amount: int,
+    key: str,
+    actor: str,
+    consume_hold: str | None = None,
+    memo: str = "",
+) -> Entry:
+    """Move ``amount`` of ``instrument`` (``units:<asset>`` or ``ccy:<code>``) from one
+    member to another, optionally spending a hold the sender placed for it."""
+    validate_address(sender)
+    validate_address(recipient)
+    if sender == recipient:
+        raise InvalidInput("transfer_to_self", "sender and recipient are the same member")
+    check_amount(amount)
+    source = AccountKey(member_holder(sender), instrument)
+    holds: tuple[HoldChange, ...] = ()
+    if consume_hold is not None:
+        holds = (HoldChange(consume_hold, source, HoldOp.CONSUME, amount),)
+    draft = EntryDraft(
+        kind="transfer",
+        idempotency_key=key,
+        actor=actor,
+        payload={"memo": _memo(memo)} if memo else {},
+        postings=(
+            Posting(source, -amount),
+            Posting(AccountKey(member_holder(recipient), instrument), amount),
+        ),
+        hold_changes=holds,
+    )
+    return ledger.append(draft).entry
+
+
+def deposit(
+    ledger: Ledger,
+    *,
+    member: str,
+    currency: str,
+    amount: int,
+    reference: str,
+    key: str,
+    actor: str,
+) -> Entry:
+    """Record money entering the system for a member (a bank transfer, cash, a chain
+    transaction), with the outside reference it arrived under."""
+    validate_address(member)
+    check_amount(amount)
+    instrument = _currency_instrument(ledger, currency)
+    draft = EntryDraft(
+        kind="cash.deposit",
+        idempotency_key=key,
+        actor=actor,
+        payload={"reference": _memo(reference)},
+        postings=(
+            Posting(AccountKey(DEPOSITS, instrument), -amount),
+            Posting(AccountKey(member_holder(member), instrument), amount),
+        ),
+    )
+    return ledger.append(draft).entry
+
+
+def withdraw(
+    ledger: Ledger,
+    *,
+    member: str,
+    currency: str,
+    amount: int,
+    reference: str,
+    key: str,
+    actor: str,
+) -> Entry:
+    """Record money leaving the system from a member's available balance."""
+    validate_address(member)
+    check_amount(amount)
+    instrument = _currency_instrument(ledger, currency)
+    draft = EntryDraft(
+        kind="cash.withdraw",
+        idempotency_key=key,
+        actor=actor,
+        payload={"reference": _memo(reference)},
+        postings=(
+            Posting(AccountKey(member_holder(member), instrument), -amount),
+            Posting(AccountKey(DEPOSITS, instrument), amount),
+        ),
+    )
+    return ledger.append(draft).entry
+
+
+def place_hold(
+    ledger: Ledger,
+    *,
+    member: str,
+    instrument: str,
+    amount: int,
+    hold_id: str,
+    reason: str,
+    key: str,
+    actor: str,
+) -> Entry:
+    """Reserve ``amount`` of a member's available ``instrument`` under ``hold_id``."""
+    validate_address(member)
+    check_amount(amount)
+    account = AccountKey(member_holder(member), instrument)
+    draft = EntryDraft(
+        kind="hold.place",
+        idempotency_key=key,
+        actor=actor,
+        payload={"reason": _memo(reason)},
+        hold_changes=(HoldChange(hold_id, account, HoldOp.PLACE, amount),),
+    )
+    return ledger.append(draft).entry
+
+
+def release_hold(
+    ledger: Ledger, *, hold_id: str, amount: int | None = None, key: str, actor: str
+) -> Entry:
+    """Give back ``amount`` (default: all that remains) of an open hold."""
+    holds, accounts = table(Hold), table(Account)
+    with ledger.engine.connect() as conn:
+        row = conn.execute(
+            select(accounts.c.holder, accounts.c.instrument, holds.c.remaining, holds.c.closed_seq)
+            .join(accounts, accounts.c.id == holds.c.account_id)
+            .where(holds.c.id == hold_id[: limits.HOLD_ID_LEN_MAX + 1])
+        ).first()
+        prior = entry_by_key(conn, key)
+    if row is None:
+        raise NotFound("unknown_hold", f"no hold {hold_id[:64]!r}")
+    if row.closed_seq is not None:
+        # A closed hold may have been closed by this very request, asked again.
+        if prior is not None and prior.kind == "hold.release":
+            return prior
+        raise Refused("hold_closed", f"hold {hold_id!r} is already closed")
+    amount = row.remaining if amount is None else amount
+    check_amount(amount)
+    draft = EntryDraft(
+        kind="hold.release",
+        idempotency_key=key,
+        actor=actor,
+        hold_changes=(
+            HoldChange(hold_id, AccountKey(row.holder, row.instrument), HoldOp.RELEASE, amount),
+        ),
+    )
+    return ledger.append(draft).entry
+
+
+def reverse(ledger: Ledger, seq: int, *, reason: str, key: str, actor: str) -> Entry:
+    """Append an entry that undoes entry ``seq``'s postings and names it. An entry is
+    reversed at most once; registrations, holds and reversals are not reversible."""
+    with ledger.engine.connect() as conn:
+        found = load_entries(conn, [seq])
+    if not found:
+        raise NotFound("unknown_entry", f"no entry {seq}")
+    original = found[0]
+    if original.kind not in REVERSIBLE_KINDS:
+        raise Refused(
+            "not_reversible",
+            f"entry {seq} is a {original.kind}; only {', '.join(sorted(REVERSIBLE_KINDS))}"
+            " entries can be reversed",
+        )
+    draft = EntryDraft(
+        kind="reversal",
+        idempotency_key=key,
+        actor=actor,
+        payload={"reverses_id": original.id, "reason": _memo(reason)},
+        postings=tuple(Posting(p.account, -p.amount) for p in original.postings),
+        reverses=seq,
+    )
+    with ledger.write() as tx:
+        if tx.replay_of(draft) is None and _already_reversed(tx.conn, seq):
+            raise Conflict("already_reversed", f"entry {seq} has already been reversed")
+        return tx.append(draft).entry
+
+
+def _already_reversed(conn: Connection, seq: int) -> bool:
+    entries = table(JournalEntry)
+    return conn.execute(select(entries.c.seq).where(entries.c.reverses == seq)).first() is not None
