@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 
-from sqlalchemy import Column, Connection, Engine, bindparam, insert, select, tuple_, update
+from sqlalchemy import Column, Connection, Engine, Table, bindparam, insert, select, tuple_, update
 
 from ledger.core import (
     GENESIS_HASH,
@@ -45,6 +46,7 @@ from ledger.db.schema import (
     Member,
     table,
 )
+from ledger.db.types import amount_param, time_param
 from ledger.entries import load_entries
 from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound, Refused
 
@@ -172,7 +174,8 @@ class WriteTx:
         for draft in drafts:
             check_draft(draft)
             _check_units_stay_inside(draft)
-        request_hashes = [d.request_hash() for d in drafts]
+        request_bytes = [d.request_bytes() for d in drafts]
+        request_hashes = [d.request_hash(b) for d, b in zip(drafts, request_bytes, strict=True)]
         stored = self._stored_requests([d.idempotency_key for d in drafts])
         fresh: list[int] = []
         replay_seq: dict[int, int] = {}
@@ -192,7 +195,7 @@ class WriteTx:
                 first_in_batch[key] = i
                 fresh.append(i)
 
-        sealed = self._seal_fresh([drafts[i] for i in fresh])
+        sealed = self._seal_fresh([drafts[i] for i in fresh], [request_bytes[i] for i in fresh])
         self._store(sealed, [request_hashes[i] for i in fresh])
 
         by_index = dict(zip(fresh, sealed, strict=True))
@@ -228,7 +231,9 @@ class WriteTx:
                 found[key] = (seq, request_hash)
         return found
 
-    def _seal_fresh(self, drafts: Sequence[EntryDraft]) -> list[Entry]:
+    def _seal_fresh(
+        self, drafts: Sequence[EntryDraft], request_bytes: Sequence[bytes]
+    ) -> list[Entry]:
         keys = {p.account for d in drafts for p in d.postings}
         keys |= {h.account for d in drafts for h in d.hold_changes}
         self._resolve_accounts(keys)
@@ -239,9 +244,15 @@ class WriteTx:
         if self._head_time is not None and now < self._head_time:
             now = self._head_time
         sealed: list[Entry] = []
-        for draft in drafts:
+        for draft, asked in zip(drafts, request_bytes, strict=True):
             self._state.apply(draft.postings, draft.hold_changes)
-            entry = seal(draft, seq=self.head_seq + 1, prev_hash=self.head_hash, recorded_at=now)
+            entry = seal(
+                draft,
+                seq=self.head_seq + 1,
+                prev_hash=self.head_hash,
+                recorded_at=now,
+                request_bytes=asked,
+            )
             sealed.append(entry)
             self.head_seq, self.head_hash, self._head_time = entry.seq, entry.hash, now
         return sealed
@@ -344,94 +355,66 @@ class WriteTx:
     def _store(self, entries: Sequence[Entry], request_hashes: Sequence[str]) -> None:
         if not entries:
             return
-        self.conn.execute(
-            insert(_entries),
+        sql = _statements(self.conn.dialect.name)
+        amount, moment, account_id = sql.amount, sql.time, self._id
+        self.conn.exec_driver_sql(
+            sql.insert_entry,
             [
-                {
-                    "seq": e.seq,
-                    "id": e.id,
-                    "kind": e.kind,
-                    "payload": canonical_bytes(dict(e.payload)).decode(),
-                    "effective_at": e.effective_at,
-                    "recorded_at": e.recorded_at,
-                    "actor": e.actor,
-                    "idempotency_key": e.idempotency_key,
-                    "request_hash": h,
-                    "reverses": e.reverses,
-                    "prev_hash": e.prev_hash,
-                    "hash": e.hash,
-                }
+                (
+                    e.seq,
+                    e.id,
+                    e.kind,
+                    canonical_bytes(dict(e.payload)).decode(),
+                    moment(e.effective_at),
+                    moment(e.recorded_at),
+                    e.actor,
+                    e.idempotency_key,
+                    h,
+                    e.reverses,
+                    e.prev_hash,
+                    e.hash,
+                )
                 for e, h in zip(entries, request_hashes, strict=True)
             ],
         )
         posting_rows = [
-            {"seq": e.seq, "idx": i, "account_id": self._id(p.account), "amount": p.amount}
+            (e.seq, i, account_id(p.account), amount(p.amount))
             for e in entries
             for i, p in enumerate(e.postings)
         ]
         if posting_rows:
-            self.conn.execute(insert(_postings), posting_rows)
+            self.conn.exec_driver_sql(sql.insert_posting, posting_rows)
         hold_rows = [
-            {
-                "seq": e.seq,
-                "idx": i,
-                "hold_id": h.hold_id,
-                "account_id": self._id(h.account),
-                "op": h.op.value,
-                "amount": h.amount,
-            }
+            (e.seq, i, h.hold_id, account_id(h.account), h.op.value, amount(h.amount))
             for e in entries
             for i, h in enumerate(e.hold_changes)
         ]
         if hold_rows:
-            self.conn.execute(insert(_hold_rows), hold_rows)
+            self.conn.exec_driver_sql(sql.insert_hold_change, hold_rows)
             self._store_holds(entries)
-        self._store_balances(entries)
+        self._store_balances(entries, sql)
 
-    def _store_balances(self, entries: Sequence[Entry]) -> None:
+    def _store_balances(self, entries: Sequence[Entry], sql: _Statements) -> None:
         last_seq: dict[AccountKey, int] = {}
         for e in entries:
             for p in e.postings:
                 last_seq[p.account] = e.seq
             for h in e.hold_changes:
                 last_seq[h.account] = e.seq
-        updates: list[dict[str, int]] = []
-        inserts: list[dict[str, int]] = []
+        updates: list[tuple[object, ...]] = []
+        inserts: list[tuple[object, ...]] = []
         for key, seq in last_seq.items():
             state = self._state.accounts[key]
             account_id = self._id(key)
-            row = {
-                "b_id": account_id,
-                "balance": state.balance,
-                "held": state.held,
-                "last_seq": seq,
-            }
-            (updates if account_id in self._balance_rows else inserts).append(row)
+            if account_id in self._balance_rows:
+                updates.append((sql.amount(state.balance), sql.amount(state.held), seq, account_id))
+            else:
+                inserts.append((account_id, sql.amount(state.balance), sql.amount(state.held), seq))
+                self._balance_rows.add(account_id)
         if updates:
-            self.conn.execute(
-                update(_balances)
-                .where(_balances.c.account_id == bindparam("b_id"))
-                .values(
-                    balance=bindparam("balance"),
-                    held=bindparam("held"),
-                    last_seq=bindparam("last_seq"),
-                ),
-                updates,
-            )
+            self.conn.exec_driver_sql(sql.update_balance, updates)
         if inserts:
-            self.conn.execute(
-                insert(_balances),
-                [
-                    {
-                        "account_id": r["b_id"],
-                        "balance": r["balance"],
-                        "held": r["held"],
-                        "last_seq": r["last_seq"],
-                    }
-                    for r in inserts
-                ],
-            )
-            self._balance_rows.update(r["b_id"] for r in inserts)
+            self.conn.exec_driver_sql(sql.insert_balance, inserts)
 
     def _store_holds(self, entries: Sequence[Entry]) -> None:
         placed: list[dict[str, object]] = []
@@ -468,6 +451,43 @@ class WriteTx:
             .values(remaining=bindparam("remaining"), closed_seq=bindparam("closed_seq")),
             changes,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    """The hot statements in the driver's own parameter style, and value converters."""
+
+    insert_entry: str
+    insert_posting: str
+    insert_hold_change: str
+    insert_balance: str
+    update_balance: str
+    amount: Callable[[int], object]
+    time: Callable[[datetime], object]
+
+
+@cache
+def _statements(dialect_name: str) -> _Statements:
+    mark = "?" if dialect_name == "sqlite" else "%s"
+
+    def insert_into(t: Table) -> str:
+        names = [c.name for c in t.columns]
+        return (
+            f"INSERT INTO {t.name} ({', '.join(names)}) VALUES ({', '.join([mark] * len(names))})"
+        )
+
+    return _Statements(
+        insert_entry=insert_into(_entries),
+        insert_posting=insert_into(_postings),
+        insert_hold_change=insert_into(_hold_rows),
+        insert_balance=insert_into(_balances),
+        update_balance=(
+            f"UPDATE balances SET balance = {mark}, held = {mark}, last_seq = {mark}"
+            f" WHERE account_id = {mark}"
+        ),
+        amount=amount_param(dialect_name),
+        time=time_param(dialect_name),
+    )
 
 
 def _same_request_or_conflict(key: str, original: str, asked: str) -> None:

@@ -32,6 +32,7 @@ __all__ = [
     "release_hold",
     "reverse",
     "transfer",
+    "transfer_draft",
     "withdraw",
 ]
 
@@ -54,6 +55,40 @@ def _currency_instrument(ledger: Ledger, code: str) -> str:
     return f"ccy:{code}"
 
 
+def transfer_draft(
+    *,
+    sender: str,
+    recipient: str,
+    instrument: str,
+    amount: int,
+    key: str,
+    actor: str,
+    consume_hold: str | None = None,
+    memo: str = "",
+) -> EntryDraft:
+    """The entry draft of a transfer (checked addresses and amount), ready to append."""
+    validate_address(sender)
+    validate_address(recipient)
+    if sender == recipient:
+        raise InvalidInput("transfer_to_self", "sender and recipient are the same member")
+    check_amount(amount)
+    source = AccountKey(member_holder(sender), instrument)
+    holds: tuple[HoldChange, ...] = ()
+    if consume_hold is not None:
+        holds = (HoldChange(consume_hold, source, HoldOp.CONSUME, amount),)
+    return EntryDraft(
+        kind="transfer",
+        idempotency_key=key,
+        actor=actor,
+        payload={"memo": _memo(memo)} if memo else {},
+        postings=(
+            Posting(source, -amount),
+            Posting(AccountKey(member_holder(recipient), instrument), amount),
+        ),
+        hold_changes=holds,
+    )
+
+
 def transfer(
     ledger: Ledger,
     *,
@@ -68,25 +103,15 @@ def transfer(
 ) -> Entry:
     """Move ``amount`` of ``instrument`` (``units:<asset>`` or ``ccy:<code>``) from one
     member to another, optionally spending a hold the sender placed for it."""
-    validate_address(sender)
-    validate_address(recipient)
-    if sender == recipient:
-        raise InvalidInput("transfer_to_self", "sender and recipient are the same member")
-    check_amount(amount)
-    source = AccountKey(member_holder(sender), instrument)
-    holds: tuple[HoldChange, ...] = ()
-    if consume_hold is not None:
-        holds = (HoldChange(consume_hold, source, HoldOp.CONSUME, amount),)
-    draft = EntryDraft(
-        kind="transfer",
-        idempotency_key=key,
+    draft = transfer_draft(
+        sender=sender,
+        recipient=recipient,
+        instrument=instrument,
+        amount=amount,
+        key=key,
         actor=actor,
-        payload={"memo": _memo(memo)} if memo else {},
-        postings=(
-            Posting(source, -amount),
-            Posting(AccountKey(member_holder(recipient), instrument), amount),
-        ),
-        hold_changes=holds,
+        consume_hold=consume_hold,
+        memo=memo,
     )
     return ledger.append(draft).entry
 

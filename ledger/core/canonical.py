@@ -41,6 +41,8 @@ def check_json_value(value: Any, depth: int = 0) -> None:
 
 def canonical_bytes(value: Any) -> bytes:
     """Return the canonical UTF-8 JSON encoding of ``value`` (sorted keys, no spaces)."""
+    if value == {}:
+        return b"{}"
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode()

@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from ledger.core import limits
 from ledger.core.canonical import JsonValue, canonical_bytes, check_json_value
@@ -41,10 +42,10 @@ _ENTRY_ID_NAMESPACE = uuid.UUID("7d3c6f0e-5b8a-4e0f-9f59-1f0a6b2dc8e1")
 EXTERNAL_PREFIX = "external:"
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class AccountKey:
+class AccountKey(NamedTuple):
     """An account: who holds (``member:0x..``, ``pool:<asset>``, ``external:<name>``) what
-    instrument (``units:<asset>`` or ``ccy:<code>``)."""
+    instrument (``units:<asset>`` or ``ccy:<code>``). A tuple: hashing it is cheap, and
+    the write path hashes keys a great deal."""
 
     holder: str
     instrument: str
@@ -103,19 +104,27 @@ class EntryDraft:
     effective_at: datetime | None = None
     reverses: int | None = None
 
-    def request_hash(self) -> str:
-        """SHA-256 of what was asked: the same key must come with the same request."""
-        asked: dict[str, Any] = {
-            "kind": self.kind,
-            "actor": self.actor,
-            "payload": dict(self.payload),
-            "postings": _postings_json(self.postings),
-            "holds": _holds_json(self.hold_changes),
-            "reverses": self.reverses,
-        }
+    def request_bytes(self) -> bytes:
+        """Canonical bytes of what was asked; part of the entry's hashed body."""
+        return canonical_bytes(
+            _request(
+                self.kind,
+                self.actor,
+                self.idempotency_key,
+                self.payload,
+                self.postings,
+                self.hold_changes,
+                self.reverses,
+            )
+        )
+
+    def request_hash(self, request_bytes: bytes | None = None) -> str:
+        """SHA-256 of what was asked (and the effective time, if one was given): the same
+        idempotency key must come with the same request."""
+        digest = hashlib.sha256(request_bytes or self.request_bytes())
         if self.effective_at is not None:
-            asked["effective_at"] = format_time(self.effective_at)
-        return hashlib.sha256(canonical_bytes(asked)).hexdigest()
+            digest.update(b"@" + format_time(self.effective_at).encode())
+        return digest.hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,21 +150,58 @@ class Entry:
         return {
             "seq": self.seq,
             "id": self.id,
-            "kind": self.kind,
-            "payload": dict(self.payload),
-            "postings": _postings_json(self.postings),
-            "holds": _holds_json(self.hold_changes),
-            "effective_at": format_time(self.effective_at),
-            "recorded_at": format_time(self.recorded_at),
-            "actor": self.actor,
-            "idempotency_key": self.idempotency_key,
-            "reverses": self.reverses,
             "prev_hash": self.prev_hash,
+            "recorded_at": format_time(self.recorded_at),
+            "effective_at": format_time(self.effective_at),
+            "request": _request(
+                self.kind,
+                self.actor,
+                self.idempotency_key,
+                self.payload,
+                self.postings,
+                self.hold_changes,
+                self.reverses,
+            ),
         }
 
     def computed_hash(self) -> str:
         """Recompute the hash from the content; equals ``hash`` for an untouched entry."""
         return chain_hash(self.prev_hash, canonical_bytes(self.body()))
+
+
+def _request(
+    kind: str,
+    actor: str,
+    idempotency_key: str,
+    payload: Mapping[str, JsonValue],
+    postings: tuple[Posting, ...],
+    hold_changes: tuple[HoldChange, ...],
+    reverses: int | None,
+) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "actor": actor,
+        "idempotency_key": idempotency_key,
+        "payload": dict(payload),
+        "postings": _postings_json(postings),
+        "holds": _holds_json(hold_changes),
+        "reverses": reverses,
+    }
+
+
+def _sealed_body_bytes(
+    seq: int, entry_id: str, prev_hash: str, recorded_at: str, effective_at: str, request: bytes
+) -> bytes:
+    """``canonical_bytes(entry.body())``, assembled without a second JSON encoding. Every
+    piece but ``request`` is ASCII that JSON writes unescaped; keys in sorted order."""
+    return (
+        (
+            f'{{"effective_at":"{effective_at}","id":"{entry_id}","prev_hash":"{prev_hash}",'
+            f'"recorded_at":"{recorded_at}","request":'
+        ).encode()
+        + request
+        + f',"seq":{seq}}}'.encode()
+    )
 
 
 def chain_hash(prev_hash: str, body: bytes) -> str:
@@ -175,8 +221,10 @@ def _holds_json(changes: tuple[HoldChange, ...]) -> list[list[str]]:
     ]
 
 
+@lru_cache(maxsize=256)
 def format_time(moment: datetime) -> str:
-    """ISO 8601 in UTC with microseconds and a ``Z``: the one text form of a time."""
+    """ISO 8601 in UTC with microseconds and a ``Z``: the one text form of a time.
+    (Cached: a batch of entries shares one recorded time.)"""
     if moment.tzinfo is None:
         raise InvalidInput("time_naive", "times must carry a time zone")
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -230,7 +278,7 @@ def check_draft(draft: EntryDraft) -> None:
             f"an entry has at most {limits.HOLD_CHANGES_PER_ENTRY_MAX} hold changes",
         )
     check_json_value(dict(draft.payload))
-    if len(canonical_bytes(dict(draft.payload))) > limits.PAYLOAD_BYTES_MAX:
+    if draft.payload and len(canonical_bytes(dict(draft.payload))) > limits.PAYLOAD_BYTES_MAX:
         raise InvalidInput("payload_too_large", f"payload exceeds {limits.PAYLOAD_BYTES_MAX} bytes")
     sums: dict[str, int] = {}
     seen: set[AccountKey] = set()
@@ -259,21 +307,38 @@ def check_draft(draft: EntryDraft) -> None:
             raise InvalidInput("hold_on_external", "holds are placed on owners' accounts only")
 
 
-def seal(draft: EntryDraft, *, seq: int, prev_hash: str, recorded_at: datetime) -> Entry:
-    """Give a checked draft its place: ``seq`` after ``prev_hash``, recorded at a time."""
-    unhashed = Entry(
+def seal(
+    draft: EntryDraft,
+    *,
+    seq: int,
+    prev_hash: str,
+    recorded_at: datetime,
+    request_bytes: bytes | None = None,
+) -> Entry:
+    """Give a checked draft its place: ``seq`` after ``prev_hash``, recorded at a time.
+    ``request_bytes`` may pass ``draft.request_bytes()`` when the caller already has it."""
+    entry_id = entry_id_for(draft.idempotency_key)
+    effective_at = draft.effective_at or recorded_at
+    body = _sealed_body_bytes(
+        seq,
+        entry_id,
+        prev_hash,
+        format_time(recorded_at),
+        format_time(effective_at),
+        request_bytes or draft.request_bytes(),
+    )
+    return Entry(
         seq=seq,
-        id=entry_id_for(draft.idempotency_key),
+        id=entry_id,
         kind=draft.kind,
         payload=draft.payload,
         postings=draft.postings,
         hold_changes=draft.hold_changes,
-        effective_at=draft.effective_at or recorded_at,
+        effective_at=effective_at,
         recorded_at=recorded_at,
         actor=draft.actor,
         idempotency_key=draft.idempotency_key,
         reverses=draft.reverses,
         prev_hash=prev_hash,
-        hash="",
+        hash=chain_hash(prev_hash, body),
     )
-    return replace(unhashed, hash=unhashed.computed_hash())

@@ -6,7 +6,7 @@ connects; on PostgreSQL TRUNCATE is refused as well.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 __all__ = ["APPEND_ONLY_TABLES", "create_append_only_triggers", "drop_append_only_triggers"]
 
@@ -17,14 +17,17 @@ _PG_FUNCTION = "dpn_journal_is_append_only"
 def create_append_only_triggers(conn: Connection) -> None:
     """Install the triggers on every append-only table (SQLite or PostgreSQL)."""
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(
-            f"""
+        # Through text() so the driver's placeholder syntax leaves the % of RAISE alone.
+        conn.execute(
+            text(
+                f"""
             CREATE FUNCTION {_PG_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
                 RAISE EXCEPTION 'journal is append-only: % on % refused', TG_OP, TG_TABLE_NAME
                     USING ERRCODE = 'insufficient_privilege';
             END $$
             """
+            )
         )
         for table in APPEND_ONLY_TABLES:
             conn.exec_driver_sql(

@@ -1,0 +1,134 @@
+"""``dpn demo``: a small network, built through the real ledger services.
+
+An organizer and three finance nodes co-own a greenhouse (20 % and 80 %, as in the
+network's plan), money arrives, units and cash change hands and a bid's cash is held.
+Every step carries a fixed idempotency key, so running the demo twice changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ledger.journal import Ledger
+from ledger.registry import (
+    DocumentRef,
+    issue_units,
+    register_asset,
+    register_member,
+    units_of,
+)
+from ledger.transfers import deposit, place_hold, transfer
+
+__all__ = ["DEMO_ASSET_ID", "DEMO_MEMBERS", "DemoMember", "run_demo"]
+
+
+@dataclass(frozen=True, slots=True)
+class DemoMember:
+    name: str
+    address: str
+    kind: str
+    units: int
+
+
+DEMO_ASSET_ID = "5GRNH0USX7K000417"
+DEMO_MEMBERS = (
+    DemoMember(
+        "Valley Greenhouse Co-op (organizer)",
+        "0x1a642f0E3c3aF545E7AcBD38b07251B3990914F1",
+        "business",
+        200_000,
+    ),
+    DemoMember(
+        "North Finance Node", "0x5050A4F4b3f9338C3472dcC01A87C76A144b3c9c", "finance_node", 300_000
+    ),
+    DemoMember(
+        "River Finance Node", "0x3325a78425F17a7E487Eb5666b2bFd93aBb06c70", "finance_node", 250_000
+    ),
+    DemoMember(
+        "Hill Finance Node", "0xc48B812bB43401392c037381AcA934F4069C0517", "finance_node", 250_000
+    ),
+    DemoMember(
+        "Mara Okafor (workshop)", "0xd09Ad14080d4b257a819a4f579b8485Be88f086c", "individual", 0
+    ),
+)
+_ACTOR = "dpn-demo"
+_GREENHOUSE_LEASE_SHA256 = "9f2b5c1d0e7a4b3c8d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c"
+
+
+def run_demo(ledger: Ledger) -> None:
+    """Record the demo network in ``ledger`` (idempotent)."""
+    for m in DEMO_MEMBERS:
+        register_member(
+            ledger, m.address, m.kind, m.name, key=f"demo:member:{m.address}", actor=_ACTOR
+        )
+    register_asset(
+        ledger,
+        DEMO_ASSET_ID,
+        make="Richel",
+        model="Multi-span greenhouse 4,000 m2",
+        serial="RCH-2027-0417",
+        location="Valley Road 12, Wageningen, NL",
+        jurisdiction="NL",
+        documents=[DocumentRef("Co-ownership agreement", _GREENHOUSE_LEASE_SHA256)],
+        key="demo:asset",
+        actor=_ACTOR,
+    )
+    issue_units(
+        ledger,
+        DEMO_ASSET_ID,
+        [(m.address, m.units) for m in DEMO_MEMBERS if m.units],
+        key="demo:issue",
+        actor=_ACTOR,
+    )
+    _organizer, north, river, _hill, mara = (m.address for m in DEMO_MEMBERS)
+    deposit(
+        ledger,
+        member=mara,
+        currency="EUR",
+        amount=500_000,
+        reference="SEPA 2027-0001",
+        key="demo:deposit:mara",
+        actor=_ACTOR,
+    )
+    deposit(
+        ledger,
+        member=north,
+        currency="EUR",
+        amount=1_200_000,
+        reference="SEPA 2027-0002",
+        key="demo:deposit:north",
+        actor=_ACTOR,
+    )
+    units = units_of(DEMO_ASSET_ID)
+    # Mara buys 10,000 units (1 %) from the North node for EUR 2,500.00: two transfers.
+    transfer(
+        ledger,
+        sender=north,
+        recipient=mara,
+        instrument=units,
+        amount=10_000,
+        key="demo:sale:units",
+        actor=_ACTOR,
+        memo="1 % of the greenhouse",
+    )
+    transfer(
+        ledger,
+        sender=mara,
+        recipient=north,
+        instrument="ccy:EUR",
+        amount=250_000,
+        key="demo:sale:cash",
+        actor=_ACTOR,
+        memo="payment for 1 %",
+    )
+    # River offers 5,000 units: they are held until the sale settles or is withdrawn.
+    place_hold(
+        ledger,
+        member=river,
+        instrument=units,
+        amount=5_000,
+        hold_id="demo:offer:river",
+        reason="sell offer",
+        key="demo:hold:river",
+        actor=_ACTOR,
+    )
