@@ -17,8 +17,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
+from typing import Any
 
-from sqlalchemy import Column, Connection, Engine, Table, bindparam, insert, select, tuple_, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Engine,
+    Table,
+    any_,
+    bindparam,
+    insert,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from ledger.core import (
     GENESIS_HASH,
@@ -66,6 +80,12 @@ EXTERNAL_ACCOUNTS = frozenset({"issuance", "deposits"})
 ASSET_REGISTER_KIND = "asset.register"
 _PG_JOURNAL_LOCK = 0x44504E4A  # "DPNJ": one advisory lock id for the whole journal
 _IN_CHUNK = 500
+_COPY_ROWS_MIN = 64
+_PG_BULK_BALANCE_UPDATE = (
+    "UPDATE balances AS b SET balance = v.balance, held = v.held, last_seq = v.last_seq"
+    " FROM unnest(%s::text[]::numeric[], %s::text[]::numeric[], %s::bigint[], %s::bigint[])"
+    " AS v(balance, held, last_seq, account_id) WHERE b.account_id = v.account_id"
+)
 
 _entries = table(JournalEntry)
 _postings = table(JournalPosting)
@@ -218,6 +238,13 @@ class WriteTx:
 
     # -- reading what the drafts need ------------------------------------------------
 
+    def _one_of(self, column: Column[Any], values: Sequence[Any]) -> ColumnElement[bool]:
+        """``column IN values``; on PostgreSQL as ``= ANY(array)``, one parameter instead
+        of hundreds (the driver's parsing of long parameter lists is slow)."""
+        if self.conn.dialect.name == "postgresql":
+            return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+        return column.in_(values)
+
     def _stored_requests(self, keys: Sequence[str]) -> dict[str, tuple[int, str]]:
         found: dict[str, tuple[int, str]] = {}
         unique = list(dict.fromkeys(keys))
@@ -225,7 +252,7 @@ class WriteTx:
             part = unique[start : start + _IN_CHUNK]
             for key, seq, request_hash in self.conn.execute(
                 select(_entries.c.idempotency_key, _entries.c.seq, _entries.c.request_hash).where(
-                    _entries.c.idempotency_key.in_(part)
+                    self._one_of(_entries.c.idempotency_key, part)
                 )
             ):
                 found[key] = (seq, request_hash)
@@ -320,7 +347,7 @@ class WriteTx:
             part = ids[start : start + _IN_CHUNK]
             for account_id, balance, held in self.conn.execute(
                 select(_balances.c.account_id, _balances.c.balance, _balances.c.held).where(
-                    _balances.c.account_id.in_(part)
+                    self._one_of(_balances.c.account_id, part)
                 )
             ):
                 self._state.accounts[wanted[account_id]] = AccountState(balance, held)
@@ -341,7 +368,7 @@ class WriteTx:
                     _holds.c.closed_seq,
                 )
                 .join(_accounts, _accounts.c.id == _holds.c.account_id)
-                .where(_holds.c.id.in_(part))
+                .where(self._one_of(_holds.c.id, part))
             ):
                 if closed_seq is None:
                     self._state.holds[hold_id] = HoldState(
@@ -357,7 +384,8 @@ class WriteTx:
             return
         sql = _statements(self.conn.dialect.name)
         amount, moment, account_id = sql.amount, sql.time, self._id
-        self.conn.exec_driver_sql(
+        self._insert(
+            _entries,
             sql.insert_entry,
             [
                 (
@@ -383,16 +411,29 @@ class WriteTx:
             for i, p in enumerate(e.postings)
         ]
         if posting_rows:
-            self.conn.exec_driver_sql(sql.insert_posting, posting_rows)
+            self._insert(_postings, sql.insert_posting, posting_rows)
         hold_rows = [
             (e.seq, i, h.hold_id, account_id(h.account), h.op.value, amount(h.amount))
             for e in entries
             for i, h in enumerate(e.hold_changes)
         ]
         if hold_rows:
-            self.conn.exec_driver_sql(sql.insert_hold_change, hold_rows)
+            self._insert(_hold_rows, sql.insert_hold_change, hold_rows)
             self._store_holds(entries)
         self._store_balances(entries, sql)
+
+    def _insert(self, target: Table, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
+        """Insert rows in column order: COPY for a large batch on PostgreSQL (several
+        times faster than executemany there), executemany otherwise."""
+        if self.conn.dialect.name == "postgresql" and len(rows) >= _COPY_ROWS_MIN:
+            columns = ", ".join(c.name for c in target.columns)
+            cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            with cursor.copy(f"COPY {target.name} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        # One row: a plain execute; executemany would open a pipeline for it.
+        self.conn.exec_driver_sql(sql, rows[0] if len(rows) == 1 else list(rows))
 
     def _store_balances(self, entries: Sequence[Entry], sql: _Statements) -> None:
         last_seq: dict[AccountKey, int] = {}
@@ -411,7 +452,13 @@ class WriteTx:
             else:
                 inserts.append((account_id, sql.amount(state.balance), sql.amount(state.held), seq))
                 self._balance_rows.add(account_id)
-        if updates:
+        if updates and self.conn.dialect.name == "postgresql" and len(updates) >= _COPY_ROWS_MIN:
+            # One statement over arrays instead of a round of single-row updates.
+            self.conn.exec_driver_sql(
+                _PG_BULK_BALANCE_UPDATE,
+                tuple(list(column) for column in zip(*updates, strict=True)),
+            )
+        elif updates:
             self.conn.exec_driver_sql(sql.update_balance, updates)
         if inserts:
             self.conn.exec_driver_sql(sql.insert_balance, inserts)

@@ -44,6 +44,10 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     url = url or database_url()
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
+        # No server-side prepared statements: a generic plan made while the journal was
+        # small keeps scanning it whole once it is large (seen with ``= ANY(array)``).
+        connect_args = kwargs.setdefault("connect_args", {})
+        connect_args.setdefault("prepare_threshold", None)
         return create_engine(url, **kwargs)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
