@@ -39,7 +39,9 @@ def postgres_url() -> str | None:
 
 
 _PG_URL = postgres_url()
-_PG_SKIP = "PostgreSQL not reachable: DPN_TEST_POSTGRES_URL is unset and nothing answers at 127.0.0.1:5432"
+_PG_SKIP = (
+    "PostgreSQL not reachable: DPN_TEST_POSTGRES_URL is unset and nothing answers at 127.0.0.1:5432"
+)
 
 
 def pytest_report_header() -> str:
@@ -62,9 +64,7 @@ def postgres_engine() -> Iterator[Engine]:
     admin = create_engine(_PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
-    engine = make_engine(
-        _PG_URL, connect_args={"options": f"-csearch_path={schema}"}, pool_size=10
-    )
+    engine = make_engine(_PG_URL, connect_args={"options": f"-csearch_path={schema}"}, pool_size=10)
     try:
         upgrade(engine)
         yield engine
