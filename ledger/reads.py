@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Select, func, select
+from sqlalchemy import Connection, Select, func, select, union
 
 from ledger.core import AccountKey, AccountState, Entry, format_time
 from ledger.db.schema import (
@@ -174,19 +174,23 @@ def journal_page(
     instrument: str | None = None,
 ) -> list[Entry]:
     """Entries, newest first (or oldest first when ``after_seq`` is given), filtered by
-    kind and by the holder or instrument of an account they post to. At most
+    kind and by the holder or instrument of an account they post to or hold on. At most
     ``JOURNAL_PAGE_MAX`` per page."""
     if not 1 <= limit <= JOURNAL_PAGE_MAX:
         raise InvalidInput("page_size", f"limit must be within 1..{JOURNAL_PAGE_MAX}")
-    query = select(_entries.c.seq).distinct()
+    query = select(_entries.c.seq)
     if holder is not None or instrument is not None:
-        query = query.join(_postings, _postings.c.seq == _entries.c.seq).join(
-            _accounts, _accounts.c.id == _postings.c.account_id
-        )
+        touched = select(_accounts.c.id)
         if holder is not None:
-            query = query.where(_accounts.c.holder == holder)
+            touched = touched.where(_accounts.c.holder == holder)
         if instrument is not None:
-            query = query.where(_accounts.c.instrument == instrument)
+            touched = touched.where(_accounts.c.instrument == instrument)
+        # An entry concerns an account if it posts to it or changes a hold on it.
+        concerned = union(
+            select(_postings.c.seq).where(_postings.c.account_id.in_(touched)),
+            select(_hold_rows.c.seq).where(_hold_rows.c.account_id.in_(touched)),
+        ).subquery()
+        query = query.where(_entries.c.seq.in_(select(concerned.c.seq)))
     if kind is not None:
         query = query.where(_entries.c.kind == kind)
     if after_seq is not None:

@@ -1,0 +1,79 @@
+"""The ``dpn`` command line, run as a real process against a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DPN = [sys.executable, "-m", "api.cli"]
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _dpn(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {"DPN_DATABASE_URL": f"sqlite:///{tmp_path / 'dpn.sqlite3'}"}
+    return subprocess.run(
+        [*DPN, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture
+def demo_db(tmp_path: Path) -> Path:
+    first = _dpn(tmp_path, "demo")
+    assert first.returncode == 0, first.stderr
+    assert "Valley Greenhouse Co-op (organizer)" in first.stdout
+    assert "20.00 %" in first.stdout
+    assert "verify: ok" in first.stdout
+    return tmp_path
+
+
+def test_demo_is_idempotent_and_verifies(demo_db: Path) -> None:
+    before = json.loads(_dpn(demo_db, "digest").stdout)
+    again = _dpn(demo_db, "demo")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(_dpn(demo_db, "digest").stdout) == before
+    result = _dpn(demo_db, "verify", "--json")
+    report = json.loads(result.stdout)
+    assert result.returncode == 0
+    assert report["ok"] and report["head_seq"] == before["seq"]
+    against = f"{before['seq']}:{before['head_hash']}"
+    assert _dpn(demo_db, "verify", "--against", against).returncode == 0
+
+
+def test_journal_tails_and_filters(demo_db: Path) -> None:
+    lines = _dpn(demo_db, "journal", "--tail", "3", "--json").stdout.splitlines()
+    entries = [json.loads(line) for line in lines]
+    assert len(entries) == 3
+    assert [e["seq"] for e in entries] == sorted(e["seq"] for e in entries)
+    holds = _dpn(demo_db, "journal", "--kind", "hold.place").stdout
+    assert "hold demo:offer:river place 5000" in holds
+    units = _dpn(demo_db, "journal", "--asset", "5GRNH0USX7K000417").stdout.splitlines()
+    assert len(units) == 4  # registration, issue, the sale, the hold on an offer
+    assert all("units:5GRNH0USX7K000417" in line for line in units)
+
+
+def test_bad_input_gets_one_line_and_status_2(demo_db: Path) -> None:
+    result = _dpn(demo_db, "journal", "--asset", "5GRNH0USE7K000417")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "asset_id_check_digit" in result.stderr
+    member = _dpn(demo_db, "journal", "--member", "0x1a642f0e3c3af545e7acbd38b07251b3990914f1")
+    assert member.returncode == 2 and "address_checksum" in member.stderr
+    digest = _dpn(demo_db, "verify", "--against", "12:nothex")
+    assert digest.returncode == 2 and "digest_malformed" in digest.stderr
+
+
+def test_verify_fails_on_an_entry_altered_behind_the_triggers(demo_db: Path) -> None:
+    with sqlite3.connect(demo_db / "dpn.sqlite3") as conn:
+        conn.execute("DROP TRIGGER journal_postings_no_update")
+        conn.execute("UPDATE journal_postings SET amount = '-20000' WHERE seq = 10 AND idx = 0")
+        conn.execute("UPDATE journal_postings SET amount = '20000' WHERE seq = 10 AND idx = 1")
+    result = _dpn(demo_db, "verify")
+    assert result.returncode == 1
+    assert "FAILED at entry 10" in result.stderr
+    assert "hash mismatch" in result.stderr
