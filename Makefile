@@ -1,0 +1,37 @@
+# DPN Ledger. `make run` and `make test` work on a fresh machine: each sets up .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test lint typecheck demo bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip 2>&1 | grep -v "is ignored" || true
+	$(BIN)/python -m pip install --quiet -e '.[dev]' 2>&1 | grep -v "is ignored" || true
+	$(BIN)/python -c "import ledger, market, api, sqlalchemy, alembic, pyorderbook"
+	touch $(STAMP)
+
+## run: migrate the embedded SQLite database, load the demo network and show it
+run: $(STAMP)
+	$(BIN)/dpn db upgrade
+	$(BIN)/dpn demo
+
+## test: ruff, mypy --strict, then the whole pytest suite
+test: lint typecheck
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/python -m ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/python -m mypy
+
+## bench: the benchmarks, printing JSON
+bench: $(STAMP)
+	$(BIN)/dpn bench ledger --json
+	$(BIN)/dpn bench market --json
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis
