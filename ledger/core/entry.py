@@ -38,6 +38,7 @@ __all__ = [
 
 GENESIS_HASH = "0" * 64
 _ENTRY_ID_NAMESPACE = uuid.UUID("7d3c6f0e-5b8a-4e0f-9f59-1f0a6b2dc8e1")
+_ENTRY_ID_NAMESPACE_BYTES = _ENTRY_ID_NAMESPACE.bytes
 
 EXTERNAL_PREFIX = "external:"
 
@@ -242,8 +243,13 @@ def parse_time(text: str) -> datetime:
 
 
 def entry_id_for(idempotency_key: str) -> str:
-    """The entry id: a UUIDv5 of the idempotency key, so a replay yields the same ids."""
-    return str(uuid.uuid5(_ENTRY_ID_NAMESPACE, idempotency_key))
+    """The entry id: a UUIDv5 of the idempotency key, so a replay yields the same ids.
+    (Equal to ``str(uuid.uuid5(namespace, key))``, built without the UUID object.)"""
+    digest = bytearray(hashlib.sha1(_ENTRY_ID_NAMESPACE_BYTES + idempotency_key.encode()).digest())
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    x = digest[:16].hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:32]}"
 
 
 def _check_text(name: str, value: str, limit: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 
 import pytest
 from sqlalchemy import Engine, select
@@ -73,7 +74,7 @@ def _race(engine: Engine, threads: int, transfers: int) -> None:
             assert state.available >= 0
     assert report.ok, report.problems
     assert [r.seq for r in rows] == list(range(1, len(rows) + 1))  # gap-free
-    assert all(a.hash == b.prev_hash for a, b in zip(rows, rows[1:], strict=False))  # no fork
+    assert all(a.hash == b.prev_hash for a, b in pairwise(rows))  # no fork
     keys = [r.idempotency_key for r in rows if r.idempotency_key.startswith("w")]
     assert sorted(keys) == sorted(accepted)  # none lost, none repeated
     assert len(accepted) + len(refused) == transfers
