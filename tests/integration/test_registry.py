@@ -1,0 +1,144 @@
+"""Members, assets, documents and sightings: recorded as entries, materialized as rows."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from ledger.db.schema import AssetDocument, Sighting, table
+from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound
+from ledger.journal import Ledger
+from ledger.reads import cap_table, journal_page
+from ledger.registry import (
+    DocumentRef,
+    add_document,
+    get_asset,
+    get_member,
+    record_sighting,
+    register_asset,
+    register_member,
+)
+from ledger.verify import verify
+
+from .network import ANN, ASSET, BOB, DAN, build_network
+
+PHOTO = hashlib.sha256(b"a photo of the tractor").hexdigest()
+DEED = hashlib.sha256(b"co-ownership agreement").hexdigest()
+
+
+def test_member_registration_is_journaled_once(ledger: Ledger) -> None:
+    member = register_member(ledger, ANN, "finance_node", "North", key="m", actor="admin")
+    assert member.address == ANN and member.kind == "finance_node"
+    assert register_member(ledger, ANN, "finance_node", "North", key="m", actor="admin") == member
+    with pytest.raises(Conflict) as caught:
+        register_member(ledger, ANN, "business", "North again", key="m2", actor="admin")
+    assert caught.value.code == "member_exists"
+    with pytest.raises(InvalidInput) as kind:
+        register_member(ledger, BOB, "pirate", "Bob", key="m3", actor="admin")
+    assert kind.value.code == "member_kind"
+    with ledger.engine.connect() as conn:
+        assert get_member(conn, ANN).name == "North"
+        assert [e.kind for e in journal_page(conn)] == ["member.register"]
+        with pytest.raises(NotFound):
+            get_member(conn, BOB)
+
+
+def test_asset_registration_issues_every_unit_to_its_pool(ledger: Ledger) -> None:
+    register_member(ledger, ANN, "business", "Ann", key="m", actor="admin")
+    asset = register_asset(
+        ledger,
+        ASSET,
+        make="Deere",
+        model="8R",
+        serial="S-1",
+        location="Ames, IA",
+        total_units=2_500,
+        jurisdiction="US-IA",
+        documents=[DocumentRef("Deed", DEED)],
+        key="a",
+        actor="admin",
+    )
+    assert (asset.total_units, asset.legal_framework) == (2_500, "tenancy_in_common")
+    with ledger.engine.connect() as conn:
+        rows = cap_table(conn, ASSET)
+        assert [(r.holder, r.units) for r in rows] == [(f"pool:{ASSET}", 2_500)]
+        docs = conn.execute(select(table(AssetDocument).c.sha256)).scalars().all()
+        assert docs == [DEED]
+        assert verify(conn).ok
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "code"),
+    [
+        ({"total_units": 0}, "total_units_range"),
+        ({"total_units": 10**16}, "total_units_range"),
+        ({"legal_framework": "feudal"}, "legal_framework"),
+        ({"make": ""}, "field_empty"),
+        ({"location": "x" * 129}, "field_too_long"),
+        ({"documents": [DocumentRef("Deed", "not-a-hash")]}, "sha256_malformed"),
+    ],
+)
+def test_asset_registration_refuses_bad_fields(
+    ledger: Ledger, kwargs: dict[str, object], code: str
+) -> None:
+    fields: dict[str, object] = {
+        "make": "Deere",
+        "model": "8R",
+        "serial": "S-1",
+        "location": "Ames",
+        "jurisdiction": "US-IA",
+    }
+    with pytest.raises(LedgerError) as caught:
+        register_asset(ledger, ASSET, **(fields | kwargs), key="a", actor="admin")  # type: ignore[arg-type]
+    assert caught.value.code == code
+    with ledger.engine.connect() as conn:
+        assert journal_page(conn) == []
+
+
+def test_documents_and_sightings_build_the_asset_history(ledger: Ledger) -> None:
+    build_network(ledger)
+    add_document(ledger, ASSET, DocumentRef("Deed", DEED), key="doc", actor="admin")
+    with pytest.raises(Conflict):
+        add_document(ledger, ASSET, DocumentRef("Deed copy", DEED), key="doc2", actor="admin")
+    seen = datetime(2027, 3, 1, 9, 30, tzinfo=UTC)
+    entry = record_sighting(
+        ledger,
+        ASSET,
+        seen_at=seen,
+        location="Field 7",
+        reporter=DAN,
+        photo_sha256=PHOTO,
+        key="s1",
+        actor=DAN,
+    )
+    assert entry.payload["photo_sha256"] == PHOTO
+    with pytest.raises(NotFound):
+        record_sighting(
+            ledger,
+            ASSET,
+            seen_at=seen,
+            location="Field 7",
+            reporter="0xd09Ad14080d4b257a819a4f579b8485Be88f086c",
+            photo_sha256=PHOTO,
+            key="s2",
+            actor="x",
+        )
+    with pytest.raises(InvalidInput):
+        record_sighting(
+            ledger,
+            "11111111111111112",
+            seen_at=seen,
+            location="Field 7",
+            reporter=DAN,
+            photo_sha256=PHOTO,
+            key="s3",
+            actor="x",
+        )
+    with ledger.engine.connect() as conn:
+        sightings = conn.execute(select(table(Sighting))).all()
+        assert [(s.seen_at, s.reporter, s.photo_sha256) for s in sightings] == [(seen, DAN, PHOTO)]
+        assert get_asset(conn, ASSET).make == "Deere"
+        assert verify(conn).ok
