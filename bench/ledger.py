@@ -7,7 +7,8 @@ For each database (SQLite always; PostgreSQL when ``--postgres URL`` or
 - ``single``: one entry per transaction (each commit durable on its own);
 - ``batched``: ``--batch`` entries per transaction;
 - ``floor``: the same number of entry and posting rows, precomputed, written by plain
-  DBAPI ``executemany`` with the same commits per batch and no ledger logic at all.
+  DBAPI ``executemany`` with the same commits per batch and no ledger logic at all;
+- ``verify``: ``dpn verify`` over the resulting journal, with its peak traced memory.
 
 ``ratio = batched / floor``. Prints JSON. Run: ``dpn bench ledger --json``.
 """
@@ -21,6 +22,7 @@ import random
 import sys
 import tempfile
 import time
+import tracemalloc
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -36,6 +38,7 @@ from ledger.db.migrate import upgrade
 from ledger.journal import Ledger
 from ledger.registry import member_holder, register_member
 from ledger.transfers import DEPOSITS, transfer_draft
+from ledger.verify import verify
 
 ACCOUNTS = 1_000
 CURRENCY = "ccy:USD"
@@ -136,6 +139,27 @@ def _batched(ledger: Ledger, drafts: Sequence[EntryDraft], batch: int) -> float:
     return _timed(run)
 
 
+def _verify(engine: Engine) -> dict[str, Any]:
+    """Time ``verify`` over the whole journal, then run it again under tracemalloc for its
+    peak Python memory (tracing slows it): it streams, so the peak stays flat however
+    long the journal is."""
+    with engine.connect() as conn:
+        start = time.perf_counter()
+        report = verify(conn)
+        seconds = time.perf_counter() - start
+        tracemalloc.start()
+        verify(conn)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    if not report.ok:
+        raise SystemExit(f"verify failed after the benchmark: {report.problems[0]}")
+    return {
+        "entries": report.entries,
+        "entries_per_s": round(report.entries / seconds),
+        "peak_traced_mib": round(peak / 2**20, 1),
+    }
+
+
 def _floor(engine: Engine, n: int, batch: int) -> float:
     """Plain executemany of N entry rows and 2N posting rows; no hashing, no checks."""
     sqlite = engine.dialect.name == "sqlite"
@@ -207,6 +231,7 @@ def measure(
         result["single"] = {"entries_per_s": round(n / seconds), "seconds": round(seconds, 2)}
         seconds = _batched(ledger, _transfers(addresses, n, "b"), batch)
         result["batched"] = {"entries_per_s": round(n / seconds), "seconds": round(seconds, 2)}
+        result["verify"] = _verify(engine)
     with _database(kind, postgres_url, workdir) as engine:
         _prepare(Ledger(engine), addresses)
         seconds = _floor(engine, n, batch)

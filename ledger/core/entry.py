@@ -7,8 +7,10 @@ a given ``prev_hash``. ``hash = SHA-256(prev_hash || canonical bytes of the entr
 from __future__ import annotations
 
 import hashlib
+import json
+import json.encoder
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -106,18 +108,26 @@ class EntryDraft:
     reverses: int | None = None
 
     def request_bytes(self) -> bytes:
-        """Canonical bytes of what was asked; part of the entry's hashed body."""
-        return canonical_bytes(
-            _request(
-                self.kind,
-                self.actor,
-                self.idempotency_key,
-                self.payload,
-                self.postings,
-                self.hold_changes,
-                self.reverses,
-            )
+        """Canonical bytes of what was asked; part of the entry's hashed body. Equal to
+        ``canonical_bytes`` of the request dict, assembled directly: this runs for every
+        entry written, and the generic encoder costs several times more."""
+        q = _json_string
+        postings = ",".join(
+            f'[{q(p.account.holder)},{q(p.account.instrument)},"{p.amount}"]'
+            for p in self.postings
         )
+        holds = ",".join(
+            f'[{q(h.hold_id)},{q(h.account.holder)},{q(h.account.instrument)},'
+            f'{q(h.op.value)},"{h.amount}"]'
+            for h in self.hold_changes
+        )
+        payload = canonical_bytes(dict(self.payload)).decode() if self.payload else "{}"
+        reverses = "null" if self.reverses is None else str(self.reverses)
+        return (
+            f'{{"actor":{q(self.actor)},"holds":[{holds}],'
+            f'"idempotency_key":{q(self.idempotency_key)},"kind":{q(self.kind)},'
+            f'"payload":{payload},"postings":[{postings}],"reverses":{reverses}}}'
+        ).encode()
 
     def request_hash(self, request_bytes: bytes | None = None) -> str:
         """SHA-256 of what was asked (and the effective time, if one was given): the same
@@ -188,6 +198,10 @@ def _request(
         "holds": _holds_json(hold_changes),
         "reverses": reverses,
     }
+
+
+# The C string encoder behind json.dumps(..., ensure_ascii=False): quotes and escapes.
+_json_string: Callable[[str], str] = json.encoder.encode_basestring
 
 
 def _sealed_body_bytes(
