@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -29,9 +30,12 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from ledger.db.types import Amount, UTCDateTime
 
 __all__ = [
+    "AccessToken",
     "Account",
+    "ApiKey",
     "Asset",
     "AssetDocument",
+    "AuthNonce",
     "Balance",
     "Base",
     "Currency",
@@ -40,6 +44,11 @@ __all__ = [
     "JournalHoldChange",
     "JournalPosting",
     "Member",
+    "MemberRole",
+    "Node",
+    "NodeFlow",
+    "NodeFunction",
+    "Photo",
     "Sighting",
     "table",
 ]
@@ -188,3 +197,105 @@ class Sighting(Base):
     reporter: Mapped[str] = mapped_column(String(42))
     photo_sha256: Mapped[str] = mapped_column(String(64))
     recorded_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+# -- access: sign-in nonces, bearer tokens, API keys, roles ------------------------------
+
+
+class AuthNonce(Base):
+    """A Sign-In with Ethereum challenge: the exact message issued, usable once."""
+
+    __tablename__ = "auth_nonces"
+
+    nonce: Mapped[str] = mapped_column(String(32), primary_key=True)
+    address: Mapped[str] = mapped_column(String(42))
+    message: Mapped[str] = mapped_column(Text)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AccessToken(Base):
+    """A short-lived bearer token, stored as its SHA-256 only."""
+
+    __tablename__ = "access_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    address: Mapped[str] = mapped_column(String(42), index=True)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ApiKey(Base):
+    """A key for automation: shown once, stored as its SHA-256, scoped to roles, revocable."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    address: Mapped[str] = mapped_column(String(42), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    roles: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class MemberRole(Base):
+    """A role a member holds: admin, finance_node, operator (of one asset, or of any)."""
+
+    __tablename__ = "member_roles"
+    __table_args__ = (UniqueConstraint("address", "role", "asset_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    address: Mapped[str] = mapped_column(String(42), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    asset_id: Mapped[str | None] = mapped_column(String(17))
+    granted_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class Photo(Base):
+    """A sighting's photo, stored once by content hash."""
+
+    __tablename__ = "photos"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content_type: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+# -- the network directory ----------------------------------------------------------------
+
+
+class Node(Base):
+    """A member's node: a workshop, farm or factory, where it is and what it can do."""
+
+    __tablename__ = "nodes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(42), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    place: Mapped[str] = mapped_column(String(128), index=True)
+    # Microdegrees: integers, like every other quantity here.
+    latitude_e6: Mapped[int | None] = mapped_column(Integer)
+    longitude_e6: Mapped[int | None] = mapped_column(Integer)
+    registered_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class NodeFunction(Base):
+    """An atomic function a node performs, e.g. ``cnc-milling``."""
+
+    __tablename__ = "node_functions"
+
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), primary_key=True)
+    function: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+class NodeFlow(Base):
+    """A flow a node takes in or puts out, e.g. ``lumber`` in."""
+
+    __tablename__ = "node_flows"
+
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), primary_key=True)
+    flow: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    direction: Mapped[str] = mapped_column(String(3), primary_key=True)
