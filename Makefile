@@ -13,10 +13,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -c "import ledger, market, api, sqlalchemy, alembic, pyorderbook"
 	touch $(STAMP)
 
-## run: migrate the embedded SQLite database, load the demo network and show it
+## run: migrate the embedded SQLite database, load the demo network if empty, serve the API
 run: $(STAMP)
 	$(BIN)/dpn db upgrade
-	$(BIN)/dpn demo
+	$(BIN)/dpn demo --if-empty
+	$(BIN)/dpn serve --host 127.0.0.1 --port 8000
 
 ## test: ruff, mypy --strict, then the whole pytest suite
 test: lint typecheck

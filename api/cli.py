@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import uvicorn
 from sqlalchemy import Engine
 
 from api.demo import DEMO_ASSET_ID, DEMO_MEMBERS, run_demo
@@ -41,7 +43,13 @@ def _parser() -> argparse.ArgumentParser:
     down.add_argument("revision", help="target revision ('base' empties the database)")
     db.add_parser("current", help="show the database's revision")
 
-    commands.add_parser("demo", help="load a small demo network and show it")
+    demo = commands.add_parser("demo", help="load a small demo network and show it")
+    demo.add_argument("--if-empty", action="store_true", help="only into an empty journal")
+
+    serve = commands.add_parser("serve", help="run the HTTP API with uvicorn")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
 
     check = commands.add_parser("verify", help="rebuild balances and check every invariant")
     check.add_argument("--against", metavar="SEQ:HASH", help="a published digest to check")
@@ -96,7 +104,14 @@ def _run(args: argparse.Namespace) -> int:
                 print(f"database at {current_revision(conn)} (newest: {head_revision()})")
             return 0
         if args.command == "demo":
+            if args.if_empty:
+                with read_connection(engine) as conn:
+                    if digest(conn).seq > 0:
+                        print("journal not empty: demo not loaded")
+                        return 0
             return _demo(engine)
+        if args.command == "serve":
+            return _serve(args.host, args.port, args.workers, args.database)
         with read_connection(engine) as conn:
             if args.command == "verify":
                 against = _parse_digest(args.against) if args.against else None
@@ -144,6 +159,23 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     raise AssertionError(f"unhandled command {args.command}")
+
+
+def _serve(host: str, port: int, workers: int, database: str | None) -> int:
+    if not 1 <= port <= 65535 or not 1 <= workers <= 64:
+        raise LedgerError("serve_args", "port must be 1..65535 and workers 1..64")
+    # Workers read their settings from the environment: pass ours on.
+    if database:
+        os.environ["DPN_DATABASE_URL"] = database
+    os.environ.setdefault("DPN_SIWE_DOMAIN", f"{host}:{port}")
+    os.environ.setdefault("DPN_SIWE_URI", f"http://{host}:{port}")
+    print(
+        f"DPN Ledger API on http://{host}:{port}/v1 (docs: http://{host}:{port}/docs)", flush=True
+    )
+    uvicorn.run(
+        "api.asgi:app", host=host, port=port, workers=workers, log_level="warning", access_log=False
+    )
+    return 0
 
 
 def _share(units: int, total: int) -> str:

@@ -6,11 +6,13 @@ SQLAlchemy and writes through one path, ``ledger.journal.WriteTx.append_many``.
 
 from ledger.errors import (
     Conflict,
+    Forbidden,
     IntegrityFailure,
     InvalidInput,
     LedgerError,
     NotFound,
     Refused,
+    Unauthenticated,
     Unavailable,
 )
 from ledger.journal import Appended, Ledger, WriteTx, system_clock
@@ -18,12 +20,14 @@ from ledger.journal import Appended, Ledger, WriteTx, system_clock
 __all__ = [
     "Appended",
     "Conflict",
+    "Forbidden",
     "IntegrityFailure",
     "InvalidInput",
     "Ledger",
     "LedgerError",
     "NotFound",
     "Refused",
+    "Unauthenticated",
     "Unavailable",
     "WriteTx",
     "system_clock",

@@ -13,6 +13,10 @@ Imports only the standard library, so the pure core can raise them::
     │     idempotency_conflict, member_exists, asset_exists, already_reversed
     ├── Refused                      well-formed, but a ledger rule forbids it (HTTP 422)
     │     insufficient_units, insufficient_funds, hold_exceeded, not_reversible
+    ├── Unauthenticated              no valid credential, or a sign-in that fails (HTTP 401)
+    │     siwe_wrong_signer, siwe_nonce_used, siwe_expired, token_invalid, ...
+    ├── Forbidden                    signed in, but not allowed to do this (HTTP 403)
+    │     not_owner, not_operator, not_admin, ...
     ├── Unavailable                  the database cannot be reached or is busy (HTTP 503)
     │     database_unavailable, database_busy
     └── IntegrityFailure             stored history breaks an invariant; never swallowed
@@ -25,11 +29,13 @@ from typing import Any
 
 __all__ = [
     "Conflict",
+    "Forbidden",
     "IntegrityFailure",
     "InvalidInput",
     "LedgerError",
     "NotFound",
     "Refused",
+    "Unauthenticated",
     "Unavailable",
 ]
 
@@ -61,6 +67,14 @@ class Conflict(LedgerError):
 
 class Refused(LedgerError):
     """The request is well formed but a ledger rule forbids it (e.g. not enough available)."""
+
+
+class Unauthenticated(LedgerError):
+    """The caller has no valid credential, or a sign-in attempt failed."""
+
+
+class Forbidden(LedgerError):
+    """The caller is known but may not do this (not the owner, operator or an admin)."""
 
 
 class Unavailable(LedgerError):

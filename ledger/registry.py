@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
 from ledger.address import validate_address
 from ledger.core import (
@@ -26,7 +26,8 @@ from ledger.core import (
 )
 from ledger.db.schema import Asset, AssetDocument, Member, Sighting, table
 from ledger.errors import Conflict, InvalidInput, NotFound
-from ledger.journal import ASSET_REGISTER_KIND, Ledger
+from ledger.journal import ASSET_REGISTER_KIND, Ledger, WriteTx
+from ledger.photos import photo_exists
 
 __all__ = [
     "AssetRecord",
@@ -34,16 +35,23 @@ __all__ = [
     "LegalFramework",
     "MemberKind",
     "MemberRecord",
+    "SightingRecord",
     "add_document",
+    "find_member",
     "get_asset",
     "get_member",
     "issue_units",
+    "list_assets",
+    "list_documents",
+    "list_sightings",
     "member_holder",
     "pool_holder",
     "record_sighting",
     "register_asset",
     "register_member",
+    "register_member_in",
     "units_of",
+    "update_member_name",
 ]
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -132,6 +140,14 @@ def register_member(
     ledger: Ledger, address: str, kind: str, name: str, *, key: str, actor: str
 ) -> MemberRecord:
     """Register a member by checksummed address; refuses an address already registered."""
+    with ledger.write() as tx:
+        return register_member_in(tx, address, kind, name, key=key, actor=actor)
+
+
+def register_member_in(
+    tx: WriteTx, address: str, kind: str, name: str, *, key: str, actor: str
+) -> MemberRecord:
+    """``register_member`` inside a write transaction the caller already holds."""
     validate_address(address)
     try:
         member_kind = MemberKind(kind)
@@ -146,24 +162,23 @@ def register_member(
         actor=actor,
         payload={"address": address, "kind": member_kind.value, "name": name},
     )
-    with ledger.write() as tx:
-        prior = tx.replay_of(draft)
-        if prior is None:
-            if _find_member(tx.conn, address) is not None:
-                raise Conflict("member_exists", f"member {address} is already registered")
-            tx.conn.execute(
-                insert(_members).values(
-                    address=address, kind=member_kind.value, name=name, registered_seq=tx.next_seq
-                )
+    if tx.replay_of(draft) is None:
+        if find_member(tx.conn, address) is not None:
+            raise Conflict("member_exists", f"member {address} is already registered")
+        tx.conn.execute(
+            insert(_members).values(
+                address=address, kind=member_kind.value, name=name, registered_seq=tx.next_seq
             )
-            tx.append(draft)
-        found = _find_member(tx.conn, address)
+        )
+        tx.append(draft)
+    found = find_member(tx.conn, address)
     if found is None:  # pragma: no cover - the insert above or the replay guarantees it
         raise NotFound("unknown_member", f"no member {address}")
     return found
 
 
-def _find_member(conn: Connection, address: str) -> MemberRecord | None:
+def find_member(conn: Connection, address: str) -> MemberRecord | None:
+    """The member with ``address``, or None."""
     row = conn.execute(select(_members).where(_members.c.address == address)).first()
     if row is None:
         return None
@@ -173,7 +188,7 @@ def _find_member(conn: Connection, address: str) -> MemberRecord | None:
 def get_member(conn: Connection, address: str) -> MemberRecord:
     """The member with ``address``, or ``NotFound(unknown_member)``."""
     validate_address(address)
-    found = _find_member(conn, address)
+    found = find_member(conn, address)
     if found is None:
         raise NotFound("unknown_member", f"no member {address}")
     return found
@@ -375,7 +390,8 @@ def record_sighting(
     key: str,
     actor: str,
 ) -> Entry:
-    """Add to an asset's tracking history: seen when, where, by whom, which photo."""
+    """Add to an asset's tracking history: seen when, where, by whom, which (stored)
+    photo."""
     validate_asset_id(asset_id)
     validate_address(reporter)
     _text("location", location, 128)
@@ -398,6 +414,8 @@ def record_sighting(
             return prior
         get_asset(tx.conn, asset_id)
         get_member(tx.conn, reporter)
+        if not photo_exists(tx.conn, photo_sha256):
+            raise NotFound("unknown_photo", f"no photo {photo_sha256}: upload it first")
         tx.conn.execute(
             insert(_sightings).values(
                 asset_id=asset_id,
@@ -409,3 +427,70 @@ def record_sighting(
             )
         )
         return tx.append(draft).entry
+
+
+def update_member_name(ledger: Ledger, address: str, name: str, *, key: str, actor: str) -> Entry:
+    """Change a member's display name (journaled as ``member.update``)."""
+    validate_address(address)
+    _text("name", name, 128)
+    draft = EntryDraft(
+        kind="member.update",
+        idempotency_key=key,
+        actor=actor,
+        payload={"address": address, "name": name},
+    )
+    with ledger.write() as tx:
+        prior = tx.replay_of(draft)
+        if prior is not None:
+            return prior
+        get_member(tx.conn, address)
+        tx.conn.execute(update(_members).where(_members.c.address == address).values(name=name))
+        return tx.append(draft).entry
+
+
+def list_assets(conn: Connection, *, after_id: str | None, limit: int) -> list[AssetRecord]:
+    """Assets in ID order, after ``after_id``."""
+    query = select(_assets.c.id).order_by(_assets.c.id).limit(limit)
+    if after_id is not None:
+        query = query.where(_assets.c.id > after_id)
+    return [get_asset(conn, asset_id) for asset_id in conn.execute(query).scalars()]
+
+
+def list_documents(conn: Connection, asset_id: str) -> list[DocumentRef]:
+    """An asset's legal documents, oldest first."""
+    get_asset(conn, asset_id)
+    return [
+        DocumentRef(r.title, r.sha256)
+        for r in conn.execute(
+            select(_documents).where(_documents.c.asset_id == asset_id).order_by(_documents.c.id)
+        )
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class SightingRecord:
+    id: int
+    seen_at: datetime
+    location: str
+    reporter: str
+    photo_sha256: str
+    recorded_seq: int
+
+
+def list_sightings(
+    conn: Connection, asset_id: str, *, before_id: int | None, limit: int
+) -> list[SightingRecord]:
+    """An asset's tracking history, newest first, before ``before_id``."""
+    get_asset(conn, asset_id)
+    query = (
+        select(_sightings)
+        .where(_sightings.c.asset_id == asset_id)
+        .order_by(_sightings.c.id.desc())
+        .limit(limit)
+    )
+    if before_id is not None:
+        query = query.where(_sightings.c.id < before_id)
+    return [
+        SightingRecord(r.id, r.seen_at, r.location, r.reporter, r.photo_sha256, r.recorded_seq)
+        for r in conn.execute(query)
+    ]

@@ -113,11 +113,10 @@ class EntryDraft:
         entry written, and the generic encoder costs several times more."""
         q = _json_string
         postings = ",".join(
-            f'[{q(p.account.holder)},{q(p.account.instrument)},"{p.amount}"]'
-            for p in self.postings
+            f'[{q(p.account.holder)},{q(p.account.instrument)},"{p.amount}"]' for p in self.postings
         )
         holds = ",".join(
-            f'[{q(h.hold_id)},{q(h.account.holder)},{q(h.account.instrument)},'
+            f"[{q(h.hold_id)},{q(h.account.holder)},{q(h.account.instrument)},"
             f'{q(h.op.value)},"{h.amount}"]'
             for h in self.hold_changes
         )

@@ -14,6 +14,7 @@ from typing import cast
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     ForeignKey,
     Index,
     Integer,
@@ -40,6 +41,7 @@ __all__ = [
     "Base",
     "Currency",
     "Hold",
+    "HttpIdempotency",
     "JournalEntry",
     "JournalHoldChange",
     "JournalPosting",
@@ -299,3 +301,19 @@ class NodeFlow(Base):
     node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), primary_key=True)
     flow: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
     direction: Mapped[str] = mapped_column(String(3), primary_key=True)
+
+
+class HttpIdempotency(Base):
+    """The answer given to a POST that wrote no journal entry (sign-in, API keys,
+    photos), kept under its Idempotency-Key so a retry gets the same answer. Answers
+    that carry a secret are stored sealed with the requester's own secret."""
+
+    __tablename__ = "http_idempotency"
+
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(SmallInteger)
+    body: Mapped[str] = mapped_column(Text)
+    sealed: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

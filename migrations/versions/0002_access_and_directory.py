@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-24 15:48:17.527468
+Create Date: 2026-11-24 15:51:11.088159
 """
 
 from __future__ import annotations
@@ -57,6 +57,17 @@ def upgrade() -> None:
         sa.Column("expires_at", ledger.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("used_at", ledger.db.types.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("nonce", name=op.f("pk_auth_nonces")),
+    )
+    op.create_table(
+        "http_idempotency",
+        sa.Column("scope", sa.String(length=64), nullable=False),
+        sa.Column("key", sa.String(length=100), nullable=False),
+        sa.Column("request_hash", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.SmallInteger(), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("sealed", sa.Boolean(), nullable=False),
+        sa.Column("created_at", ledger.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("scope", "key", name=op.f("pk_http_idempotency")),
     )
     op.create_table(
         "member_roles",
@@ -144,6 +155,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_member_roles_address"))
 
     op.drop_table("member_roles")
+    op.drop_table("http_idempotency")
     op.drop_table("auth_nonces")
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_api_keys_address"))

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from ledger.db.schema import AssetDocument, Sighting, table
 from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound
 from ledger.journal import Ledger
+from ledger.photos import store_photo
 from ledger.reads import cap_table, journal_page
 from ledger.registry import (
     DocumentRef,
@@ -25,7 +26,8 @@ from ledger.verify import verify
 
 from .network import ANN, ASSET, BOB, DAN, build_network
 
-PHOTO = hashlib.sha256(b"a photo of the tractor").hexdigest()
+PHOTO_BYTES = b"\xff\xd8 a photo of the tractor"
+PHOTO = hashlib.sha256(PHOTO_BYTES).hexdigest()
 DEED = hashlib.sha256(b"co-ownership agreement").hexdigest()
 
 
@@ -104,6 +106,11 @@ def test_documents_and_sightings_build_the_asset_history(ledger: Ledger) -> None
     with pytest.raises(Conflict):
         add_document(ledger, ASSET, DocumentRef("Deed copy", DEED), key="doc2", actor="admin")
     seen = datetime(2027, 3, 1, 9, 30, tzinfo=UTC)
+    with pytest.raises(NotFound) as missing:
+        record_sighting(ledger, ASSET, seen_at=seen, location="Field 7", reporter=DAN,
+                        photo_sha256=PHOTO, key="s0", actor=DAN)
+    assert missing.value.code == "unknown_photo"
+    assert store_photo(ledger, PHOTO_BYTES, "image/jpeg").sha256 == PHOTO
     entry = record_sighting(
         ledger,
         ASSET,

@@ -1,0 +1,158 @@
+"""The FastAPI application: every route under ``/v1``, errors as problem+json, a request
+id on every response and log line, and a limit on every request body."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from api.problems import PROBLEM_JSON, install_problem_handlers
+from api.settings import Settings
+from ledger.db.engine import make_engine
+from ledger.journal import Clock, Ledger, system_clock
+
+__all__ = ["API_PREFIX", "create_app"]
+
+API_PREFIX = "/v1"
+REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID_LEN_MAX = 64
+
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
+
+
+def _configure_logging() -> None:
+    root = logging.getLogger("dpn")
+    if not any(isinstance(f, _RequestIdFilter) for f in root.filters):
+        handler = logging.StreamHandler()
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s")
+        )
+        handler.addFilter(_RequestIdFilter())
+        root.addHandler(handler)
+        root.addFilter(_RequestIdFilter())
+        root.setLevel(logging.INFO)
+
+
+class RequestIdAndLimits:
+    """Pure ASGI middleware: gives each request an id (the client's ``X-Request-ID`` if
+    sane, else a new one), echoes it on the response, and refuses bodies over the limit
+    with 413 before the app reads them."""
+
+    def __init__(self, app: ASGIApp, body_bytes_max: int) -> None:
+        self.app = app
+        self.body_bytes_max = body_bytes_max
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        given = headers.get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
+        ok = 0 < len(given) <= _REQUEST_ID_LEN_MAX and given.replace("-", "").isalnum()
+        request_id = given if ok else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        token = request_id_var.set(request_id)
+        limit = self._limit_for(scope)
+        declared = headers.get(b"content-length")
+        try:
+            if declared is not None and (not declared.isdigit() or int(declared) > limit):
+                await self._too_large(send, request_id, limit)
+                return
+            received = 0
+
+            async def limited_receive() -> Message:
+                nonlocal received
+                message = await receive()
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge
+                return message
+
+            async def send_with_id(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message.setdefault("headers", [])
+                    message["headers"] = [
+                        *message["headers"],
+                        (REQUEST_ID_HEADER.encode(), request_id.encode()),
+                    ]
+                await send(message)
+
+            try:
+                await self.app(scope, limited_receive, send_with_id)
+            except _BodyTooLarge:
+                await self._too_large(send, request_id, limit)
+        finally:
+            request_id_var.reset(token)
+
+    def _limit_for(self, scope: Scope) -> int:
+        # Photo uploads have their own, larger limit (checked again by the route).
+        path: str = scope.get("path", "")
+        if path.endswith("/sightings"):
+            return self.body_bytes_max * 32
+        return self.body_bytes_max
+
+    async def _too_large(self, send: Send, request_id: str, limit: int) -> None:
+        body = (
+            '{"type":"https://dpn.example/problems/body_too_large","title":"body too large",'
+            f'"status":413,"detail":"the request body exceeds {limit} bytes",'
+            f'"code":"body_too_large","request_id":"{request_id}"}}'
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", PROBLEM_JSON.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                    (REQUEST_ID_HEADER.encode(), request_id.encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def create_app(
+    settings: Settings | None = None, *, engine: Engine | None = None, clock: Clock = system_clock
+) -> FastAPI:
+    """The DPN Ledger HTTP API over ``engine`` (default: one made from the settings)."""
+    from api.routes import ROUTERS
+
+    settings = settings or Settings.from_env()
+    _configure_logging()
+    app = FastAPI(
+        title="DPN Ledger",
+        version="0.1.0",
+        description="Ownership ledger and market engine of a Distributed Production Network.",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.ledger = Ledger(engine or make_engine(settings.database_url), clock=clock)
+    install_problem_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.add_middleware(RequestIdAndLimits, body_bytes_max=settings.body_bytes_max)
+    return app

@@ -1,0 +1,97 @@
+"""Request dependencies: the ledger, the caller, the idempotency key."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from api.problems import ApiProblem
+from api.settings import Settings
+from ledger.access import Principal, SiweTerms, authenticate
+from ledger.db.engine import read_connection
+from ledger.errors import Unauthenticated
+from ledger.journal import Ledger
+
+__all__ = [
+    "Caller",
+    "IdempotencyKey",
+    "LedgerDep",
+    "SettingsDep",
+    "current_principal",
+    "idempotency_key",
+    "siwe_terms",
+]
+
+IDEMPOTENCY_KEY_LEN_MAX = 100
+_KEY = re.compile(rf"[A-Za-z0-9._:\-]{{1,{IDEMPOTENCY_KEY_LEN_MAX}}}")
+
+
+def _ledger(request: Request) -> Ledger:
+    ledger: Ledger = request.app.state.ledger
+    return ledger
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+LedgerDep = Annotated[Ledger, Depends(_ledger)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+
+
+def siwe_terms(settings: Settings) -> SiweTerms:
+    """The Sign-In with Ethereum terms this service writes into its messages."""
+    return SiweTerms(
+        domain=settings.siwe_domain,
+        uri=settings.siwe_uri,
+        chain_id=settings.chain_id,
+        challenge_ttl_s=settings.challenge_ttl_s,
+        token_ttl_s=settings.token_ttl_s,
+    )
+
+
+def current_principal(
+    ledger: LedgerDep,
+    settings: SettingsDep,
+    authorization: Annotated[str | None, Header(max_length=200)] = None,
+) -> Principal:
+    """The signed-in caller (``Authorization: Bearer <token or API key>``), or 401."""
+    if authorization is None:
+        raise Unauthenticated("credentials_missing", "sign in: send Authorization: Bearer ...")
+    scheme, _, credential = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not credential:
+        raise Unauthenticated("credentials_malformed", "use Authorization: Bearer <token>")
+    with read_connection(ledger.engine) as conn:
+        return authenticate(conn, credential.strip(), ledger.clock(), settings.admins)
+
+
+Caller = Annotated[Principal, Depends(current_principal)]
+
+
+def idempotency_key(
+    key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Required on every POST: the same key and body give the same"
+            " response; the same key with another body is refused (409).",
+            max_length=IDEMPOTENCY_KEY_LEN_MAX,
+        ),
+    ] = None,
+) -> str:
+    """The request's ``Idempotency-Key`` header (required on POST)."""
+    if key is None:
+        raise ApiProblem(400, "idempotency_key_missing", "POST needs an Idempotency-Key header")
+    if not _KEY.fullmatch(key):
+        raise ApiProblem(
+            400,
+            "idempotency_key_malformed",
+            f"Idempotency-Key must be 1..{IDEMPOTENCY_KEY_LEN_MAX} of A-Z a-z 0-9 . _ : -",
+        )
+    return key
+
+
+IdempotencyKey = Annotated[str, Depends(idempotency_key)]

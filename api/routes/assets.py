@@ -1,0 +1,278 @@
+"""Assets: registration, documents, photos and sightings, issue of units, cap tables."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from api.deps import Caller, IdempotencyKey, LedgerDep
+from api.idempotency import ledger_key, once
+from api.policy import require_admin, require_asset_operator, require_asset_registrar
+from api.problems import PROBLEM_RESPONSES, ApiProblem
+from api.schemas.common import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, Page
+from api.schemas.ledger import (
+    AssetIn,
+    AssetOut,
+    CapTableOut,
+    DocumentIn,
+    IssueIn,
+    OperatorIn,
+    PhotoOut,
+    SightingIn,
+    SightingOut,
+)
+from ledger.access import grant_role
+from ledger.core import validate_asset_id
+from ledger.db.engine import read_connection
+from ledger.photos import PHOTO_BYTES_MAX, PhotoRef, get_photo, store_photo
+from ledger.reads import cap_table, seq_at
+from ledger.registry import (
+    AssetRecord,
+    DocumentRef,
+    add_document,
+    get_asset,
+    issue_units,
+    list_assets,
+    list_documents,
+    list_sightings,
+    record_sighting,
+    register_asset,
+)
+
+router = APIRouter(prefix="/v1", tags=["assets"], responses=PROBLEM_RESPONSES)
+AssetPath = Annotated[str, Path(max_length=32)]
+
+
+def _asset_out(asset: AssetRecord) -> AssetOut:
+    return AssetOut(
+        id=asset.id,
+        make=asset.make,
+        model=asset.model,
+        serial=asset.serial,
+        location=asset.location,
+        total_units=asset.total_units,
+        legal_framework=asset.legal_framework,
+        jurisdiction=asset.jurisdiction,
+        registered_seq=asset.registered_seq,
+    )
+
+
+@router.post("/assets", response_model=AssetOut, status_code=201)
+def register(body: AssetIn, caller: Caller, ledger: LedgerDep, key: IdempotencyKey) -> AssetOut:
+    """Register an asset (admin or operator); all its units start in its unissued pool."""
+    require_asset_registrar(caller)
+    asset = register_asset(
+        ledger,
+        body.id,
+        make=body.make,
+        model=body.model,
+        serial=body.serial,
+        location=body.location,
+        total_units=body.total_units,
+        legal_framework=body.legal_framework,
+        jurisdiction=body.jurisdiction,
+        documents=[DocumentRef(d.title, d.sha256) for d in body.documents],
+        key=ledger_key(caller.address, key),
+        actor=caller.address,
+    )
+    return _asset_out(asset)
+
+
+@router.get("/assets", response_model=Page[AssetOut])
+def assets(
+    ledger: LedgerDep,
+    cursor: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=PAGE_SIZE_MAX)] = PAGE_SIZE_DEFAULT,
+) -> Page[AssetOut]:
+    """Assets in ID order."""
+    with read_connection(ledger.engine) as conn:
+        found = list_assets(conn, after_id=cursor, limit=limit)
+    return Page(
+        items=[_asset_out(a) for a in found],
+        next_cursor=found[-1].id if len(found) == limit else None,
+    )
+
+
+@router.get("/assets/{asset_id}", response_model=AssetOut)
+def asset(asset_id: AssetPath, ledger: LedgerDep) -> AssetOut:
+    """One asset."""
+    with read_connection(ledger.engine) as conn:
+        return _asset_out(get_asset(conn, asset_id))
+
+
+@router.post("/assets/{asset_id}/operators", status_code=204)
+def add_operator(
+    asset_id: AssetPath, body: OperatorIn, caller: Caller, ledger: LedgerDep, key: IdempotencyKey
+) -> None:
+    """Make a member an operator of this asset (admin)."""
+    require_admin(caller)
+    with read_connection(ledger.engine) as conn:
+        get_asset(conn, asset_id)
+    grant_role(
+        ledger,
+        body.address,
+        "operator",
+        asset_id,
+        key=ledger_key(caller.address, key),
+        actor=caller.address,
+    )
+
+
+@router.post("/assets/{asset_id}/issue", status_code=201)
+def issue(
+    asset_id: AssetPath, body: IssueIn, caller: Caller, ledger: LedgerDep, key: IdempotencyKey
+) -> dict[str, int]:
+    """Issue units from the unissued pool to members (the asset's operator)."""
+    require_asset_operator(caller, validate_asset_id(asset_id))
+    entry = issue_units(
+        ledger,
+        asset_id,
+        [(a, int(n)) for a, n in body.allocations],
+        key=ledger_key(caller.address, key),
+        actor=caller.address,
+    )
+    return {"seq": entry.seq}
+
+
+@router.get("/assets/{asset_id}/documents", response_model=list[DocumentIn])
+def documents(asset_id: AssetPath, ledger: LedgerDep) -> list[DocumentIn]:
+    """The asset's legal documents, each known by its SHA-256."""
+    with read_connection(ledger.engine) as conn:
+        return [DocumentIn(title=d.title, sha256=d.sha256) for d in list_documents(conn, asset_id)]
+
+
+@router.post("/assets/{asset_id}/documents", response_model=DocumentIn, status_code=201)
+def new_document(
+    asset_id: AssetPath, body: DocumentIn, caller: Caller, ledger: LedgerDep, key: IdempotencyKey
+) -> DocumentIn:
+    """Attach a legal document (the asset's operator)."""
+    require_asset_operator(caller, validate_asset_id(asset_id))
+    add_document(
+        ledger,
+        asset_id,
+        DocumentRef(body.title, body.sha256),
+        key=ledger_key(caller.address, key),
+        actor=caller.address,
+    )
+    return body
+
+
+def _photo_out(ref: PhotoRef) -> PhotoOut:
+    return PhotoOut(sha256=ref.sha256, content_type=ref.content_type, size_bytes=ref.size_bytes)
+
+
+@router.post(
+    "/photos",
+    response_model=PhotoOut,
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                "image/png": {"schema": {"type": "string", "format": "binary"}},
+                "image/webp": {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    },
+)
+async def upload_photo(
+    request: Request, caller: Caller, ledger: LedgerDep, key: IdempotencyKey
+) -> PhotoOut:
+    """Upload a photo (the raw bytes, at most 5 MiB); it is stored by its SHA-256."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip()
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > PHOTO_BYTES_MAX:
+            raise ApiProblem(413, "photo_too_large", f"photos are at most {PHOTO_BYTES_MAX} bytes")
+    stored = store_photo(ledger, bytes(data), content_type)
+    _, answer = once(
+        ledger,
+        scope=f"photo:{caller.address}",
+        key=key,
+        request={"sha256": stored.sha256, "type": content_type},
+        run=lambda: (201, _photo_out(stored).model_dump()),
+    )
+    return PhotoOut.model_validate(answer)
+
+
+@router.get(
+    "/photos/{sha256}",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}}},
+)
+def photo(sha256: Annotated[str, Path(max_length=64)], ledger: LedgerDep) -> Response:
+    """A stored photo."""
+    with read_connection(ledger.engine) as conn:
+        ref, data = get_photo(conn, sha256)
+    return Response(
+        data,
+        media_type=ref.content_type,
+        headers={"Cache-Control": "public, max-age=31536000, immutable"},
+    )
+
+
+@router.get("/assets/{asset_id}/sightings", response_model=Page[SightingOut])
+def sightings(
+    asset_id: AssetPath,
+    ledger: LedgerDep,
+    cursor: Annotated[int | None, Query(ge=1)] = None,
+    limit: Annotated[int, Query(ge=1, le=PAGE_SIZE_MAX)] = PAGE_SIZE_DEFAULT,
+) -> Page[SightingOut]:
+    """The asset's tracking history, newest first."""
+    with read_connection(ledger.engine) as conn:
+        found = list_sightings(conn, asset_id, before_id=cursor, limit=limit)
+    items = [
+        SightingOut(
+            id=s.id,
+            seen_at=s.seen_at,
+            location=s.location,
+            reporter=s.reporter,
+            photo_sha256=s.photo_sha256,
+            recorded_seq=s.recorded_seq,
+        )
+        for s in found
+    ]
+    return Page(items=items, next_cursor=str(found[-1].id) if len(found) == limit else None)
+
+
+@router.post("/assets/{asset_id}/sightings", response_model=dict[str, int], status_code=201)
+def new_sighting(
+    asset_id: AssetPath, body: SightingIn, caller: Caller, ledger: LedgerDep, key: IdempotencyKey
+) -> dict[str, int]:
+    """Record that you saw the asset: when, where, and the photo you uploaded."""
+    entry = record_sighting(
+        ledger,
+        asset_id,
+        seen_at=body.seen_at,
+        location=body.location,
+        reporter=caller.address,
+        photo_sha256=body.photo_sha256,
+        key=ledger_key(caller.address, key),
+        actor=caller.address,
+    )
+    return {"seq": entry.seq}
+
+
+@router.get("/assets/{asset_id}/cap-table", response_model=CapTableOut)
+def cap(
+    asset_id: AssetPath,
+    ledger: LedgerDep,
+    as_of_seq: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+    as_of_time: datetime | None = None,
+) -> CapTableOut:
+    """Who holds the asset's units, now or as of a seq or time."""
+    with read_connection(ledger.engine) as conn:
+        found = get_asset(conn, asset_id)
+        if as_of_time is not None and as_of_seq is None:
+            as_of_seq = seq_at(conn, as_of_time)
+        rows = cap_table(conn, asset_id, as_of_seq=as_of_seq)
+    return CapTableOut(
+        asset_id=asset_id,
+        total_units=found.total_units,
+        as_of_seq=as_of_seq,
+        holders=[{"holder": r.holder, "units": str(r.units)} for r in rows],
+    )

@@ -1,0 +1,188 @@
+"""Currencies, holdings, transfers, deposits, roles, the journal, its digest and verify."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
+from api.deps import Caller, IdempotencyKey, LedgerDep
+from api.idempotency import ledger_key
+from api.policy import require_admin
+from api.problems import PROBLEM_RESPONSES
+from api.schemas.common import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, Page
+from api.schemas.ledger import (
+    CurrencyOut,
+    DepositIn,
+    DigestOut,
+    EntryOut,
+    HoldingOut,
+    RoleIn,
+    TransferIn,
+    VerifyOut,
+)
+from ledger.access import grant_role
+from ledger.address import validate_address
+from ledger.core import Entry, validate_asset_id
+from ledger.db.engine import read_connection
+from ledger.db.schema import Currency, table
+from ledger.reads import digest, holder_balances, journal_page, seq_at
+from ledger.registry import member_holder, units_of
+from ledger.transfers import deposit, transfer
+from ledger.verify import verify
+
+router = APIRouter(prefix="/v1", tags=["ledger"], responses=PROBLEM_RESPONSES)
+KindQuery = Annotated[str | None, Query(max_length=64)]
+
+
+def entry_out(entry: Entry) -> EntryOut:
+    """An entry on the wire, with its hash."""
+    return EntryOut(
+        seq=entry.seq,
+        id=entry.id,
+        kind=entry.kind,
+        payload=dict(entry.payload),
+        postings=[[p.account.holder, p.account.instrument, str(p.amount)] for p in entry.postings],
+        holds=[
+            [h.hold_id, h.account.holder, h.account.instrument, h.op.value, str(h.amount)]
+            for h in entry.hold_changes
+        ],
+        effective_at=entry.effective_at,
+        recorded_at=entry.recorded_at,
+        actor=entry.actor,
+        reverses=entry.reverses,
+        prev_hash=entry.prev_hash,
+        hash=entry.hash,
+    )
+
+
+@router.get("/currencies", response_model=list[CurrencyOut])
+def currencies(ledger: LedgerDep) -> list[CurrencyOut]:
+    """The currencies money is kept in, with their minor-unit decimals."""
+    currency = table(Currency)
+    with read_connection(ledger.engine) as conn:
+        rows = conn.execute(select(currency).order_by(currency.c.code)).all()
+    return [CurrencyOut(code=r.code, decimals=r.decimals, name=r.name) for r in rows]
+
+
+@router.get("/holdings/me", response_model=list[HoldingOut])
+def my_holdings(
+    caller: Caller,
+    ledger: LedgerDep,
+    as_of_seq: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+    as_of_time: datetime | None = None,
+) -> list[HoldingOut]:
+    """Your units and money, now or as of a seq or time."""
+    with read_connection(ledger.engine) as conn:
+        if as_of_time is not None and as_of_seq is None:
+            as_of_seq = seq_at(conn, as_of_time)
+        found = holder_balances(conn, member_holder(caller.address), as_of_seq=as_of_seq)
+    return [
+        HoldingOut(
+            instrument=key.instrument,
+            balance=str(s.balance),
+            held=str(s.held),
+            available=str(s.available),
+        )
+        for key, s in found
+    ]
+
+
+@router.post("/transfers", response_model=EntryOut, status_code=201)
+def new_transfer(
+    body: TransferIn, caller: Caller, ledger: LedgerDep, key: IdempotencyKey
+) -> EntryOut:
+    """Move your own units or money to another member."""
+    entry = transfer(
+        ledger,
+        sender=caller.address,
+        recipient=body.recipient,
+        instrument=body.instrument,
+        amount=int(body.amount),
+        memo=body.memo,
+        key=ledger_key(caller.address, key),
+        actor=caller.address,
+    )
+    return entry_out(entry)
+
+
+@router.post("/deposits", response_model=EntryOut, status_code=201)
+def new_deposit(
+    body: DepositIn, caller: Caller, ledger: LedgerDep, key: IdempotencyKey
+) -> EntryOut:
+    """Record money that entered the system for a member (admin)."""
+    require_admin(caller)
+    entry = deposit(
+        ledger,
+        member=body.member,
+        currency=body.currency,
+        amount=int(body.amount),
+        reference=body.reference,
+        key=ledger_key(caller.address, key),
+        actor=caller.address,
+    )
+    return entry_out(entry)
+
+
+@router.post("/roles", status_code=204)
+def new_role(body: RoleIn, caller: Caller, ledger: LedgerDep, key: IdempotencyKey) -> None:
+    """Grant a member a role (admin)."""
+    require_admin(caller)
+    grant_role(
+        ledger,
+        body.address,
+        body.role,
+        body.asset_id,
+        key=ledger_key(caller.address, key),
+        actor=caller.address,
+    )
+
+
+@router.get("/journal", response_model=Page[EntryOut])
+def journal(
+    ledger: LedgerDep,
+    cursor: Annotated[int | None, Query(ge=1, le=2**62, description="seq to page before")] = None,
+    limit: Annotated[int, Query(ge=1, le=PAGE_SIZE_MAX)] = PAGE_SIZE_DEFAULT,
+    kind: KindQuery = None,
+    member: Annotated[str | None, Query(max_length=64)] = None,
+    asset: Annotated[str | None, Query(max_length=32)] = None,
+) -> Page[EntryOut]:
+    """The journal, newest first, each entry with its hash; filter by kind, by a member's
+    accounts or by an asset's units."""
+    holder = member_holder(validate_address(member)) if member else None
+    instrument = units_of(validate_asset_id(asset)) if asset else None
+    with read_connection(ledger.engine) as conn:
+        found = journal_page(
+            conn, before_seq=cursor, limit=limit, kind=kind, holder=holder, instrument=instrument
+        )
+    return Page(
+        items=[entry_out(e) for e in found],
+        next_cursor=str(found[-1].seq) if len(found) == limit else None,
+    )
+
+
+@router.get("/digest", response_model=DigestOut)
+def head_digest(ledger: LedgerDep) -> DigestOut:
+    """The journal's head ``(seq, hash)``: publish it; anyone can check history against it."""
+    with read_connection(ledger.engine) as conn:
+        found = digest(conn)
+    return DigestOut(seq=found.seq, head_hash=found.head_hash)
+
+
+@router.get("/verify", response_model=VerifyOut)
+def run_verify(caller: Caller, ledger: LedgerDep) -> VerifyOut:
+    """Rebuild every balance from the journal and check every invariant (admin)."""
+    require_admin(caller)
+    with read_connection(ledger.engine) as conn:
+        report = verify(conn)
+    return VerifyOut(
+        ok=report.ok,
+        entries=report.entries,
+        accounts=report.accounts,
+        head_seq=report.head_seq,
+        head_hash=report.head_hash,
+        bad_seq=report.bad_seq,
+        problems=report.problems,
+    )

@@ -1,0 +1,1 @@
+"""Request and response bodies (pydantic), apart from the tables they are stored in."""

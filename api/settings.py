@@ -1,0 +1,46 @@
+"""Service settings, read once from the environment (``DPN_*``)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from ledger.db.engine import database_url
+
+__all__ = ["Settings"]
+
+
+def _addresses(text: str) -> frozenset[str]:
+    return frozenset(a.strip() for a in text.split(",") if a.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What the HTTP service needs to know about its place in the world."""
+
+    database_url: str = field(default_factory=database_url)
+    # Sign-In with Ethereum: the domain and URI the messages name, and the chain.
+    siwe_domain: str = "127.0.0.1:8000"
+    siwe_uri: str = "http://127.0.0.1:8000"
+    chain_id: int = 1
+    challenge_ttl_s: int = 300
+    token_ttl_s: int = 3600
+    admins: frozenset[str] = frozenset()
+    body_bytes_max: int = 256 * 1024
+    photo_bytes_max: int = 5 * 1024 * 1024
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """Settings from ``DPN_DATABASE_URL``, ``DPN_SIWE_DOMAIN``, ``DPN_SIWE_URI``,
+        ``DPN_CHAIN_ID``, ``DPN_TOKEN_TTL_S`` and ``DPN_ADMINS`` (comma-separated
+        checksummed addresses)."""
+        env = os.environ
+        defaults = cls()
+        return cls(
+            database_url=database_url(),
+            siwe_domain=env.get("DPN_SIWE_DOMAIN", defaults.siwe_domain),
+            siwe_uri=env.get("DPN_SIWE_URI", defaults.siwe_uri),
+            chain_id=int(env.get("DPN_CHAIN_ID", defaults.chain_id)),
+            token_ttl_s=int(env.get("DPN_TOKEN_TTL_S", defaults.token_ttl_s)),
+            admins=_addresses(env.get("DPN_ADMINS", "")),
+        )

@@ -1,0 +1,355 @@
+"""Access: Sign-In with Ethereum (EIP-4361), bearer tokens, API keys and roles.
+
+A challenge is the whole EIP-4361 message, built by the server and stored; signing it
+with the wallet (EIP-191 personal message) and handing it back yields a short-lived
+bearer token. A nonce works once and expires. Tokens and API keys are stored as their
+SHA-256 only. Roles: ``admin``, ``finance_node``, ``operator`` (of one asset, or of any),
+and ``member`` for everyone signed in; granting a role is a journal entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from sqlalchemy import Connection, insert, select, update
+
+from ledger.address import validate_address
+from ledger.core import EntryDraft, format_time, validate_asset_id
+from ledger.db.schema import AccessToken, ApiKey, AuthNonce, MemberRole, table
+from ledger.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from ledger.journal import Ledger
+from ledger.registry import MemberKind, find_member, register_member_in
+
+__all__ = [
+    "ApiKeyCreated",
+    "Challenge",
+    "Principal",
+    "Role",
+    "SiweTerms",
+    "TokenIssued",
+    "authenticate",
+    "create_api_key",
+    "grant_role",
+    "issue_challenge",
+    "list_api_keys",
+    "redeem_signature",
+    "revoke_api_key",
+]
+
+TOKEN_PREFIX = "dpn_at_"
+API_KEY_PREFIX = "dpn_key_"
+MESSAGE_LEN_MAX = 2_048
+SIGNATURE_LEN_MAX = 200
+_NONCE = re.compile(r"^Nonce: ([0-9a-f]{32})$", re.MULTILINE)
+_SIGNATURE = re.compile(r"0x[0-9a-fA-F]{130}")
+_STATEMENT = "Sign in to DPN Ledger."
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    FINANCE_NODE = "finance_node"
+    OPERATOR = "operator"
+    MEMBER = "member"
+
+
+@dataclass(frozen=True, slots=True)
+class SiweTerms:
+    """What the server writes into every sign-in message."""
+
+    domain: str
+    uri: str
+    chain_id: int
+    challenge_ttl_s: int = 300
+    token_ttl_s: int = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    message: str
+    nonce: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TokenIssued:
+    access_token: str
+    expires_at: datetime
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyCreated:
+    id: str
+    key: str  # shown once; only its hash is kept
+    name: str
+    roles: tuple[str, ...]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling, and what they may act as."""
+
+    address: str
+    roles: frozenset[Role]
+    operates: frozenset[str]  # asset ids this member operates
+    via: str  # "token" or "api_key"
+
+    def has(self, role: Role) -> bool:
+        """True if the caller holds ``role``."""
+        return role in self.roles
+
+    def operates_asset(self, asset_id: str) -> bool:
+        """True for an operator of this asset (or of any asset), or an admin."""
+        return Role.ADMIN in self.roles or asset_id in self.operates or "*" in self.operates
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _siwe_message(
+    terms: SiweTerms, address: str, nonce: str, issued: datetime, expires: datetime
+) -> str:
+    return (
+        f"{terms.domain} wants you to sign in with your Ethereum account:\n"
+        f"{address}\n\n{_STATEMENT}\n\n"
+        f"URI: {terms.uri}\nVersion: 1\nChain ID: {terms.chain_id}\nNonce: {nonce}\n"
+        f"Issued At: {format_time(issued)}\nExpiration Time: {format_time(expires)}"
+    )
+
+
+def issue_challenge(ledger: Ledger, terms: SiweTerms, address: str) -> Challenge:
+    """Build and store an EIP-4361 message for ``address`` to sign."""
+    validate_address(address)
+    now = ledger.clock()
+    expires = now + timedelta(seconds=terms.challenge_ttl_s)
+    nonce = secrets.token_hex(16)
+    message = _siwe_message(terms, address, nonce, now, expires)
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            insert(table(AuthNonce)).values(
+                nonce=nonce,
+                address=address,
+                message=message,
+                issued_at=now,
+                expires_at=expires,
+                used_at=None,
+            )
+        )
+    return Challenge(message, nonce, expires)
+
+
+def redeem_signature(ledger: Ledger, terms: SiweTerms, message: str, signature: str) -> TokenIssued:
+    """Check a signed challenge and issue a bearer token; register the member on first
+    sign-in. Refuses (401) an unknown, used or expired nonce, an altered message and a
+    signature by anyone but the address in the message."""
+    if len(message) > MESSAGE_LEN_MAX or not _SIGNATURE.fullmatch(signature):
+        raise Unauthenticated("siwe_malformed", "message or signature is malformed")
+    found = _NONCE.search(message)
+    if found is None:
+        raise Unauthenticated("siwe_malformed", "the message names no nonce")
+    nonces = table(AuthNonce)
+    now = ledger.clock()
+    with ledger.write() as tx:
+        row = tx.conn.execute(select(nonces).where(nonces.c.nonce == found.group(1))).first()
+        if row is None:
+            raise Unauthenticated("siwe_nonce_unknown", "this nonce was never issued")
+        if row.message != message:
+            raise Unauthenticated("siwe_message_altered", "the message is not the one issued")
+        if row.used_at is not None:
+            raise Unauthenticated("siwe_nonce_used", "this nonce has already been used")
+        if now >= row.expires_at:
+            raise Unauthenticated("siwe_expired", "the sign-in message has expired")
+        try:
+            signer = Account.recover_message(encode_defunct(text=message), signature=signature)
+        except Exception:  # the library raises several kinds for a bad signature
+            raise Unauthenticated("siwe_bad_signature", "the signature cannot be read") from None
+        if signer != row.address:
+            raise Unauthenticated("siwe_wrong_signer", "the message was not signed by its address")
+        used = tx.conn.execute(
+            update(nonces)
+            .where(nonces.c.nonce == row.nonce, nonces.c.used_at.is_(None))
+            .values(used_at=now)
+        )
+        if used.rowcount != 1:
+            raise Unauthenticated("siwe_nonce_used", "this nonce has already been used")
+        if find_member(tx.conn, row.address) is None:
+            register_member_in(
+                tx,
+                row.address,
+                MemberKind.INDIVIDUAL,
+                row.address[:10],
+                key=f"siwe:register:{row.address}",
+                actor=row.address,
+            )
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        expires = now + timedelta(seconds=terms.token_ttl_s)
+        tx.conn.execute(
+            insert(table(AccessToken)).values(
+                token_hash=_sha256(token), address=row.address, issued_at=now, expires_at=expires
+            )
+        )
+    return TokenIssued(token, expires, row.address)
+
+
+def _roles_of(conn: Connection, address: str, admins: frozenset[str]) -> tuple[set[Role], set[str]]:
+    roles = {Role.MEMBER}
+    operates: set[str] = set()
+    if address in admins:
+        roles.add(Role.ADMIN)
+    member = find_member(conn, address)
+    if member is not None and member.kind is MemberKind.FINANCE_NODE:
+        roles.add(Role.FINANCE_NODE)
+    grants = table(MemberRole)
+    for role, asset_id in conn.execute(
+        select(grants.c.role, grants.c.asset_id).where(grants.c.address == address)
+    ):
+        roles.add(Role(role))
+        if role == Role.OPERATOR:
+            operates.add(asset_id or "*")
+    return roles, operates
+
+
+def authenticate(
+    conn: Connection, bearer: str, now: datetime, admins: frozenset[str] = frozenset()
+) -> Principal:
+    """The principal behind a bearer token or API key, or ``Unauthenticated``."""
+    if len(bearer) > 128:
+        raise Unauthenticated("token_invalid", "the credential is not valid")
+    digest = _sha256(bearer)
+    if bearer.startswith(TOKEN_PREFIX):
+        tokens = table(AccessToken)
+        row = conn.execute(
+            select(tokens.c.address, tokens.c.expires_at).where(tokens.c.token_hash == digest)
+        ).first()
+        if row is None or now >= row.expires_at:
+            raise Unauthenticated("token_invalid", "the token is unknown or has expired")
+        roles, operates = _roles_of(conn, row.address, admins)
+        return Principal(row.address, frozenset(roles), frozenset(operates), "token")
+    if bearer.startswith(API_KEY_PREFIX):
+        keys = table(ApiKey)
+        key = conn.execute(
+            select(keys.c.address, keys.c.roles, keys.c.revoked_at).where(keys.c.key_hash == digest)
+        ).first()
+        if key is None or key.revoked_at is not None:
+            raise Unauthenticated("api_key_invalid", "the API key is unknown or revoked")
+        roles, operates = _roles_of(conn, key.address, admins)
+        scoped = {Role(r) for r in key.roles.split(",") if r} | {Role.MEMBER}
+        roles &= scoped
+        return Principal(
+            key.address,
+            frozenset(roles),
+            frozenset(operates if Role.OPERATOR in roles else ()),
+            "api_key",
+        )
+    raise Unauthenticated("token_invalid", "the credential is not valid")
+
+
+def create_api_key(
+    ledger: Ledger, principal: Principal, name: str, roles: tuple[str, ...]
+) -> ApiKeyCreated:
+    """A new API key for the caller, limited to ``roles`` (each one the caller holds)."""
+    if not 0 < len(name) <= 64:
+        raise InvalidInput("field_too_long", "name must be 1..64 characters")
+    try:
+        wanted = tuple(sorted({Role(r) for r in roles} | {Role.MEMBER}))
+    except ValueError:
+        raise InvalidInput("role_unknown", f"roles must be among {', '.join(Role)}") from None
+    missing = [r for r in wanted if r not in principal.roles]
+    if missing:
+        raise Forbidden("role_not_held", f"you do not hold {', '.join(missing)}")
+    key_id = secrets.token_hex(8)
+    key = f"{API_KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+    now = ledger.clock()
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            insert(table(ApiKey)).values(
+                id=key_id,
+                key_hash=_sha256(key),
+                address=principal.address,
+                name=name,
+                roles=",".join(wanted),
+                created_at=now,
+                revoked_at=None,
+            )
+        )
+    return ApiKeyCreated(key_id, key, name, tuple(str(r) for r in wanted), now)
+
+
+def list_api_keys(conn: Connection, address: str) -> list[dict[str, object]]:
+    """The caller's API keys (never the keys themselves)."""
+    keys = table(ApiKey)
+    return [
+        {
+            "id": r.id,
+            "name": r.name,
+            "roles": r.roles.split(","),
+            "created_at": r.created_at,
+            "revoked_at": r.revoked_at,
+        }
+        for r in conn.execute(
+            select(keys).where(keys.c.address == address).order_by(keys.c.created_at)
+        )
+    ]
+
+
+def revoke_api_key(ledger: Ledger, principal: Principal, key_id: str) -> None:
+    """Revoke one of the caller's API keys (a no-op if already revoked)."""
+    keys = table(ApiKey)
+    with ledger.engine.begin() as conn:
+        row = conn.execute(
+            select(keys.c.address, keys.c.revoked_at).where(keys.c.id == key_id[:24])
+        ).first()
+        if row is None or row.address != principal.address:
+            raise NotFound("unknown_api_key", f"you have no API key {key_id[:24]!r}")
+        if row.revoked_at is None:
+            conn.execute(update(keys).where(keys.c.id == key_id).values(revoked_at=ledger.clock()))
+
+
+def grant_role(
+    ledger: Ledger, address: str, role: str, asset_id: str | None, *, key: str, actor: str
+) -> None:
+    """Grant ``role`` (operator optionally of one asset) to a member; journaled."""
+    validate_address(address)
+    try:
+        granted = Role(role)
+    except ValueError:
+        raise InvalidInput("role_unknown", f"roles must be among {', '.join(Role)}") from None
+    if asset_id is not None:
+        validate_asset_id(asset_id)
+        if granted is not Role.OPERATOR:
+            raise InvalidInput("role_asset", "only the operator role is granted per asset")
+    draft = EntryDraft(
+        kind="role.grant",
+        idempotency_key=key,
+        actor=actor,
+        payload={"address": address, "role": granted.value, "asset_id": asset_id},
+    )
+    grants = table(MemberRole)
+    with ledger.write() as tx:
+        if tx.replay_of(draft) is not None:
+            return
+        if find_member(tx.conn, address) is None:
+            raise NotFound("unknown_member", f"no member {address}")
+        exists = tx.conn.execute(
+            select(grants.c.id).where(
+                grants.c.address == address,
+                grants.c.role == granted.value,
+                grants.c.asset_id.is_(None) if asset_id is None else grants.c.asset_id == asset_id,
+            )
+        ).first()
+        if exists is None:
+            tx.conn.execute(
+                insert(grants).values(
+                    address=address, role=granted.value, asset_id=asset_id, granted_seq=tx.next_seq
+                )
+            )
+        tx.append(draft)
