@@ -137,11 +137,12 @@ def account_state(
 def holder_balances(
     conn: Connection, holder: str, *, as_of_seq: int | None = None
 ) -> list[tuple[AccountKey, AccountState]]:
-    """Every account of ``holder`` with its balance and held amount."""
+    """Every account of ``holder`` with something in it (a balance or a hold), with its
+    balance and held amount; accounts empty at that point are left out."""
     query = select(_accounts.c.id, _accounts.c.holder, _accounts.c.instrument).where(
         _accounts.c.holder == holder
     )
-    return _states(conn, query, _as_of(as_of_seq))
+    return [(k, s) for k, s in _states(conn, query, _as_of(as_of_seq)) if s.balance or s.held]
 
 
 def cap_table(

@@ -1,0 +1,62 @@
+"""Signing in through the real API with real wallet signatures (eth_account)."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from fastapi.testclient import TestClient
+
+_keys = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Wallet:
+    address: str
+    private_key: bytes
+
+    def sign(self, message: str) -> str:
+        signed = Account.sign_message(encode_defunct(text=message), private_key=self.private_key)
+        signature: bytes = signed.signature
+        return "0x" + signature.hex().removeprefix("0x")
+
+
+def wallet(n: int) -> Wallet:
+    """A deterministic wallet: the n-th test key."""
+    key = n.to_bytes(32, "big")
+    return Wallet(Account.from_key(key).address, key)
+
+
+def sign_in(client: TestClient, who: Wallet) -> dict[str, str]:
+    """Headers carrying a fresh bearer token for ``who``."""
+    challenge = client.post(
+        "/v1/auth/challenge",
+        json={"address": who.address},
+        headers={"Idempotency-Key": f"c{next(_keys)}"},
+    )
+    assert challenge.status_code == 201, challenge.text
+    message = challenge.json()["message"]
+    token = client.post(
+        "/v1/auth/token",
+        json={"message": message, "signature": who.sign(message)},
+        headers={"Idempotency-Key": f"t{next(_keys)}"},
+    )
+    assert token.status_code == 201, token.text
+    return {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+
+class MovableClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2027, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(microseconds=1)
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)

@@ -1,0 +1,182 @@
+"""Sign-In with Ethereum, tokens, API keys and the platform rules, through the real app."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from api.app import create_app
+from api.problems import PROBLEM_JSON
+from api.settings import Settings
+
+from .signin import MovableClock, Wallet, sign_in, wallet
+
+ANN, BOB = wallet(1), wallet(2)
+
+
+@pytest.fixture
+def clock() -> MovableClock:
+    return MovableClock()
+
+
+@pytest.fixture
+def client(sqlite_engine: Engine, clock: MovableClock) -> Iterator[TestClient]:
+    app = create_app(Settings(admins=frozenset({ANN.address})), engine=sqlite_engine, clock=clock)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def _challenge(client: TestClient, who: Wallet, key: str = "c1") -> str:
+    answer = client.post(
+        "/v1/auth/challenge", json={"address": who.address}, headers={"Idempotency-Key": key}
+    )
+    assert answer.status_code == 201, answer.text
+    message: str = answer.json()["message"]
+    return message
+
+
+def _token(client: TestClient, message: str, signature: str, key: str = "t1") -> tuple[int, dict]:  # type: ignore[type-arg]
+    answer = client.post(
+        "/v1/auth/token",
+        json={"message": message, "signature": signature},
+        headers={"Idempotency-Key": key},
+    )
+    return answer.status_code, answer.json()
+
+
+def test_health_and_readiness(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    assert client.get("/openapi.json").json()["info"]["title"] == "DPN Ledger"
+
+
+def test_sign_in_registers_the_member_and_returns_it(client: TestClient) -> None:
+    message = _challenge(client, BOB)
+    assert f"{BOB.address}\n" in message and "Chain ID: 1" in message and "Nonce: " in message
+    status, token = _token(client, message, BOB.sign(message))
+    assert status == 201 and token["token_type"] == "bearer"
+    me = client.get("/v1/members/me", headers={"Authorization": f"Bearer {token['access_token']}"})
+    assert me.status_code == 200
+    assert me.json()["address"] == BOB.address and me.json()["roles"] == ["member"]
+
+
+@pytest.mark.parametrize("failure", ["wrong_signer", "reused", "expired", "altered", "garbage"])
+def test_a_failed_sign_in_is_401_with_a_code(
+    client: TestClient, clock: MovableClock, failure: str
+) -> None:
+    message = _challenge(client, BOB)
+    signature = BOB.sign(message)
+    expected = {
+        "wrong_signer": "siwe_wrong_signer",
+        "reused": "siwe_nonce_used",
+        "expired": "siwe_expired",
+        "altered": "siwe_message_altered",
+        "garbage": "siwe_malformed",
+    }[failure]
+    if failure == "wrong_signer":
+        signature = ANN.sign(message)
+    elif failure == "reused":
+        assert _token(client, message, signature, key="first")[0] == 201
+    elif failure == "expired":
+        clock.advance(301)
+    elif failure == "altered":
+        message = message.replace("Chain ID: 1", "Chain ID: 5")
+        signature = BOB.sign(message)
+    else:
+        signature = "0x1234"
+    answer = client.post(
+        "/v1/auth/token",
+        json={"message": message, "signature": signature},
+        headers={"Idempotency-Key": "second"},
+    )
+    assert answer.status_code == 401
+    assert answer.headers["content-type"] == PROBLEM_JSON
+    assert answer.json()["code"] == expected
+
+
+def test_api_keys_are_shown_once_scoped_and_revocable(client: TestClient) -> None:
+    ann = sign_in(client, ANN)
+    made = client.post(
+        "/v1/api-keys",
+        json={"name": "robot", "roles": ["admin"]},
+        headers=ann | {"Idempotency-Key": "k1"},
+    )
+    assert made.status_code == 201, made.text
+    key = made.json()["key"]
+    assert key.startswith("dpn_key_")
+    # The same request again: the same answer, the same key.
+    again = client.post(
+        "/v1/api-keys",
+        json={"name": "robot", "roles": ["admin"]},
+        headers=ann | {"Idempotency-Key": "k1"},
+    )
+    assert again.json() == made.json()
+    listed = client.get("/v1/api-keys", headers=ann).json()
+    assert [k["name"] for k in listed] == ["robot"] and all(k["key"] is None for k in listed)
+    robot = {"Authorization": f"Bearer {key}"}
+    assert client.get("/v1/verify", headers=robot).status_code == 200
+    member_only = client.post(
+        "/v1/api-keys", json={"name": "reader"}, headers=ann | {"Idempotency-Key": "k2"}
+    ).json()["key"]
+    assert (
+        client.get("/v1/verify", headers={"Authorization": f"Bearer {member_only}"}).json()["code"]
+        == "not_admin"
+    )
+    assert client.delete(f"/v1/api-keys/{made.json()['id']}", headers=ann).status_code == 204
+    assert client.get("/v1/verify", headers=robot).json()["code"] == "api_key_invalid"
+    bob = sign_in(client, BOB)
+    forbidden = client.post(
+        "/v1/api-keys",
+        json={"name": "x", "roles": ["admin"]},
+        headers=bob | {"Idempotency-Key": "k3"},
+    )
+    assert forbidden.status_code == 403 and forbidden.json()["code"] == "role_not_held"
+
+
+def test_idempotency_key_rules(client: TestClient) -> None:
+    missing = client.post("/v1/auth/challenge", json={"address": ANN.address})
+    assert missing.status_code == 400 and missing.json()["code"] == "idempotency_key_missing"
+    first = client.post(
+        "/v1/auth/challenge", json={"address": ANN.address}, headers={"Idempotency-Key": "same"}
+    )
+    second = client.post(
+        "/v1/auth/challenge", json={"address": ANN.address}, headers={"Idempotency-Key": "same"}
+    )
+    assert first.json() == second.json()
+    other = client.post(
+        "/v1/auth/challenge",
+        json={"address": ANN.address.lower()},
+        headers={"Idempotency-Key": "same"},
+    )
+    assert other.status_code in (409, 422)
+
+
+def test_errors_are_problem_json_with_request_ids(client: TestClient) -> None:
+    answer = client.get("/v1/assets/1M8GDM9AYKP042788", headers={"X-Request-ID": "abc-123"})
+    assert answer.status_code == 422
+    assert answer.headers["content-type"] == PROBLEM_JSON
+    assert answer.headers["x-request-id"] == "abc-123"
+    body = answer.json()
+    assert body["code"] == "asset_id_check_digit" and body["request_id"] == "abc-123"
+    assert client.get("/v1/nowhere").json()["code"] == "route_not_found"
+    assert client.get("/v1/members/me").json()["code"] == "credentials_missing"
+    bad = client.post(
+        "/v1/auth/challenge",
+        json={"address": ANN.address, "extra": 1},
+        headers={"Idempotency-Key": "x"},
+    )
+    assert bad.status_code == 422 and bad.json()["code"] == "request_invalid"
+    assert len(client.get("/healthz").headers["x-request-id"]) == 32
+
+
+def test_request_bodies_have_a_limit(client: TestClient) -> None:
+    huge = client.post(
+        "/v1/auth/challenge",
+        content=b"{" + b" " * 300_000 + b"}",
+        headers={"Idempotency-Key": "big", "Content-Type": "application/json"},
+    )
+    assert huge.status_code == 413 and huge.json()["code"] == "body_too_large"
