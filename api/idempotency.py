@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from ledger.core.limits import IDEMPOTENCY_KEY_LEN_MAX
 from ledger.db.schema import HttpIdempotency, table
 from ledger.errors import Conflict
 from ledger.journal import Ledger
@@ -31,8 +32,12 @@ _records = table(HttpIdempotency)
 
 
 def ledger_key(scope: str, key: str) -> str:
-    """The journal idempotency key for a caller's ``Idempotency-Key``."""
-    return f"http:{scope}:{key}"
+    """The journal idempotency key for a caller's ``Idempotency-Key`` (hashed when the
+    scoped key would pass the journal's limit, so every key the API accepts fits)."""
+    scoped = f"http:{scope}:{key}"
+    if len(scoped) <= IDEMPOTENCY_KEY_LEN_MAX:
+        return scoped
+    return f"http:{scope}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
 
 
 def _keystream(secret: bytes, length: int) -> bytes:

@@ -63,6 +63,7 @@ from ledger.db.schema import (
 from ledger.db.types import amount_param, time_param
 from ledger.entries import load_entries
 from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound, Refused
+from ledger.group_commit import GroupCommit
 
 __all__ = [
     "EXTERNAL_ACCOUNTS",
@@ -115,6 +116,7 @@ class Ledger:
         self.engine = engine
         self.clock = clock
         self._account_ids: dict[AccountKey, int] = {}
+        self._group = GroupCommit(self.write)
 
     @contextmanager
     def write(self) -> Iterator[WriteTx]:
@@ -126,9 +128,10 @@ class Ledger:
         self._account_ids.update(tx.new_account_ids)
 
     def append(self, draft: EntryDraft) -> Appended:
-        """Append one draft in its own transaction."""
-        with self.write() as tx:
-            return tx.append(draft)
+        """Append one draft, or raise its error. Concurrent calls from several threads
+        share transactions (group commit); each draft still stands or falls alone."""
+        appended: Appended = self._group.submit(draft)
+        return appended
 
 
 class WriteTx:
@@ -141,6 +144,7 @@ class WriteTx:
         self.new_account_ids: dict[AccountKey, int] = {}
         self._state = LedgerState()
         self._balance_rows: set[int] = set()
+        self._creatable: set[AccountKey] = set()
         self._spoiled = False
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_JOURNAL_LOCK})")
@@ -182,59 +186,77 @@ class WriteTx:
         ``Conflict(idempotency_conflict)``. Raises before writing anything of this call
         when any draft is refused.
         """
+        results = self._append_guarded(drafts, tolerant=False)
+        return [r for r in results if isinstance(r, Appended)]
+
+    def append_each(self, drafts: Sequence[EntryDraft]) -> list[Appended | LedgerError]:
+        """Like ``append_many``, but each draft stands alone: a refused draft yields its
+        error in its place and leaves no trace, and the others are still appended."""
+        return self._append_guarded(drafts, tolerant=True)
+
+    def _append_guarded(
+        self, drafts: Sequence[EntryDraft], *, tolerant: bool
+    ) -> list[Appended | LedgerError]:
         if self._spoiled:
             raise RuntimeError("this write transaction was spoiled by an earlier error")
         try:
-            return self._append_many(drafts)
+            return self._append(drafts, tolerant)
         except LedgerError:
             self._spoiled = True
             raise
 
-    def _append_many(self, drafts: Sequence[EntryDraft]) -> list[Appended]:
-        for draft in drafts:
-            check_draft(draft)
-            _check_units_stay_inside(draft)
-        request_bytes = [d.request_bytes() for d in drafts]
-        request_hashes = [d.request_hash(b) for d, b in zip(drafts, request_bytes, strict=True)]
-        stored = self._stored_requests([d.idempotency_key for d in drafts])
+    def _append(self, drafts: Sequence[EntryDraft], tolerant: bool) -> list[Appended | LedgerError]:
+        outcome: dict[int, Appended | LedgerError] = {}
+
+        def refuse(i: int, error: LedgerError) -> None:
+            if not tolerant:
+                raise error
+            outcome[i] = error
+
+        well_formed: list[int] = []
+        for i, draft in enumerate(drafts):
+            try:
+                check_draft(draft)
+                _check_units_stay_inside(draft)
+            except LedgerError as error:
+                refuse(i, error)
+                continue
+            well_formed.append(i)
+        request_bytes = {i: drafts[i].request_bytes() for i in well_formed}
+        request_hashes = {i: drafts[i].request_hash(request_bytes[i]) for i in well_formed}
+        stored = self._stored_requests([drafts[i].idempotency_key for i in well_formed])
         fresh: list[int] = []
         replay_seq: dict[int, int] = {}
         same_as: dict[int, int] = {}
         first_in_batch: dict[str, int] = {}
-        for i, draft in enumerate(drafts):
-            key = draft.idempotency_key
-            if key in stored:
-                seq, original = stored[key]
-                _same_request_or_conflict(key, original, request_hashes[i])
-                replay_seq[i] = seq
-            elif key in first_in_batch:
-                j = first_in_batch[key]
-                _same_request_or_conflict(key, request_hashes[j], request_hashes[i])
-                same_as[i] = j
-            else:
-                first_in_batch[key] = i
-                fresh.append(i)
+        for i in well_formed:
+            key = drafts[i].idempotency_key
+            try:
+                if key in stored:
+                    seq, original = stored[key]
+                    _same_request_or_conflict(key, original, request_hashes[i])
+                    replay_seq[i] = seq
+                elif key in first_in_batch:
+                    j = first_in_batch[key]
+                    _same_request_or_conflict(key, request_hashes[j], request_hashes[i])
+                    same_as[i] = j
+                else:
+                    first_in_batch[key] = i
+                    fresh.append(i)
+            except LedgerError as error:
+                refuse(i, error)
 
-        sealed = self._seal_fresh([drafts[i] for i in fresh], [request_bytes[i] for i in fresh])
-        self._store(sealed, [request_hashes[i] for i in fresh])
-
-        by_index = dict(zip(fresh, sealed, strict=True))
-        replayed = dict(
-            zip(
-                replay_seq,
-                load_entries(self.conn, list(replay_seq.values())),
-                strict=True,
-            )
-        )
-        results: list[Appended] = []
-        for i in range(len(drafts)):
-            if i in by_index:
-                results.append(Appended(by_index[i], replayed=False))
-            elif i in replayed:
-                results.append(Appended(replayed[i], replayed=True))
-            else:
-                results.append(Appended(by_index[same_as[i]], replayed=True))
-        return results
+        sealed = self._seal_fresh(fresh, drafts, request_bytes, refuse)
+        self._store([e for _, e in sealed], [request_hashes[i] for i, _ in sealed])
+        for i, entry in sealed:
+            outcome[i] = Appended(entry, replayed=False)
+        replays = load_entries(self.conn, list(replay_seq.values()))
+        for i, entry in zip(replay_seq, replays, strict=True):
+            outcome[i] = Appended(entry, replayed=True)
+        for i, j in same_as.items():
+            first = outcome[j]
+            outcome[i] = Appended(first.entry, True) if isinstance(first, Appended) else first
+        return [outcome[i] for i in range(len(drafts))]
 
     # -- reading what the drafts need ------------------------------------------------
 
@@ -259,42 +281,54 @@ class WriteTx:
         return found
 
     def _seal_fresh(
-        self, drafts: Sequence[EntryDraft], request_bytes: Sequence[bytes]
-    ) -> list[Entry]:
-        keys = {p.account for d in drafts for p in d.postings}
-        keys |= {h.account for d in drafts for h in d.hold_changes}
-        self._resolve_accounts(keys)
+        self,
+        fresh: Sequence[int],
+        drafts: Sequence[EntryDraft],
+        request_bytes: dict[int, bytes],
+        refuse: Callable[[int, LedgerError], None],
+    ) -> list[tuple[int, Entry]]:
+        keys = {p.account for i in fresh for p in drafts[i].postings}
+        keys |= {h.account for i in fresh for h in drafts[i].hold_changes}
+        self._find_accounts(keys)
         self._load_balances(keys)
-        self._load_holds(drafts)
+        self._load_holds([drafts[i] for i in fresh])
         now = self.ledger.clock()
         # recorded_at never goes back along the chain, even if the wall clock does.
         if self._head_time is not None and now < self._head_time:
             now = self._head_time
-        sealed: list[Entry] = []
-        for draft, asked in zip(drafts, request_bytes, strict=True):
-            self._state.apply(draft.postings, draft.hold_changes)
+        sealed: list[tuple[int, Entry]] = []
+        for i in fresh:
+            draft = drafts[i]
+            try:
+                for posting in draft.postings:
+                    self._check_new_account(posting.account)
+                for change in draft.hold_changes:
+                    self._check_new_account(change.account)
+                self._state.apply(draft.postings, draft.hold_changes)
+            except LedgerError as error:
+                refuse(i, error)
+                continue
             entry = seal(
                 draft,
                 seq=self.head_seq + 1,
                 prev_hash=self.head_hash,
                 recorded_at=now,
-                request_bytes=asked,
+                request_bytes=request_bytes[i],
             )
-            sealed.append(entry)
+            sealed.append((i, entry))
             self.head_seq, self.head_hash, self._head_time = entry.seq, entry.hash, now
+        self._create_accounts([e for _, e in sealed])
         return sealed
-
-    def account_id(self, key: AccountKey) -> int:
-        """The id of account ``key`` (created if the holder and instrument exist)."""
-        self._resolve_accounts({key})
-        return self._id(key)
 
     def _id(self, key: AccountKey) -> int:
         return self.new_account_ids.get(key) or self.ledger._account_ids[key]
 
-    def _resolve_accounts(self, keys: set[AccountKey]) -> None:
-        cache = self.ledger._account_ids
-        missing = [k for k in keys if k not in cache and k not in self.new_account_ids]
+    def _known(self, key: AccountKey) -> bool:
+        return key in self.new_account_ids or key in self.ledger._account_ids
+
+    def _find_accounts(self, keys: set[AccountKey]) -> None:
+        """Learn the ids of those accounts that already exist."""
+        missing = [k for k in keys if not self._known(k)]
         for start in range(0, len(missing), _IN_CHUNK):
             part = missing[start : start + _IN_CHUNK]
             for account_id, holder, instrument in self.conn.execute(
@@ -305,14 +339,24 @@ class WriteTx:
                 )
             ):
                 self.new_account_ids[AccountKey(holder, instrument)] = account_id
-        for key in sorted(k for k in missing if k not in self.new_account_ids):
-            self._check_account_may_exist(key)
-            account_id = self.conn.execute(
+
+    def _check_new_account(self, key: AccountKey) -> None:
+        """An account not yet stored may be created if its holder and instrument exist."""
+        if self._known(key) or key in self._creatable:
+            return
+        self._check_account_may_exist(key)
+        self._creatable.add(key)
+
+    def _create_accounts(self, entries: Sequence[Entry]) -> None:
+        """Store the new accounts that sealed entries post to or hold on."""
+        new = {p.account for e in entries for p in e.postings if not self._known(p.account)}
+        new |= {h.account for e in entries for h in e.hold_changes if not self._known(h.account)}
+        for key in sorted(new):
+            self.new_account_ids[key] = self.conn.execute(
                 insert(_accounts)
                 .values(holder=key.holder, instrument=key.instrument)
                 .returning(_accounts.c.id)
             ).scalar_one()
-            self.new_account_ids[key] = account_id
 
     def _check_account_may_exist(self, key: AccountKey) -> None:
         kind, _, name = key.instrument.partition(":")
@@ -341,7 +385,7 @@ class WriteTx:
             raise NotFound(code, message)
 
     def _load_balances(self, keys: set[AccountKey]) -> None:
-        wanted = {self._id(k): k for k in keys if k not in self._state.accounts}
+        wanted = {self._id(k): k for k in keys if k not in self._state.accounts and self._known(k)}
         ids = list(wanted)
         for start in range(0, len(ids), _IN_CHUNK):
             part = ids[start : start + _IN_CHUNK]

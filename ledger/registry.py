@@ -20,6 +20,7 @@ from ledger.core import (
     Entry,
     EntryDraft,
     Posting,
+    check_amount,
     format_time,
     limits,
     validate_asset_id,
@@ -329,6 +330,10 @@ def issue_units(
     validate_asset_id(asset_id)
     if not allocations:
         raise InvalidInput("allocations_empty", "name at least one member to issue units to")
+    if len(allocations) > limits.POSTINGS_PER_ENTRY_MAX - 1:
+        raise InvalidInput("too_many_postings", "too many allocations in one issue")
+    for _, n in allocations:
+        check_amount(n, "allocation")
     units = units_of(asset_id)
     total = sum(n for _, n in allocations)
     postings = [Posting(AccountKey(pool_holder(asset_id), units), -total)]

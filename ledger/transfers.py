@@ -212,9 +212,20 @@ def release_hold(
         raise NotFound("unknown_hold", f"no hold {hold_id[:64]!r}")
     if row.closed_seq is not None:
         # A closed hold may have been closed by this very request, asked again.
-        if prior is not None and prior.kind == "hold.release":
+        if prior is None:
+            raise Refused("hold_closed", f"hold {hold_id!r} is already closed")
+        released = prior.hold_changes[0] if prior.hold_changes else None
+        if (
+            prior.kind == "hold.release"
+            and released is not None
+            and released.hold_id == hold_id
+            and (amount is None or released.amount == amount)
+        ):
             return prior
-        raise Refused("hold_closed", f"hold {hold_id!r} is already closed")
+        raise Conflict(
+            "idempotency_conflict",
+            f"idempotency key {key!r} was already used for a different request",
+        )
     amount = row.remaining if amount is None else amount
     check_amount(amount)
     draft = EntryDraft(

@@ -18,7 +18,12 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from ledger.core import limits
-from ledger.core.canonical import JsonValue, canonical_bytes, check_json_value
+from ledger.core.canonical import (
+    JsonValue,
+    canonical_bytes,
+    check_json_value,
+    check_text_encodable,
+)
 from ledger.errors import InvalidInput
 
 __all__ = [
@@ -241,7 +246,8 @@ def format_time(moment: datetime) -> str:
     (Cached: a batch of entries shares one recorded time.)"""
     if moment.tzinfo is None:
         raise InvalidInput("time_naive", "times must carry a time zone")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat, unlike strftime("%Y"), pads years before 1000 to four digits everywhere.
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_time(text: str) -> datetime:
@@ -266,6 +272,7 @@ def entry_id_for(idempotency_key: str) -> str:
 
 
 def _check_text(name: str, value: str, limit: int) -> None:
+    check_text_encodable(value)
     if not value:
         raise InvalidInput("field_empty", f"{name} must not be empty")
     if len(value) > limit:
@@ -310,6 +317,8 @@ def check_draft(draft: EntryDraft) -> None:
                 "posting_duplicate_account", f"account {posting.account} is posted twice"
             )
         seen.add(posting.account)
+        check_text_encodable(posting.account.holder)
+        check_text_encodable(posting.account.instrument)
         instrument = posting.account.instrument
         sums[instrument] = sums.get(instrument, 0) + posting.amount
     unbalanced = {k: v for k, v in sums.items() if v != 0}

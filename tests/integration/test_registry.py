@@ -107,8 +107,16 @@ def test_documents_and_sightings_build_the_asset_history(ledger: Ledger) -> None
         add_document(ledger, ASSET, DocumentRef("Deed copy", DEED), key="doc2", actor="admin")
     seen = datetime(2027, 3, 1, 9, 30, tzinfo=UTC)
     with pytest.raises(NotFound) as missing:
-        record_sighting(ledger, ASSET, seen_at=seen, location="Field 7", reporter=DAN,
-                        photo_sha256=PHOTO, key="s0", actor=DAN)
+        record_sighting(
+            ledger,
+            ASSET,
+            seen_at=seen,
+            location="Field 7",
+            reporter=DAN,
+            photo_sha256=PHOTO,
+            key="s0",
+            actor=DAN,
+        )
     assert missing.value.code == "unknown_photo"
     assert store_photo(ledger, PHOTO_BYTES, "image/jpeg").sha256 == PHOTO
     entry = record_sighting(
