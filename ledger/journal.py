@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -24,13 +23,11 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
-    Table,
     any_,
     bindparam,
     insert,
     select,
     tuple_,
-    update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
@@ -40,13 +37,11 @@ from ledger.core import (
     AccountState,
     Entry,
     EntryDraft,
-    HoldOp,
     HoldState,
     LedgerState,
     check_draft,
     seal,
 )
-from ledger.core.canonical import canonical_bytes
 from ledger.db.engine import write_connection
 from ledger.db.schema import (
     Account,
@@ -60,10 +55,10 @@ from ledger.db.schema import (
     Member,
     table,
 )
-from ledger.db.types import amount_param, time_param
 from ledger.entries import load_entries
 from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound, Refused
 from ledger.group_commit import GroupCommit
+from ledger.journal_store import StoreRows
 
 __all__ = [
     "EXTERNAL_ACCOUNTS",
@@ -81,12 +76,6 @@ EXTERNAL_ACCOUNTS = frozenset({"issuance", "deposits"})
 ASSET_REGISTER_KIND = "asset.register"
 _PG_JOURNAL_LOCK = 0x44504E4A  # "DPNJ": one advisory lock id for the whole journal
 _IN_CHUNK = 500
-_COPY_ROWS_MIN = 64
-_PG_BULK_BALANCE_UPDATE = (
-    "UPDATE balances AS b SET balance = v.balance, held = v.held, last_seq = v.last_seq"
-    " FROM unnest(%s::text[]::numeric[], %s::text[]::numeric[], %s::bigint[], %s::bigint[])"
-    " AS v(balance, held, last_seq, account_id) WHERE b.account_id = v.account_id"
-)
 
 _entries = table(JournalEntry)
 _postings = table(JournalPosting)
@@ -134,7 +123,7 @@ class Ledger:
         return appended
 
 
-class WriteTx:
+class WriteTx(StoreRows):
     """One write transaction on the journal. A ledger error inside it spoils it: the
     caller lets the error propagate so that the transaction rolls back."""
 
@@ -422,163 +411,6 @@ class WriteTx:
                     self._state.closed_holds.add(hold_id)
 
     # -- storing ------------------------------------------------------------------------
-
-    def _store(self, entries: Sequence[Entry], request_hashes: Sequence[str]) -> None:
-        if not entries:
-            return
-        sql = _statements(self.conn.dialect.name)
-        amount, moment, account_id = sql.amount, sql.time, self._id
-        self._insert(
-            _entries,
-            sql.insert_entry,
-            [
-                (
-                    e.seq,
-                    e.id,
-                    e.kind,
-                    canonical_bytes(dict(e.payload)).decode(),
-                    moment(e.effective_at),
-                    moment(e.recorded_at),
-                    e.actor,
-                    e.idempotency_key,
-                    h,
-                    e.reverses,
-                    e.prev_hash,
-                    e.hash,
-                )
-                for e, h in zip(entries, request_hashes, strict=True)
-            ],
-        )
-        posting_rows = [
-            (e.seq, i, account_id(p.account), amount(p.amount))
-            for e in entries
-            for i, p in enumerate(e.postings)
-        ]
-        if posting_rows:
-            self._insert(_postings, sql.insert_posting, posting_rows)
-        hold_rows = [
-            (e.seq, i, h.hold_id, account_id(h.account), h.op.value, amount(h.amount))
-            for e in entries
-            for i, h in enumerate(e.hold_changes)
-        ]
-        if hold_rows:
-            self._insert(_hold_rows, sql.insert_hold_change, hold_rows)
-            self._store_holds(entries)
-        self._store_balances(entries, sql)
-
-    def _insert(self, target: Table, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
-        """Insert rows in column order: COPY for a large batch on PostgreSQL (several
-        times faster than executemany there), executemany otherwise."""
-        if self.conn.dialect.name == "postgresql" and len(rows) >= _COPY_ROWS_MIN:
-            columns = ", ".join(c.name for c in target.columns)
-            cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            with cursor.copy(f"COPY {target.name} ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            return
-        # One row: a plain execute; executemany would open a pipeline for it.
-        self.conn.exec_driver_sql(sql, rows[0] if len(rows) == 1 else list(rows))
-
-    def _store_balances(self, entries: Sequence[Entry], sql: _Statements) -> None:
-        last_seq: dict[AccountKey, int] = {}
-        for e in entries:
-            for p in e.postings:
-                last_seq[p.account] = e.seq
-            for h in e.hold_changes:
-                last_seq[h.account] = e.seq
-        updates: list[tuple[object, ...]] = []
-        inserts: list[tuple[object, ...]] = []
-        for key, seq in last_seq.items():
-            state = self._state.accounts[key]
-            account_id = self._id(key)
-            if account_id in self._balance_rows:
-                updates.append((sql.amount(state.balance), sql.amount(state.held), seq, account_id))
-            else:
-                inserts.append((account_id, sql.amount(state.balance), sql.amount(state.held), seq))
-                self._balance_rows.add(account_id)
-        if updates and self.conn.dialect.name == "postgresql" and len(updates) >= _COPY_ROWS_MIN:
-            # One statement over arrays instead of a round of single-row updates.
-            self.conn.exec_driver_sql(
-                _PG_BULK_BALANCE_UPDATE,
-                tuple(list(column) for column in zip(*updates, strict=True)),
-            )
-        elif updates:
-            self.conn.exec_driver_sql(sql.update_balance, updates)
-        if inserts:
-            self.conn.exec_driver_sql(sql.insert_balance, inserts)
-
-    def _store_holds(self, entries: Sequence[Entry]) -> None:
-        placed: list[dict[str, object]] = []
-        last_seq: dict[str, int] = {}
-        for e in entries:
-            for h in e.hold_changes:
-                last_seq[h.hold_id] = e.seq
-                if h.op is HoldOp.PLACE:
-                    placed.append(
-                        {
-                            "id": h.hold_id,
-                            "account_id": self._id(h.account),
-                            "amount": h.amount,
-                            "remaining": h.amount,
-                            "placed_seq": e.seq,
-                            "closed_seq": None,
-                        }
-                    )
-        if placed:
-            self.conn.execute(insert(_holds), placed)
-        changes = []
-        for hold_id, seq in last_seq.items():
-            still_open = self._state.holds.get(hold_id)
-            changes.append(
-                {
-                    "h_id": hold_id,
-                    "remaining": still_open.remaining if still_open else 0,
-                    "closed_seq": None if still_open else seq,
-                }
-            )
-        self.conn.execute(
-            update(_holds)
-            .where(_holds.c.id == bindparam("h_id"))
-            .values(remaining=bindparam("remaining"), closed_seq=bindparam("closed_seq")),
-            changes,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class _Statements:
-    """The hot statements in the driver's own parameter style, and value converters."""
-
-    insert_entry: str
-    insert_posting: str
-    insert_hold_change: str
-    insert_balance: str
-    update_balance: str
-    amount: Callable[[int], object]
-    time: Callable[[datetime], object]
-
-
-@cache
-def _statements(dialect_name: str) -> _Statements:
-    mark = "?" if dialect_name == "sqlite" else "%s"
-
-    def insert_into(t: Table) -> str:
-        names = [c.name for c in t.columns]
-        return (
-            f"INSERT INTO {t.name} ({', '.join(names)}) VALUES ({', '.join([mark] * len(names))})"
-        )
-
-    return _Statements(
-        insert_entry=insert_into(_entries),
-        insert_posting=insert_into(_postings),
-        insert_hold_change=insert_into(_hold_rows),
-        insert_balance=insert_into(_balances),
-        update_balance=(
-            f"UPDATE balances SET balance = {mark}, held = {mark}, last_seq = {mark}"
-            f" WHERE account_id = {mark}"
-        ),
-        amount=amount_param(dialect_name),
-        time=time_param(dialect_name),
-    )
 
 
 def _same_request_or_conflict(key: str, original: str, asked: str) -> None:
