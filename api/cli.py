@@ -21,8 +21,9 @@ from ledger.db.engine import make_engine, read_connection
 from ledger.db.migrate import current_revision, downgrade, head_revision, upgrade
 from ledger.errors import LedgerError
 from ledger.journal import Ledger
+from ledger.members import member_holder
 from ledger.reads import JOURNAL_PAGE_MAX, cap_table, digest, journal_page
-from ledger.registry import get_asset, member_holder, units_of
+from ledger.registry import get_asset, units_of
 from ledger.verify import verify
 
 __all__ = ["main"]

@@ -10,13 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ledger.journal import Ledger
-from ledger.registry import (
-    DocumentRef,
-    issue_units,
-    register_asset,
-    register_member,
-    units_of,
-)
+from ledger.members import register_member
+from ledger.registry import DocumentRef, issue_units, register_asset, units_of
 from ledger.transfers import deposit, place_hold, transfer
 
 __all__ = ["DEMO_ASSET_ID", "DEMO_MEMBERS", "DemoMember", "run_demo"]

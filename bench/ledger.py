@@ -36,7 +36,7 @@ from ledger.core import AccountKey, EntryDraft, Posting
 from ledger.db.engine import make_engine
 from ledger.db.migrate import upgrade
 from ledger.journal import Ledger
-from ledger.registry import member_holder, register_member
+from ledger.members import member_holder, register_member
 from ledger.transfers import DEPOSITS, transfer_draft
 from ledger.verify import verify
 

@@ -25,7 +25,7 @@ from ledger.core import EntryDraft, format_time, validate_asset_id
 from ledger.db.schema import AccessToken, ApiKey, AuthNonce, MemberRole, table
 from ledger.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from ledger.journal import Ledger
-from ledger.registry import MemberKind, find_member, register_member_in
+from ledger.members import MemberKind, find_member, register_member_in
 
 __all__ = [
     "ApiKeyCreated",

@@ -31,7 +31,7 @@ from ledger.core.canonical import JsonValue
 from ledger.db.schema import Node, NodeFlow, NodeFunction, table
 from ledger.errors import InvalidInput, NotFound, Refused
 from ledger.journal import Ledger
-from ledger.registry import get_member
+from ledger.members import get_member
 
 __all__ = [
     "FLOWS_PER_NODE_MAX",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select
 
 from ledger.address import validate_address
 from ledger.core import (
@@ -21,38 +21,32 @@ from ledger.core import (
     EntryDraft,
     Posting,
     check_amount,
+    check_text,
     format_time,
     limits,
     validate_asset_id,
 )
 from ledger.db.schema import Asset, AssetDocument, Member, Sighting, table
 from ledger.errors import Conflict, InvalidInput, NotFound
-from ledger.journal import ASSET_REGISTER_KIND, Ledger, WriteTx
+from ledger.journal import ASSET_REGISTER_KIND, Ledger
+from ledger.members import get_member, member_holder
 from ledger.photos import photo_exists
 
 __all__ = [
     "AssetRecord",
     "DocumentRef",
     "LegalFramework",
-    "MemberKind",
-    "MemberRecord",
     "SightingRecord",
     "add_document",
-    "find_member",
     "get_asset",
-    "get_member",
     "issue_units",
     "list_assets",
     "list_documents",
     "list_sightings",
-    "member_holder",
     "pool_holder",
     "record_sighting",
     "register_asset",
-    "register_member",
-    "register_member_in",
     "units_of",
-    "update_member_name",
 ]
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -62,24 +56,10 @@ _documents = table(AssetDocument)
 _sightings = table(Sighting)
 
 
-class MemberKind(StrEnum):
-    INDIVIDUAL = "individual"
-    BUSINESS = "business"
-    FINANCE_NODE = "finance_node"
-
-
 class LegalFramework(StrEnum):
     TENANCY_IN_COMMON = "tenancy_in_common"
     JOINT_TENANCY = "joint_tenancy"
     COOPERATIVE = "cooperative"
-
-
-@dataclass(frozen=True, slots=True)
-class MemberRecord:
-    address: str
-    kind: MemberKind
-    name: str
-    registered_seq: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,11 +83,6 @@ class AssetRecord:
     registered_seq: int
 
 
-def member_holder(address: str) -> str:
-    """The account holder name of a member."""
-    return f"member:{address}"
-
-
 def pool_holder(asset_id: str) -> str:
     """The account holder name of an asset's unissued pool."""
     return f"pool:{asset_id}"
@@ -118,81 +93,10 @@ def units_of(asset_id: str) -> str:
     return f"units:{asset_id}"
 
 
-def _text(name: str, value: str, limit: int, *, empty_ok: bool = False) -> str:
-    if not isinstance(value, str):
-        raise InvalidInput("field_type", f"{name} must be text")
-    if not value and not empty_ok:
-        raise InvalidInput("field_empty", f"{name} must not be empty")
-    if len(value) > limit:
-        raise InvalidInput("field_too_long", f"{name} is longer than {limit} characters")
-    return value
-
-
 def _sha256(name: str, value: str) -> str:
     if not isinstance(value, str) or not _SHA256.fullmatch(value):
         raise InvalidInput("sha256_malformed", f"{name} must be 64 lowercase hex digits")
     return value
-
-
-# -- members ------------------------------------------------------------------------------
-
-
-def register_member(
-    ledger: Ledger, address: str, kind: str, name: str, *, key: str, actor: str
-) -> MemberRecord:
-    """Register a member by checksummed address; refuses an address already registered."""
-    with ledger.write() as tx:
-        return register_member_in(tx, address, kind, name, key=key, actor=actor)
-
-
-def register_member_in(
-    tx: WriteTx, address: str, kind: str, name: str, *, key: str, actor: str
-) -> MemberRecord:
-    """``register_member`` inside a write transaction the caller already holds."""
-    validate_address(address)
-    try:
-        member_kind = MemberKind(kind)
-    except ValueError:
-        raise InvalidInput(
-            "member_kind", f"member kind must be one of {', '.join(MemberKind)}"
-        ) from None
-    _text("name", name, 128)
-    draft = EntryDraft(
-        kind="member.register",
-        idempotency_key=key,
-        actor=actor,
-        payload={"address": address, "kind": member_kind.value, "name": name},
-    )
-    if tx.replay_of(draft) is None:
-        if find_member(tx.conn, address) is not None:
-            raise Conflict("member_exists", f"member {address} is already registered")
-        tx.conn.execute(
-            insert(_members).values(
-                address=address, kind=member_kind.value, name=name, registered_seq=tx.next_seq
-            )
-        )
-        tx.append(draft)
-    found = find_member(tx.conn, address)
-    if found is None:  # pragma: no cover - the insert above or the replay guarantees it
-        raise NotFound("unknown_member", f"no member {address}")
-    return found
-
-
-def find_member(conn: Connection, address: str) -> MemberRecord | None:
-    """The member with ``address``, or None."""
-    row = conn.execute(select(_members).where(_members.c.address == address)).first()
-    if row is None:
-        return None
-    return MemberRecord(row.address, MemberKind(row.kind), row.name, row.registered_seq)
-
-
-def get_member(conn: Connection, address: str) -> MemberRecord:
-    """The member with ``address``, or ``NotFound(unknown_member)``."""
-    validate_address(address)
-    found = find_member(conn, address)
-    if found is None:
-        raise NotFound("unknown_member", f"no member {address}")
-    return found
 
 
 # -- assets -------------------------------------------------------------------------------
@@ -222,7 +126,7 @@ def register_asset(
         ("location", location, 128),
         ("jurisdiction", jurisdiction, 64),
     ):
-        _text(name, value, limit)
+        check_text(name, value, limit)
     if isinstance(total_units, bool) or not isinstance(total_units, int):
         raise InvalidInput("amount_type", "total_units must be an integer")
     if not 0 < total_units <= limits.TOTAL_UNITS_MAX:
@@ -236,7 +140,7 @@ def register_asset(
             "legal_framework", f"legal framework must be one of {', '.join(LegalFramework)}"
         ) from None
     docs = [
-        (_text("document title", d.title, 128), _sha256("document sha256", d.sha256))
+        (check_text("document title", d.title, 128), _sha256("document sha256", d.sha256))
         for d in documents
     ]
     if len(docs) > 64:
@@ -356,7 +260,7 @@ def add_document(
 ) -> Entry:
     """Attach a legal document (title and SHA-256) to an asset."""
     validate_asset_id(asset_id)
-    title = _text("document title", document.title, 128)
+    title = check_text("document title", document.title, 128)
     digest = _sha256("document sha256", document.sha256)
     draft = EntryDraft(
         kind="asset.document",
@@ -399,7 +303,7 @@ def record_sighting(
     photo."""
     validate_asset_id(asset_id)
     validate_address(reporter)
-    _text("location", location, 128)
+    check_text("location", location, 128)
     _sha256("photo sha256", photo_sha256)
     draft = EntryDraft(
         kind="asset.sighting",
@@ -431,25 +335,6 @@ def record_sighting(
                 recorded_seq=tx.next_seq,
             )
         )
-        return tx.append(draft).entry
-
-
-def update_member_name(ledger: Ledger, address: str, name: str, *, key: str, actor: str) -> Entry:
-    """Change a member's display name (journaled as ``member.update``)."""
-    validate_address(address)
-    _text("name", name, 128)
-    draft = EntryDraft(
-        kind="member.update",
-        idempotency_key=key,
-        actor=actor,
-        payload={"address": address, "name": name},
-    )
-    with ledger.write() as tx:
-        prior = tx.replay_of(draft)
-        if prior is not None:
-            return prior
-        get_member(tx.conn, address)
-        tx.conn.execute(update(_members).where(_members.c.address == address).values(name=name))
         return tx.append(draft).entry
 
 

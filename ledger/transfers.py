@@ -22,7 +22,7 @@ from ledger.db.schema import Account, Currency, Hold, JournalEntry, table
 from ledger.entries import entry_by_key, load_entries
 from ledger.errors import Conflict, InvalidInput, NotFound, Refused
 from ledger.journal import Ledger
-from ledger.registry import member_holder
+from ledger.members import member_holder
 
 __all__ = [
     "DEPOSITS",

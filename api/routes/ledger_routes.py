@@ -28,8 +28,9 @@ from ledger.address import validate_address
 from ledger.core import Entry, validate_asset_id
 from ledger.db.engine import read_connection
 from ledger.db.schema import Currency, table
+from ledger.members import member_holder
 from ledger.reads import digest, holder_balances, journal_page, seq_at
-from ledger.registry import member_holder, units_of
+from ledger.registry import units_of
 from ledger.transfers import deposit, transfer
 from ledger.verify import verify
 

@@ -12,7 +12,7 @@ from api.problems import PROBLEM_RESPONSES
 from api.schemas.auth import MemberOut, MemberPatch
 from ledger.address import validate_address
 from ledger.db.engine import read_connection
-from ledger.registry import get_member, update_member_name
+from ledger.members import get_member, update_member_name
 
 router = APIRouter(prefix="/v1/members", tags=["members"], responses=PROBLEM_RESPONSES)
 

@@ -37,6 +37,7 @@ __all__ = [
     "chain_hash",
     "check_amount",
     "check_draft",
+    "check_text",
     "entry_id_for",
     "format_time",
     "parse_time",
@@ -271,12 +272,17 @@ def entry_id_for(idempotency_key: str) -> str:
     return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:32]}"
 
 
-def _check_text(name: str, value: str, limit: int) -> None:
+def check_text(name: str, value: str, limit: int) -> str:
+    """Return ``value`` if it is non-empty text of at most ``limit`` characters that can
+    be written as UTF-8; otherwise raise ``InvalidInput``."""
+    if not isinstance(value, str):
+        raise InvalidInput("field_type", f"{name} must be text")
     check_text_encodable(value)
     if not value:
         raise InvalidInput("field_empty", f"{name} must not be empty")
     if len(value) > limit:
         raise InvalidInput("field_too_long", f"{name} is longer than {limit} characters")
+    return value
 
 
 def check_amount(amount: int, what: str = "amount") -> None:
@@ -291,9 +297,9 @@ def check_amount(amount: int, what: str = "amount") -> None:
 
 def check_draft(draft: EntryDraft) -> None:
     """Check a draft's shape: limits, non-zero amounts, postings balanced per instrument."""
-    _check_text("kind", draft.kind, limits.KIND_LEN_MAX)
-    _check_text("actor", draft.actor, limits.ACTOR_LEN_MAX)
-    _check_text("idempotency key", draft.idempotency_key, limits.IDEMPOTENCY_KEY_LEN_MAX)
+    check_text("kind", draft.kind, limits.KIND_LEN_MAX)
+    check_text("actor", draft.actor, limits.ACTOR_LEN_MAX)
+    check_text("idempotency key", draft.idempotency_key, limits.IDEMPOTENCY_KEY_LEN_MAX)
     if len(draft.postings) > limits.POSTINGS_PER_ENTRY_MAX:
         raise InvalidInput(
             "too_many_postings", f"an entry has at most {limits.POSTINGS_PER_ENTRY_MAX} postings"
@@ -329,7 +335,7 @@ def check_draft(draft: EntryDraft) -> None:
             + ", ".join(f"{k} is off by {v}" for k, v in sorted(unbalanced.items())),
         )
     for change in draft.hold_changes:
-        _check_text("hold id", change.hold_id, limits.HOLD_ID_LEN_MAX)
+        check_text("hold id", change.hold_id, limits.HOLD_ID_LEN_MAX)
         check_amount(change.amount, "hold amount")
         if change.account.is_external:
             raise InvalidInput("hold_on_external", "holds are placed on owners' accounts only")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ledger.journal import Ledger
-from ledger.registry import issue_units, register_asset, register_member, units_of
+from ledger.members import register_member
+from ledger.registry import issue_units, register_asset, units_of
 from ledger.transfers import deposit
 
 ANN = "0x1a642f0E3c3aF545E7AcBD38b07251B3990914F1"

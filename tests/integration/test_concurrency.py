@@ -14,8 +14,8 @@ from ledger.core import AccountKey
 from ledger.db.schema import JournalEntry, table
 from ledger.errors import Refused
 from ledger.journal import Ledger
+from ledger.members import member_holder
 from ledger.reads import account_state
-from ledger.registry import member_holder
 from ledger.transfers import transfer
 from ledger.verify import verify
 

@@ -19,8 +19,8 @@ from ledger.directory import (
 )
 from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound
 from ledger.journal import Ledger
+from ledger.members import register_member
 from ledger.reads import journal_page
-from ledger.registry import register_member
 from ledger.verify import verify
 
 from .network import ANN, BOB, CAT

@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from ledger.core import AccountKey
 from ledger.errors import LedgerError, Refused
 from ledger.journal import Ledger, WriteTx
+from ledger.members import member_holder
 from ledger.reads import account_state
-from ledger.registry import member_holder
 from ledger.transfers import transfer_draft
 from ledger.verify import verify
 

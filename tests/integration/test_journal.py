@@ -15,8 +15,9 @@ from ledger.db.schema import Balance, JournalEntry, table
 from ledger.db.triggers import APPEND_ONLY_TABLES, drop_append_only_triggers
 from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound, Refused
 from ledger.journal import Ledger
+from ledger.members import member_holder, register_member
 from ledger.reads import account_state, cap_table, digest, journal_page, seq_at
-from ledger.registry import member_holder, register_asset, register_member
+from ledger.registry import register_asset
 from ledger.transfers import deposit, place_hold, release_hold, reverse, transfer
 from ledger.verify import verify
 

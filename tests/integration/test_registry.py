@@ -11,17 +11,10 @@ from sqlalchemy import select
 from ledger.db.schema import AssetDocument, Sighting, table
 from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound
 from ledger.journal import Ledger
+from ledger.members import get_member, register_member
 from ledger.photos import store_photo
 from ledger.reads import cap_table, journal_page
-from ledger.registry import (
-    DocumentRef,
-    add_document,
-    get_asset,
-    get_member,
-    record_sighting,
-    register_asset,
-    register_member,
-)
+from ledger.registry import DocumentRef, add_document, get_asset, record_sighting, register_asset
 from ledger.verify import verify
 
 from .network import ANN, ASSET, BOB, DAN, build_network

@@ -24,14 +24,15 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from sqlalchemy import Connection, Engine, select
 
-from ledger import reads, registry, transfers
+from ledger import members, reads, registry, transfers
 from ledger.core import AccountKey, Entry, EntryDraft, HoldChange, HoldOp, with_check_character
 from ledger.db.engine import make_engine
 from ledger.db.migrate import upgrade
 from ledger.db.schema import Account, Balance, Hold, table
 from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound, Refused
 from ledger.journal import Ledger
-from ledger.registry import member_holder, pool_holder, units_of
+from ledger.members import member_holder
+from ledger.registry import pool_holder, units_of
 from ledger.verify import verify
 from tests.conftest import StepClock
 
@@ -79,7 +80,7 @@ def set_up_network(ledger: Ledger) -> list[Entry]:
     """Register the members and the asset, issue units and deposit cash. Returns the
     entries with postings (registrations of members have none)."""
     for i, member in enumerate(MEMBERS):
-        registry.register_member(ledger, member, "individual", f"m{i}", key=f"m{i}", actor=ACTOR)
+        members.register_member(ledger, member, "individual", f"m{i}", key=f"m{i}", actor=ACTOR)
     registry.register_asset(
         ledger,
         ASSET_ID,
@@ -562,7 +563,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def register_a_member_again(self, index: int, how: str) -> None:
         member = MEMBERS[index]
         if how == "same":
-            record = registry.register_member(
+            record = members.register_member(
                 self.ledger, member, "individual", f"m{index}", key=f"m{index}", actor=ACTOR
             )
             assert (record.address, record.registered_seq) == (member, index + 1)
@@ -570,7 +571,7 @@ class LedgerMachine(RuleBasedStateMachine):
         key, name = (f"m{index}-again", f"m{index}") if how == "new key" else (f"m{index}", "x")
         code = "member_exists" if how == "new key" else "idempotency_conflict"
         with pytest.raises(Conflict) as info:
-            registry.register_member(self.ledger, member, "individual", name, key=key, actor=ACTOR)
+            members.register_member(self.ledger, member, "individual", name, key=key, actor=ACTOR)
         assert info.value.code == code
 
     @rule(data=st.data())
