@@ -29,7 +29,7 @@ from ledger.verify import verify
 __all__ = ["main"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-BENCHES = ("ledger", "market")
+BENCHES = ("http", "ledger", "market")
 
 
 def _parser() -> argparse.ArgumentParser:
