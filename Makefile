@@ -33,6 +33,7 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/dpn bench ledger --json
 	$(BIN)/dpn bench market --json
+	$(BIN)/dpn bench http --json
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis
