@@ -219,7 +219,7 @@ def photo(sha256: Annotated[str, Path(max_length=64)], ledger: LedgerDep) -> Res
 def sightings(
     asset_id: AssetPath,
     ledger: LedgerDep,
-    cursor: Annotated[int | None, Query(ge=1)] = None,
+    cursor: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     limit: Annotated[int, Query(ge=1, le=PAGE_SIZE_MAX)] = PAGE_SIZE_DEFAULT,
 ) -> Page[SightingOut]:
     """The asset's tracking history, newest first."""
