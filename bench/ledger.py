@@ -219,16 +219,19 @@ def _floor(engine: Engine, n: int, batch: int) -> float:
 
 
 def measure(
-    kind: str, n: int, batch: int, postgres_url: str | None, workdir: Path
+    kind: str, n: int, batch: int, postgres_url: str | None, workdir: Path, single_n: int
 ) -> dict[str, Any]:
     """Run single, batched and floor on one database kind; return the figures."""
     addresses = _addresses(ACCOUNTS)
-    result: dict[str, Any] = {"n": n, "batch": batch, "accounts": ACCOUNTS}
+    result: dict[str, Any] = {"n": n, "single_n": single_n, "batch": batch, "accounts": ACCOUNTS}
     with _database(kind, postgres_url, workdir) as engine:
         ledger = Ledger(engine)
         _prepare(ledger, addresses)
-        seconds = _single(ledger, _transfers(addresses, n, "s"))
-        result["single"] = {"entries_per_s": round(n / seconds), "seconds": round(seconds, 2)}
+        seconds = _single(ledger, _transfers(addresses, single_n, "s"))
+        result["single"] = {
+            "entries_per_s": round(single_n / seconds),
+            "seconds": round(seconds, 2),
+        }
         seconds = _batched(ledger, _transfers(addresses, n, "b"), batch)
         result["batched"] = {"entries_per_s": round(n / seconds), "seconds": round(seconds, 2)}
         result["verify"] = _verify(engine)
@@ -244,6 +247,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dpn bench ledger", description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=100_000, help="transfers per mode")
     parser.add_argument("--batch", type=int, default=1_000, help="entries per batched commit")
+    parser.add_argument(
+        "--single-n", type=int, help="transfers in the one-per-transaction mode (default: --n)"
+    )
     parser.add_argument("--postgres", help="PostgreSQL URL (default: $DPN_TEST_POSTGRES_URL)")
     parser.add_argument("--no-sqlite", action="store_true", help="skip SQLite")
     parser.add_argument("--json", action="store_true", help="print only the JSON")
@@ -251,13 +257,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 1 <= args.n <= 10_000_000 or not 1 <= args.batch <= 100_000:
         print("dpn bench ledger: --n must be 1..10,000,000 and --batch 1..100,000", file=sys.stderr)
         return 2
+    single_n = args.single_n or args.n
+    if not 1 <= single_n <= args.n:
+        print("dpn bench ledger: --single-n must be 1..--n", file=sys.stderr)
+        return 2
     postgres_url = args.postgres or os.environ.get("DPN_TEST_POSTGRES_URL")
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="dpn-bench-") as tmp:
         if not args.no_sqlite:
-            out["sqlite"] = measure("sqlite", args.n, args.batch, None, Path(tmp))
+            out["sqlite"] = measure("sqlite", args.n, args.batch, None, Path(tmp), single_n)
         if postgres_url:
-            out["postgresql"] = measure("postgresql", args.n, args.batch, postgres_url, Path(tmp))
+            out["postgresql"] = measure(
+                "postgresql", args.n, args.batch, postgres_url, Path(tmp), single_n
+            )
     print(json.dumps(out, indent=None if args.json else 2))
     return 0
 
