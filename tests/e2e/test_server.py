@@ -5,8 +5,8 @@ A server over a SQLite file carries the whole flow (health, sign-in, an asset, u
 money, transfers, holdings, journal, digest, request ids, problem+json). A server with
 two workers over PostgreSQL takes concurrent transfers from many clients; the ledger is
 then checked directly: it verifies, its seqs have no gap, every accepted transfer is in
-it exactly once, and money is conserved with no balance below zero. Two known app bugs
-are pinned as ``xfail`` tests that pass once fixed.
+it exactly once, and money is conserved with no balance below zero. Two tests pin bugs
+only a real server shows: long Idempotency-Keys, and Nagle's delay with two workers.
 """
 
 from __future__ import annotations
@@ -312,13 +312,9 @@ def test_request_ids_and_problems_over_real_http(running: Server) -> None:
         assert huge.status_code == 413 and huge.json()["code"] == "body_too_large"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="app bug: Idempotency-Key accepts 1..100 characters, but on routes that write a"
-    " journal entry the ledger key http:<address>:<key> is limited to 128, so keys of 81..100"
-    " characters are refused with 422 field_too_long",
-)
 def test_every_documented_idempotency_key_length_is_accepted(running: Server) -> None:
+    # Keys of 81..100 characters were once refused (422 field_too_long): the journal's key
+    # http:<address>:<key> outgrew its own limit.
     with httpx.Client(base_url=running.base_url, timeout=HTTP_TIMEOUT_S) as client:
         admin = sign_in(client, ADMIN)
         sign_in(client, ANN)
@@ -334,14 +330,10 @@ KEEP_ALIVE_REQUESTS = 20
 KEEP_ALIVE_MEDIAN_MS_MAX = 20.0
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="app bug: dpn serve --workers N (N > 1) leaves Nagle on: uvicorn binds the shared"
-    " listener with proto 0, so asyncio never sets TCP_NODELAY on accepted sockets"
-    " (Kludex/uvicorn#3149), and h11 writes head and body apart; every keep-alive request"
-    " after the first waits ~40 ms for the client's delayed ACK",
-)
 def test_keep_alive_requests_are_not_delayed_with_two_workers(tmp_path: Path) -> None:
+    # With several workers uvicorn shares a listener bound with proto 0, so asyncio never
+    # set TCP_NODELAY (Kludex/uvicorn#3149); h11 writes head and body apart, and every
+    # keep-alive request after the first waited ~40 ms for the client's delayed ACK.
     url = f"sqlite:///{tmp_path / 'dpn.sqlite3'}"
     migrate(url)
     server = start(url, tmp_path / "server.log", workers=2)
