@@ -20,10 +20,7 @@ _INT_MAX = 10**78
 
 
 def check_text_encodable(text: str) -> None:
-    """Raise ``InvalidInput`` if ``text`` cannot be stored as it is on every database: a
-    lone surrogate (not UTF-8) or a NUL character (PostgreSQL text refuses it)."""
-    if "\x00" in text:
-        raise InvalidInput("text_nul", "text may not contain NUL characters")
+    """Raise ``InvalidInput`` if ``text`` cannot be written as UTF-8 (a lone surrogate)."""
     try:
         text.encode()
     except UnicodeEncodeError:
