@@ -6,9 +6,9 @@ import itertools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import httpx
 from eth_account import Account
 from eth_account.messages import encode_defunct
-from fastapi.testclient import TestClient
 
 _keys = itertools.count(1)
 
@@ -30,8 +30,9 @@ def wallet(n: int) -> Wallet:
     return Wallet(Account.from_key(key).address, key)
 
 
-def sign_in(client: TestClient, who: Wallet) -> dict[str, str]:
-    """Headers carrying a fresh bearer token for ``who``."""
+def sign_in(client: httpx.Client, who: Wallet) -> dict[str, str]:
+    """Headers carrying a fresh bearer token for ``who`` (over any httpx client: the
+    in-process TestClient or a real server's)."""
     challenge = client.post(
         "/v1/auth/challenge",
         json={"address": who.address},

@@ -12,7 +12,6 @@ only a real server shows: long Idempotency-Keys, and Nagle's delay with two work
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import random
 import signal
@@ -35,7 +34,7 @@ from ledger.db.engine import make_engine, read_connection
 from ledger.db.schema import Account, Balance, JournalEntry, table
 from ledger.verify import verify
 
-from .signin import Wallet, wallet
+from .signin import sign_in, wallet
 
 REPO = Path(__file__).resolve().parents[2]
 DPN = [sys.executable, "-m", "api.cli"]
@@ -149,27 +148,6 @@ def running(tmp_path: Path) -> Iterator[Server]:
 
 
 # -- signing in over HTTP ------------------------------------------------------------------
-
-_keys = itertools.count(1)
-
-
-def sign_in(client: httpx.Client, who: Wallet) -> dict[str, str]:
-    """Headers with a bearer token for ``who``, from the real SIWE exchange over HTTP."""
-    challenge = client.post(
-        "/v1/auth/challenge",
-        json={"address": who.address},
-        headers={"Idempotency-Key": f"c{next(_keys)}"},
-    )
-    assert challenge.status_code == 201, challenge.text
-    message = challenge.json()["message"]
-    token = client.post(
-        "/v1/auth/token",
-        json={"message": message, "signature": who.sign(message)},
-        headers={"Idempotency-Key": f"t{next(_keys)}"},
-    )
-    assert token.status_code == 201, token.text
-    return {"Authorization": f"Bearer {token.json()['access_token']}"}
-
 
 def post(client: httpx.Client, path: str, who: dict[str, str], body: Any, key: str) -> Any:
     return client.post(path, json=body, headers=who | {"Idempotency-Key": key})
