@@ -28,12 +28,12 @@ IDEMPOTENCY_KEY_LEN_MAX = 100
 _KEY = re.compile(rf"[A-Za-z0-9._:\-]{{1,{IDEMPOTENCY_KEY_LEN_MAX}}}")
 
 
-def _ledger(request: Request) -> Ledger:
+async def _ledger(request: Request) -> Ledger:
     ledger: Ledger = request.app.state.ledger
     return ledger
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -71,7 +71,7 @@ def current_principal(
 Caller = Annotated[Principal, Depends(current_principal)]
 
 
-def idempotency_key(
+async def idempotency_key(
     key: Annotated[
         str | None,
         Header(

@@ -31,6 +31,7 @@ __all__ = [
 
 DEFAULT_DATABASE_URL = "sqlite:///var/dpn.sqlite3"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+PG_POOL_SIZE = 16
 _WRITE = "dpn_write"
 
 
@@ -48,6 +49,10 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
         # small keeps scanning it whole once it is large (seen with ``= ANY(array)``).
         connect_args = kwargs.setdefault("connect_args", {})
         connect_args.setdefault("prepare_threshold", None)
+        # Enough pooled connections for a worker's threads: a connection beyond the pool
+        # is closed when returned, and opening one costs the server a new backend.
+        kwargs.setdefault("pool_size", PG_POOL_SIZE)
+        kwargs.setdefault("max_overflow", PG_POOL_SIZE)
         return create_engine(url, **kwargs)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
