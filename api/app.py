@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from api.principals import PrincipalCache
 from api.problems import PROBLEM_JSON, install_problem_handlers
 from api.settings import Settings
 from ledger.db.engine import make_engine
@@ -151,6 +152,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.ledger = Ledger(engine or make_engine(settings.database_url), clock=clock)
+    app.state.principals = PrincipalCache()
     install_problem_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

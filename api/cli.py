@@ -6,15 +6,14 @@ import argparse
 import importlib
 import json
 import os
-import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import uvicorn
 from sqlalchemy import Engine
 
 from api.demo import DEMO_ASSET_ID, DEMO_MEMBERS, run_demo
+from api.serve import serve
 from ledger.address import validate_address
 from ledger.core import Entry, format_time, validate_asset_id
 from ledger.db.engine import make_engine, read_connection
@@ -174,23 +173,7 @@ def _serve(host: str, port: int, workers: int, database: str | None) -> int:
     print(
         f"DPN Ledger API on http://{host}:{port}/v1 (docs: http://{host}:{port}/docs)", flush=True
     )
-    # We bind the listening socket ourselves, with TCP_NODELAY, which Linux passes on to
-    # every accepted connection. uvicorn's own shared socket for several workers leaves
-    # Nagle on, and each keep-alive response then waits ~40 ms for a delayed ACK.
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    listener = socket.socket(family, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    listener.bind((host, port))
-    listener.set_inheritable(True)
-    uvicorn.run(
-        "api.asgi:app",
-        fd=listener.fileno(),
-        workers=workers,
-        log_level="warning",
-        access_log=False,
-    )
-    return 0
+    return serve(host, port, workers)
 
 
 def _share(units: int, total: int) -> str:

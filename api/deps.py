@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from starlette.concurrency import run_in_threadpool
 
+from api.principals import PrincipalCache
 from api.problems import ApiProblem
 from api.settings import Settings
 from ledger.access import Principal, SiweTerms, authenticate
@@ -18,6 +21,7 @@ __all__ = [
     "Caller",
     "IdempotencyKey",
     "LedgerDep",
+    "PrincipalsDep",
     "SettingsDep",
     "current_principal",
     "idempotency_key",
@@ -53,19 +57,40 @@ def siwe_terms(settings: Settings) -> SiweTerms:
     )
 
 
-def current_principal(
+async def _principals(request: Request) -> PrincipalCache:
+    principals: PrincipalCache = request.app.state.principals
+    return principals
+
+
+PrincipalsDep = Annotated[PrincipalCache, Depends(_principals)]
+
+
+async def current_principal(
     ledger: LedgerDep,
     settings: SettingsDep,
+    principals: PrincipalsDep,
     authorization: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Principal:
-    """The signed-in caller (``Authorization: Bearer <token or API key>``), or 401."""
+    """The signed-in caller (``Authorization: Bearer <token or API key>``), or 401.
+    Remembered briefly per worker (see ``api.principals``); resolved in a thread."""
     if authorization is None:
         raise Unauthenticated("credentials_missing", "sign in: send Authorization: Bearer ...")
     scheme, _, credential = authorization.partition(" ")
     if scheme.lower() != "bearer" or not credential:
         raise Unauthenticated("credentials_malformed", "use Authorization: Bearer <token>")
+    credential = credential.strip()
+    key, now = principals.key(credential), ledger.clock()
+    principal = principals.get(key, now)
+    if principal is None:
+        generation = principals.generation
+        principal = await run_in_threadpool(_authenticate, ledger, credential, now, settings)
+        principals.put(key, principal, generation)
+    return principal
+
+
+def _authenticate(ledger: Ledger, credential: str, now: datetime, settings: Settings) -> Principal:
     with read_connection(ledger.engine) as conn:
-        return authenticate(conn, credential.strip(), ledger.clock(), settings.admins)
+        return authenticate(conn, credential, now, settings.admins)
 
 
 Caller = Annotated[Principal, Depends(current_principal)]

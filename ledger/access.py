@@ -101,6 +101,7 @@ class Principal:
     roles: frozenset[Role]
     operates: frozenset[str]  # asset ids this member operates
     via: str  # "token" or "api_key"
+    expires_at: datetime | None = None  # the token's expiry; API keys last until revoked
 
     def has(self, role: Role) -> bool:
         """True if the caller holds ``role``."""
@@ -233,7 +234,9 @@ def authenticate(
         if row is None or now >= row.expires_at:
             raise Unauthenticated("token_invalid", "the token is unknown or has expired")
         roles, operates = _roles_of(conn, row.address, admins)
-        return Principal(row.address, frozenset(roles), frozenset(operates), "token")
+        return Principal(
+            row.address, frozenset(roles), frozenset(operates), "token", row.expires_at
+        )
     if bearer.startswith(API_KEY_PREFIX):
         keys = table(ApiKey)
         key = conn.execute(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from eth_utils.address import to_checksum_address
 
@@ -11,6 +12,8 @@ from ledger.errors import InvalidInput
 __all__ = ["validate_address"]
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+# The EIP-55 checksum is a Keccak-256 hash, computed in Python: remembered per address.
+_checksummed = lru_cache(maxsize=65_536)(to_checksum_address)
 
 
 def validate_address(address: str) -> str:
@@ -22,7 +25,7 @@ def validate_address(address: str) -> str:
         raise InvalidInput(
             "address_malformed", f"{shown!r} is not an Ethereum address (0x and 40 hex digits)"
         )
-    checksummed = to_checksum_address(address)
+    checksummed: str = _checksummed(address)
     if address != checksummed:
         raise InvalidInput(
             "address_checksum",

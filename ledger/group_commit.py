@@ -1,97 +1,118 @@
 """Group commit: concurrent single appends share one transaction.
 
 Writers are serialized on the journal, so a write's cost is mostly its round trips and
-its commit. When several threads of one process append at once, the first becomes the
-leader: it takes every draft waiting (up to ``BATCH_MAX``), appends them with
-``WriteTx.append_each`` (each draft stands or falls alone) and commits once; then it
-hands leadership to the first thread still waiting. A thread alone pays nothing extra:
-it leads a batch of one.
+its commit. Appends are therefore queued, and one committer thread per ledger takes
+every draft waiting (up to ``BATCH_MAX``), appends them with ``WriteTx.append_each``
+(each draft stands or falls alone) and commits once. While it commits, the next batch
+gathers. Each submitter holds a future: a thread blocks on it, an event loop awaits it
+(``asyncio.wrap_future``) without tying up a thread per request.
+
+The committer starts with the first append and ends after ``IDLE_S`` without any, so an
+idle ledger holds no thread. A draft whose future was cancelled before its batch began
+(its requester went away) is dropped; once its batch has begun it is committed anyway,
+and a retry under the same idempotency key returns it.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Generic, Protocol, TypeVar
 
 from ledger.core import EntryDraft
 from ledger.errors import LedgerError
 
-__all__ = ["BATCH_MAX", "GroupCommit"]
+__all__ = ["BATCH_MAX", "IDLE_S", "GroupCommit"]
 
 BATCH_MAX = 256
+IDLE_S = 1.0
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 
-class _Appender(Protocol):
-    def append_each(self, drafts: Sequence[EntryDraft]) -> Sequence[Any]: ...
+class _Appender(Protocol[T_co]):
+    def append_each(self, drafts: Sequence[EntryDraft]) -> Sequence[T_co | LedgerError]: ...
 
 
-class _Waiter:
-    __slots__ = ("done", "draft", "error", "lead", "result", "wake")
-
-    def __init__(self, draft: EntryDraft) -> None:
-        self.draft = draft
-        self.wake = threading.Event()
-        self.lead = False
-        self.done = False
-        self.result: Any = None
-        self.error: BaseException | None = None
-
-
-class GroupCommit:
+class GroupCommit(Generic[T]):
     """Funnels concurrent appends into shared write transactions."""
 
     def __init__(
-        self, write: Callable[[], AbstractContextManager[_Appender]], batch_max: int = BATCH_MAX
+        self,
+        write: Callable[[], AbstractContextManager[_Appender[T]]],
+        batch_max: int = BATCH_MAX,
+        idle_s: float = IDLE_S,
     ) -> None:
         self._write = write
         self._batch_max = batch_max
-        self._lock = threading.Lock()
-        self._waiting: list[_Waiter] = []
-        self._leading = False
+        self._idle_s = idle_s
+        self._changed = threading.Condition()
+        self._waiting: deque[tuple[EntryDraft, Future[T]]] = deque()
+        self._committer: threading.Thread | None = None
 
-    def submit(self, draft: EntryDraft) -> Any:
-        """Append ``draft`` in some batch; return its ``Appended`` or raise its error."""
-        me = _Waiter(draft)
-        with self._lock:
-            self._waiting.append(me)
-            if not self._leading:
-                self._leading = me.lead = True
-        while not me.done:
-            if me.lead:
-                me.lead = False
-                self._lead()
+    def submit(self, draft: EntryDraft) -> Future[T]:
+        """Queue ``draft`` for the next batch; the future gives what ``append_each``
+        returned for it, or raises its error."""
+        future: Future[T] = Future()
+        with self._changed:
+            self._waiting.append((draft, future))
+            if self._committer is None:
+                self._committer = threading.Thread(
+                    target=self._run, name="dpn-group-commit", daemon=True
+                )
+                self._committer.start()
             else:
-                me.wake.wait()
-                me.wake.clear()
-        if me.error is not None:
-            raise me.error
-        return me.result
+                self._changed.notify()
+        return future
 
-    def _lead(self) -> None:
-        with self._lock:
-            batch = self._waiting[: self._batch_max]
-            del self._waiting[: self._batch_max]
+    @property
+    def waiting(self) -> int:
+        """How many drafts wait for a batch."""
+        return len(self._waiting)
+
+    @property
+    def running(self) -> bool:
+        """Whether the committer thread is alive."""
+        return self._committer is not None
+
+    def _run(self) -> None:
+        try:
+            while (taken := self._next_batch()) is not None:
+                batch = [(d, f) for d, f in taken if f.set_running_or_notify_cancel()]
+                if batch:
+                    self._commit(batch)
+        finally:
+            with self._changed:
+                if self._committer is threading.current_thread():  # ended by an error
+                    self._committer = None
+
+    def _next_batch(self) -> list[tuple[EntryDraft, Future[T]]] | None:
+        """The drafts waiting, or None (and the committer ends) after an idle spell."""
+        with self._changed:
+            if not self._waiting:
+                self._changed.wait(self._idle_s)
+            if not self._waiting:
+                self._committer = None
+                return None
+            count = min(self._batch_max, len(self._waiting))
+            return [self._waiting.popleft() for _ in range(count)]
+
+    def _commit(self, batch: Sequence[tuple[EntryDraft, Future[T]]]) -> None:
         try:
             with self._write() as tx:
-                outcomes = tx.append_each([w.draft for w in batch])
+                outcomes = tx.append_each([draft for draft, _ in batch])
         except BaseException as error:  # the transaction failed as a whole: tell everyone
-            for waiter in batch:
-                waiter.error = error
-        else:
-            for waiter, outcome in zip(batch, outcomes, strict=True):
-                if isinstance(outcome, LedgerError):
-                    waiter.error = outcome
-                else:
-                    waiter.result = outcome
-        for waiter in batch:
-            waiter.done = True
-            waiter.wake.set()
-        with self._lock:
-            if self._waiting:
-                successor = self._waiting[0]
-                successor.lead = True
-                successor.wake.set()
+            for _, future in batch:
+                future.set_exception(error)
+            if isinstance(error, Exception):
+                return
+            raise
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, LedgerError):
+                future.set_exception(outcome)
             else:
-                self._leading = False
+                future.set_result(outcome)

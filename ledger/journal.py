@@ -13,6 +13,7 @@ is gap-free, the chain never forks and balances are read after every earlier com
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -105,7 +106,7 @@ class Ledger:
         self.engine = engine
         self.clock = clock
         self._account_ids: dict[AccountKey, int] = {}
-        self._group = GroupCommit(self.write)
+        self._group: GroupCommit[Appended] = GroupCommit(self.write)
 
     @contextmanager
     def write(self) -> Iterator[WriteTx]:
@@ -117,10 +118,15 @@ class Ledger:
         self._account_ids.update(tx.new_account_ids)
 
     def append(self, draft: EntryDraft) -> Appended:
-        """Append one draft, or raise its error. Concurrent calls from several threads
-        share transactions (group commit); each draft still stands or falls alone."""
-        appended: Appended = self._group.submit(draft)
-        return appended
+        """Append one draft, or raise its error. Concurrent calls share transactions
+        (group commit); each draft still stands or falls alone."""
+        return self.submit(draft).result()
+
+    def submit(self, draft: EntryDraft) -> Future[Appended]:
+        """Queue one draft for the next group commit and return at once: the future
+        gives its ``Appended`` or raises its error. An event loop awaits it with
+        ``asyncio.wrap_future``, holding no thread while the batch commits."""
+        return self._group.submit(draft)
 
 
 class WriteTx(StoreRows):

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path
 from fastapi.responses import JSONResponse
 
-from api.deps import Caller, IdempotencyKey, LedgerDep, SettingsDep, siwe_terms
+from api.deps import Caller, IdempotencyKey, LedgerDep, PrincipalsDep, SettingsDep, siwe_terms
 from api.idempotency import once
 from api.problems import PROBLEM_RESPONSES
 from api.schemas.auth import ApiKeyIn, ApiKeyOut, ChallengeIn, ChallengeOut, TokenIn, TokenOut
@@ -100,7 +100,11 @@ def api_keys(caller: Caller, ledger: LedgerDep) -> list[ApiKeyOut]:
 
 @router.delete("/api-keys/{key_id}", status_code=204)
 def revoke_api_key(
-    key_id: Annotated[str, Path(max_length=24)], caller: Caller, ledger: LedgerDep
+    key_id: Annotated[str, Path(max_length=24)],
+    caller: Caller,
+    ledger: LedgerDep,
+    principals: PrincipalsDep,
 ) -> None:
     """Revoke one of your API keys."""
     revoke(ledger, caller, key_id)
+    principals.forget_all()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
-from api.deps import Caller, IdempotencyKey, LedgerDep
+from api.deps import Caller, IdempotencyKey, LedgerDep, PrincipalsDep
 from api.idempotency import ledger_key
 from api.policy import require_admin
 from api.problems import PROBLEM_RESPONSES
@@ -31,7 +32,7 @@ from ledger.db.schema import Currency, table
 from ledger.members import member_holder
 from ledger.reads import digest, holder_balances, journal_page, seq_at
 from ledger.registry import units_of
-from ledger.transfers import deposit, transfer
+from ledger.transfers import deposit, transfer_draft
 from ledger.verify import verify
 
 router = APIRouter(prefix="/v1", tags=["ledger"], responses=PROBLEM_RESPONSES)
@@ -92,12 +93,13 @@ def my_holdings(
 
 
 @router.post("/transfers", response_model=EntryOut, status_code=201)
-def new_transfer(
+async def new_transfer(
     body: TransferIn, caller: Caller, ledger: LedgerDep, key: IdempotencyKey
 ) -> EntryOut:
     """Move your own units or money to another member."""
-    entry = transfer(
-        ledger,
+    # On the event loop: the draft is pure, and the group commit's future is awaited,
+    # so a transfer waiting for its batch holds no thread.
+    draft = transfer_draft(
         sender=caller.address,
         recipient=body.recipient,
         instrument=body.instrument,
@@ -106,7 +108,8 @@ def new_transfer(
         key=ledger_key(caller.address, key),
         actor=caller.address,
     )
-    return entry_out(entry)
+    appended = await asyncio.wrap_future(ledger.submit(draft))
+    return entry_out(appended.entry)
 
 
 @router.post("/deposits", response_model=EntryOut, status_code=201)
@@ -128,7 +131,13 @@ def new_deposit(
 
 
 @router.post("/roles", status_code=204)
-def new_role(body: RoleIn, caller: Caller, ledger: LedgerDep, key: IdempotencyKey) -> None:
+def new_role(
+    body: RoleIn,
+    caller: Caller,
+    ledger: LedgerDep,
+    principals: PrincipalsDep,
+    key: IdempotencyKey,
+) -> None:
     """Grant a member a role (admin)."""
     require_admin(caller)
     grant_role(
@@ -139,6 +148,7 @@ def new_role(body: RoleIn, caller: Caller, ledger: LedgerDep, key: IdempotencyKe
         key=ledger_key(caller.address, key),
         actor=caller.address,
     )
+    principals.forget_all()
 
 
 @router.get("/journal", response_model=Page[EntryOut])

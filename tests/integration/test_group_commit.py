@@ -30,13 +30,14 @@ def _until(condition: Callable[[], bool]) -> None:
 def test_waiting_appends_share_one_transaction_and_fail_alone(ledger: Ledger) -> None:
     build_network(ledger, cash_minor=1_000)
     batches: list[int] = []
-    gate = threading.Event()
+    entered, gate = threading.Event(), threading.Event()
     original = ledger.write
 
     @contextmanager
     def gated_write() -> Iterator[WriteTx]:
         # The first transaction waits until every other append is queued behind it.
-        if not batches:
+        if not entered.is_set():
+            entered.set()
             gate.wait(timeout=10)
         with original() as tx:
             real = tx.append_each
@@ -67,9 +68,9 @@ def test_waiting_appends_share_one_transaction_and_fail_alone(ledger: Ledger) ->
 
     with ThreadPoolExecutor(len(drafts)) as pool:
         first = pool.submit(submit, 0)
-        _until(lambda: ledger._group._leading and not ledger._group._waiting)
+        _until(entered.is_set)
         rest = [pool.submit(submit, i) for i in range(1, len(drafts))]
-        _until(lambda: len(ledger._group._waiting) == len(drafts) - 1)
+        _until(lambda: ledger._group.waiting == len(drafts) - 1)
         gate.set()
         outcomes = [first.result(timeout=30), *(f.result(timeout=30) for f in rest)]
 
@@ -80,17 +81,67 @@ def test_waiting_appends_share_one_transaction_and_fail_alone(ledger: Ledger) ->
         "insufficient_funds",
     ]
     assert all(isinstance(e, Refused) for e in refused if e.code == "insufficient_funds")
-    assert sum(batches) == len(drafts) and max(batches) > 1
+    assert batches == [1, len(drafts) - 1]
     with ledger.engine.connect() as conn:
         assert account_state(conn, AccountKey(member_holder(ANN), USD)).balance == 0
         assert verify(conn).ok
 
 
-def test_a_lone_append_leads_its_own_batch(ledger: Ledger) -> None:
+def test_the_committer_thread_ends_when_idle_and_returns_with_work(ledger: Ledger) -> None:
     build_network(ledger)
+    ledger._group._idle_s = 0.01
     draft = transfer_draft(
         sender=ANN, recipient=BOB, instrument=USD, amount=1, key="solo", actor="t"
     )
     assert ledger.append(draft).entry.kind == "transfer"
+    _until(lambda: not ledger._group.running)
     assert ledger.append(draft).replayed
-    assert not ledger._group._leading and not ledger._group._waiting
+    _until(lambda: not ledger._group.running)
+
+
+def test_a_draft_cancelled_before_its_batch_is_dropped(ledger: Ledger) -> None:
+    build_network(ledger, cash_minor=1_000)
+    entered, gate = threading.Event(), threading.Event()
+    original = ledger.write
+
+    @contextmanager
+    def gated_write() -> Iterator[WriteTx]:
+        if not entered.is_set():
+            entered.set()
+            gate.wait(timeout=10)
+        with original() as tx:
+            yield tx
+
+    ledger._group._write = gated_write
+    drafts = [
+        transfer_draft(sender=ANN, recipient=BOB, instrument=USD, amount=1, key=k, actor="t")
+        for k in ("kept", "dropped")
+    ]
+    kept = ledger.submit(drafts[0])
+    _until(entered.is_set)
+    dropped = ledger.submit(drafts[1])
+    assert dropped.cancel()
+    gate.set()
+    assert kept.result(timeout=30).entry.idempotency_key == "kept"
+    with ledger.engine.connect() as conn:
+        assert account_state(conn, AccountKey(member_holder(BOB), USD)).balance == 1_001
+        assert verify(conn).ok
+
+
+def test_a_failed_transaction_fails_every_draft_of_its_batch(ledger: Ledger) -> None:
+    build_network(ledger)
+
+    @contextmanager
+    def broken_write() -> Iterator[WriteTx]:
+        raise ConnectionError("the database went away")
+        yield  # pragma: no cover
+
+    ledger._group._write = broken_write
+    futures = [
+        ledger.submit(
+            transfer_draft(sender=ANN, recipient=BOB, instrument=USD, amount=1, key=k, actor="t")
+        )
+        for k in ("a", "b")
+    ]
+    for future in futures:
+        assert isinstance(future.exception(timeout=30), ConnectionError)
