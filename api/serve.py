@@ -9,8 +9,9 @@ the others idle.
 Each socket also has ``TCP_NODELAY``, which Linux passes on to the connections it accepts:
 without it, a keep-alive response can wait ~40 ms for the client's delayed ACK.
 
-The supervisor starts the workers, restarts one that dies (unless it dies while starting,
-which would repeat forever), and on SIGTERM or SIGINT stops them all.
+The supervisor starts the workers, restarts one that dies (giving up, and stopping, when
+workers die more than ``RESTARTS_MAX`` times in ``RESTART_WINDOW_S``: they cannot start),
+and on SIGTERM or SIGINT stops them all.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import signal
 import socket
 import threading
 import time
+from collections import deque
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
@@ -29,7 +31,8 @@ import uvicorn
 __all__ = ["serve"]
 
 APP = "api.asgi:app"
-WORKER_START_S = 10.0  # a worker that dies sooner than this after its start is not restarted
+RESTARTS_MAX = 5
+RESTART_WINDOW_S = 30.0
 STOP_TIMEOUT_S = 10.0
 
 log = logging.getLogger("dpn.serve")
@@ -72,29 +75,34 @@ def _supervise(sockets: list[socket.socket]) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, on_signal)
 
-    def start(listener: socket.socket) -> tuple[BaseProcess, float]:
+    def start(listener: socket.socket) -> BaseProcess:
         process = spawn.Process(target=_run_worker, args=(listener,), name="dpn-worker")
         process.start()
-        return process, time.monotonic()
+        return process
 
     running = [start(s) for s in sockets]
+    restarts: deque[float] = deque()
     status = 0
     while not stopping.wait(0.2):
-        for i, (process, started) in enumerate(running):
+        for i, process in enumerate(running):
             if process.is_alive():
                 continue
-            if time.monotonic() - started < WORKER_START_S:
-                log.error("worker %s exited with %s while starting", process.pid, process.exitcode)
+            now = time.monotonic()
+            while restarts and restarts[0] < now - RESTART_WINDOW_S:
+                restarts.popleft()
+            if len(restarts) >= RESTARTS_MAX:
+                log.error("workers keep exiting (the last with %s): stopping", process.exitcode)
                 stopping.set()
                 status = 1
                 break
             log.warning("worker %s exited with %s; restarting it", process.pid, process.exitcode)
+            restarts.append(now)
             running[i] = start(sockets[i])
-    for process, _ in running:
+    for process in running:
         if process.is_alive():
             process.terminate()  # SIGTERM: uvicorn finishes the requests in flight
     deadline = time.monotonic() + STOP_TIMEOUT_S
-    for process, _ in running:
+    for process in running:
         process.join(max(0.0, deadline - time.monotonic()))
         if process.is_alive():
             process.kill()

@@ -180,3 +180,17 @@ def test_request_bodies_have_a_limit(client: TestClient) -> None:
         headers={"Idempotency-Key": "big", "Content-Type": "application/json"},
     )
     assert huge.status_code == 413 and huge.json()["code"] == "body_too_large"
+
+
+def test_a_granted_role_counts_at_once_though_principals_are_remembered(
+    client: TestClient,
+) -> None:
+    ann, bob = sign_in(client, ANN), sign_in(client, BOB)  # ANN is an admin
+    assert client.get("/v1/verify", headers=bob).json()["code"] == "not_admin"  # remembered
+    granted = client.post(
+        "/v1/roles",
+        json={"address": BOB.address, "role": "admin"},
+        headers=ann | {"Idempotency-Key": "grant"},
+    )
+    assert granted.status_code == 204, granted.text
+    assert client.get("/v1/verify", headers=bob).status_code == 200

@@ -149,6 +149,7 @@ def running(tmp_path: Path) -> Iterator[Server]:
 
 # -- signing in over HTTP ------------------------------------------------------------------
 
+
 def post(client: httpx.Client, path: str, who: dict[str, str], body: Any, key: str) -> Any:
     return client.post(path, json=body, headers=who | {"Idempotency-Key": key})
 
@@ -327,6 +328,88 @@ def test_keep_alive_requests_are_not_delayed_with_two_workers(tmp_path: Path) ->
         stop(server)
     median_ms = sorted(elapsed_ms)[KEEP_ALIVE_REQUESTS // 2]
     assert median_ms < KEEP_ALIVE_MEDIAN_MS_MAX, [round(ms, 1) for ms in elapsed_ms]
+
+
+def _workers_of(server: Server) -> list[int]:
+    """The pids of the supervisor's worker processes (Linux ``/proc``), leaving out
+    multiprocessing's resource tracker."""
+    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
+    pids = [int(pid) for pid in children.read_text().split()]
+    return [pid for pid in pids if b"spawn_main" in _cmdline(pid)]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # gone meanwhile
+        return b""
+
+
+def _connections_of(pid: int, port: int) -> int:
+    """How many established TCP connections to ``port`` the process ``pid`` holds."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+    established = 0
+    for line in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].rsplit(":", 1)[1], 16)
+        if local_port == port and fields[3] == "01" and fields[9] in inodes:
+            established += 1
+    return established
+
+
+SPREAD_CONNECTIONS = 16
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads Linux /proc")
+def test_connections_spread_over_workers_and_a_dead_worker_is_replaced(tmp_path: Path) -> None:
+    # Each worker has its own SO_REUSEPORT listener: a burst of keep-alive connections
+    # lands on every worker (on one shared listener, the first awake took them all).
+    url = f"sqlite:///{tmp_path / 'dpn.sqlite3'}"
+    migrate(url)
+    server = start(url, tmp_path / "server.log", workers=2)
+    connections: list[socket.socket] = []
+    try:
+        wait_until_ready(server)
+        port = int(server.base_url.rsplit(":", 1)[1])
+        workers = _workers_of(server)
+        assert len(workers) == 2
+        # The first worker is frozen while the connections arrive: on a shared listener
+        # the other one would take them all; on its own listener each gets its share.
+        os.kill(workers[0], signal.SIGSTOP)
+        try:
+            connections = [
+                socket.create_connection(("127.0.0.1", port)) for _ in range(SPREAD_CONNECTIONS)
+            ]
+            for connection in connections:
+                connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            time.sleep(0.2)
+        finally:
+            os.kill(workers[0], signal.SIGCONT)
+        for connection in connections:
+            connection.settimeout(HTTP_TIMEOUT_S)
+            assert connection.recv(4096).startswith(b"HTTP/1.1 200")
+        spread = [_connections_of(pid, port) for pid in workers]
+        assert sum(spread) == SPREAD_CONNECTIONS and min(spread) > 0, spread
+
+        os.kill(workers[0], signal.SIGKILL)
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while workers[0] in _workers_of(server) or len(_workers_of(server)) < 2:
+            assert time.monotonic() < deadline, server.output()
+            time.sleep(0.05)
+        for _ in range(SPREAD_CONNECTIONS):  # new connections, whichever worker takes them
+            answer = httpx.get(f"{server.base_url}/healthz", timeout=HTTP_TIMEOUT_S)
+            assert answer.status_code == 200
+        assert server.process.poll() is None
+    finally:
+        for connection in connections:
+            connection.close()
+        stop(server)
+    assert server.process.returncode == 0
 
 
 # -- concurrent transfers over two workers on PostgreSQL -----------------------------------
