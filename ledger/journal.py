@@ -75,7 +75,9 @@ Clock = Callable[[], datetime]
 # The designated external accounts: where units are created and money enters or leaves.
 EXTERNAL_ACCOUNTS = frozenset({"issuance", "deposits"})
 ASSET_REGISTER_KIND = "asset.register"
-_PG_JOURNAL_LOCK = 0x44504E4A  # "DPNJ": one advisory lock id for the whole journal
+# "DPNJ", and the schema: advisory locks belong to the database, and each schema holds a
+# journal of its own, whose writers must not wait for another's.
+_PG_JOURNAL_LOCK = 0x44504E4A
 _IN_CHUNK = 500
 
 _entries = table(JournalEntry)
@@ -142,7 +144,9 @@ class WriteTx(StoreRows):
         self._creatable: set[AccountKey] = set()
         self._spoiled = False
         if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_JOURNAL_LOCK})")
+            conn.exec_driver_sql(
+                f"SELECT pg_advisory_xact_lock({_PG_JOURNAL_LOCK}, hashtext(current_schema()))"
+            )
         head = conn.execute(
             select(_entries.c.seq, _entries.c.hash, _entries.c.recorded_at)
             .order_by(_entries.c.seq.desc())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -56,8 +57,9 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture
-def postgres_engine() -> Iterator[Engine]:
+@contextmanager
+def _postgres_schema() -> Iterator[Engine]:
+    """An engine on a fresh, migrated schema of its own, dropped afterwards."""
     if _PG_URL is None:
         pytest.skip(_PG_SKIP)
     schema = f"t_{uuid.uuid4().hex[:12]}"
@@ -73,6 +75,19 @@ def postgres_engine() -> Iterator[Engine]:
         with admin.connect() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_engine() -> Iterator[Engine]:
+    with _postgres_schema() as engine:
+        yield engine
+
+
+@pytest.fixture
+def other_postgres_engine() -> Iterator[Engine]:
+    """A second PostgreSQL schema, with a journal of its own, in the same database."""
+    with _postgres_schema() as engine:
+        yield engine
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
