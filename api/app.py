@@ -138,7 +138,7 @@ def create_app(
     settings: Settings | None = None, *, engine: Engine | None = None, clock: Clock = system_clock
 ) -> FastAPI:
     """The DPN Ledger HTTP API over ``engine`` (default: one made from the settings)."""
-    from api.routes import ROUTERS
+    from api.routes import ROUTERS, TAGS
 
     settings = settings or Settings.from_env()
     _configure_logging()
@@ -149,6 +149,7 @@ def create_app(
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        openapi_tags=TAGS,
     )
     app.state.settings = settings
     app.state.ledger = Ledger(engine or make_engine(settings.database_url), clock=clock)

@@ -66,10 +66,7 @@ PrincipalsDep = Annotated[PrincipalCache, Depends(_principals)]
 
 
 async def current_principal(
-    ledger: LedgerDep,
-    settings: SettingsDep,
-    principals: PrincipalsDep,
-    authorization: Annotated[str | None, Header(max_length=200)] = None,
+    request: Request, authorization: Annotated[str | None, Header(max_length=200)] = None
 ) -> Principal:
     """The signed-in caller (``Authorization: Bearer <token or API key>``), or 401.
     Remembered briefly per worker (see ``api.principals``); resolved in a thread."""
@@ -78,6 +75,12 @@ async def current_principal(
     scheme, _, credential = authorization.partition(" ")
     if scheme.lower() != "bearer" or not credential:
         raise Unauthenticated("credentials_malformed", "use Authorization: Bearer <token>")
+    # The app's state is read here, not through sub-dependencies: this runs on every
+    # authenticated request, and each dependency costs its own resolution.
+    state = request.app.state
+    ledger: Ledger = state.ledger
+    settings: Settings = state.settings
+    principals: PrincipalCache = state.principals
     credential = credential.strip()
     key, now = principals.key(credential), ledger.clock()
     principal = principals.get(key, now)

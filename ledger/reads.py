@@ -104,23 +104,28 @@ def _sum_as_of(conn: Connection, account_ids: list[int], seq: int) -> dict[int, 
 def _states(
     conn: Connection, accounts: Select[int, str, str], as_of_seq: int | None
 ) -> list[tuple[AccountKey, AccountState]]:
+    if as_of_seq is None:
+        return _current_states(conn, accounts)
     rows = conn.execute(accounts).all()
     keys = {r[0]: AccountKey(r[1], r[2]) for r in rows}
     if not keys:
         return []
-    if as_of_seq is None:
-        current = {
-            account_id: AccountState(balance, held)
-            for account_id, balance, held in conn.execute(
-                select(_balances.c.account_id, _balances.c.balance, _balances.c.held).where(
-                    _balances.c.account_id.in_(list(keys))
-                )
-            )
-        }
-        states = {i: current.get(i, AccountState()) for i in keys}
-    else:
-        states = _sum_as_of(conn, list(keys), as_of_seq)
+    states = _sum_as_of(conn, list(keys), as_of_seq)
     return sorted(((keys[i], s) for i, s in states.items()), key=lambda ks: ks[0])
+
+
+def _current_states(
+    conn: Connection, accounts: Select[int, str, str]
+) -> list[tuple[AccountKey, AccountState]]:
+    """The materialized balances of the accounts selected, in one statement."""
+    listed = accounts.subquery()
+    query = select(listed.c.holder, listed.c.instrument, _balances.c.balance, _balances.c.held)
+    query = query.join_from(listed, _balances, _balances.c.account_id == listed.c.id, isouter=True)
+    found = [
+        (AccountKey(holder, instrument), AccountState(balance or 0, held or 0))
+        for holder, instrument, balance, held in conn.execute(query)
+    ]
+    return sorted(found, key=lambda ks: ks[0])
 
 
 def account_state(

@@ -1,4 +1,5 @@
-"""The routers of the API, in the order they are mounted."""
+"""The routers of the API, in the order requests are matched against them: the busiest
+first (routes are tried one by one, and no path of one router matches another's)."""
 
 from fastapi import APIRouter
 
@@ -11,11 +12,24 @@ from api.routes.members import router as members_router
 
 ROUTERS: tuple[APIRouter, ...] = (
     health_router,
+    ledger_router,
     auth_router,
     members_router,
-    directory_router,
     assets_router,
-    ledger_router,
+    directory_router,
 )
 
-__all__ = ["ROUTERS"]
+# The order the documentation shows them in, with what each is for.
+TAGS: list[dict[str, str]] = [
+    {"name": "health", "description": "Liveness and readiness."},
+    {"name": "auth", "description": "Sign-In with Ethereum, bearer tokens and API keys."},
+    {"name": "members", "description": "Members and their profiles."},
+    {"name": "directory", "description": "The network directory: nodes, functions, flows."},
+    {"name": "assets", "description": "Assets, their units, documents and sightings."},
+    {
+        "name": "ledger",
+        "description": "Holdings, transfers, deposits, roles, the journal and its digest.",
+    },
+]
+
+__all__ = ["ROUTERS", "TAGS"]

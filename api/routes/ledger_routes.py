@@ -77,7 +77,8 @@ def my_holdings(
     as_of_time: datetime | None = None,
 ) -> list[HoldingOut]:
     """Your units and money, now or as of a seq or time."""
-    with read_connection(ledger.engine) as conn:
+    # Now: one statement. As of a time: its seq, then that settled prefix of the journal.
+    with read_connection(ledger.engine, snapshot=as_of_seq is not None) as conn:
         if as_of_time is not None and as_of_seq is None:
             as_of_seq = seq_at(conn, as_of_time)
         found = holder_balances(conn, member_holder(caller.address), as_of_seq=as_of_seq)

@@ -103,10 +103,14 @@ def write_connection(engine: Engine) -> Iterator[Connection]:
 
 
 @contextmanager
-def read_connection(engine: Engine) -> Iterator[Connection]:
-    """A connection inside a read transaction: one consistent snapshot for several reads."""
+def read_connection(engine: Engine, *, snapshot: bool = True) -> Iterator[Connection]:
+    """A connection inside a read transaction: one consistent snapshot for several reads.
+
+    ``snapshot=False`` is for reads that need none: a single statement, or statements
+    about settled history only (entries up to a seq never change). On PostgreSQL each
+    statement then runs on its own, sparing the round trips of BEGIN and COMMIT."""
     with db_errors_translated(), engine.connect() as conn:
         if engine.dialect.name == "postgresql":
-            conn.execution_options(isolation_level="REPEATABLE READ")
+            conn.execution_options(isolation_level="REPEATABLE READ" if snapshot else "AUTOCOMMIT")
         with conn.begin():
             yield conn
