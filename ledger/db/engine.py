@@ -8,6 +8,7 @@ writers never both read and then fight over the upgrade to a write lock.
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -96,10 +97,28 @@ def db_errors_translated() -> Iterator[None]:
 @contextmanager
 def write_connection(engine: Engine) -> Iterator[Connection]:
     """A connection inside a write transaction; committed on success, rolled back on error."""
-    with db_errors_translated(), engine.connect() as conn:
+    with db_errors_translated(), _writers_take_turns(engine), engine.connect() as conn:
         conn.execution_options(**{_WRITE: True})
         with conn.begin():
             yield conn
+
+
+@contextmanager
+def _writers_take_turns(engine: Engine) -> Iterator[None]:
+    """On a SQLite file, writers of every process queue on an OS file lock before they
+    BEGIN IMMEDIATE. SQLite's own wait for a busy database sleeps and polls, up to 100 ms
+    a time, so with several server workers a writer could wait far longer than the
+    writer before it took; the kernel hands the file lock over at once."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:" or path.startswith("file:"):
+        yield
+        return
+    with open(f"{path}-writer.lock", "a+b") as turn:
+        fcntl.flock(turn, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(turn, fcntl.LOCK_UN)
 
 
 @contextmanager
