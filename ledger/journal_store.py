@@ -20,7 +20,7 @@ from ledger.db.types import amount_param, time_param
 
 __all__ = ["StoreRows"]
 
-_COPY_ROWS_MIN = 64
+_BULK_ROWS_MIN = 2  # PostgreSQL: from this many balances on, one UPDATE over arrays
 _PG_BULK_BALANCE_UPDATE = (
     "UPDATE balances AS b SET balance = v.balance, held = v.held, last_seq = v.last_seq"
     " FROM unnest(%s::text[]::numeric[], %s::text[]::numeric[], %s::bigint[], %s::bigint[])"
@@ -86,9 +86,10 @@ class StoreRows:
         self._store_balances(entries, sql)
 
     def _insert(self, target: Table, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
-        """Insert rows in column order: COPY for a large batch on PostgreSQL (several
-        times faster than executemany there), executemany otherwise."""
-        if self.conn.dialect.name == "postgresql" and len(rows) >= _COPY_ROWS_MIN:
+        """Insert rows in column order: on PostgreSQL by COPY, whose rows psycopg writes
+        in C (fewer round trips and a third of executemany's CPU even for 8 rows),
+        by executemany on SQLite."""
+        if self.conn.dialect.name == "postgresql":
             columns = ", ".join(c.name for c in target.columns)
             cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             with cursor.copy(f"COPY {target.name} ({columns}) FROM STDIN") as copy:
@@ -115,7 +116,7 @@ class StoreRows:
             else:
                 inserts.append((account_id, sql.amount(state.balance), sql.amount(state.held), seq))
                 self._balance_rows.add(account_id)
-        if updates and self.conn.dialect.name == "postgresql" and len(updates) >= _COPY_ROWS_MIN:
+        if updates and self.conn.dialect.name == "postgresql" and len(updates) >= _BULK_ROWS_MIN:
             # One statement over arrays instead of a round of single-row updates.
             self.conn.exec_driver_sql(
                 _PG_BULK_BALANCE_UPDATE,
