@@ -1,7 +1,7 @@
 """Storing sealed entries: the journal rows, balances and holds of one write transaction.
 
-The rows go to the driver directly (``executemany``, or ``COPY`` for a large batch on
-PostgreSQL): SQLAlchemy's per-row parameter processing costs more than the inserts.
+The rows go to the driver directly (``COPY`` on PostgreSQL, ``executemany`` on
+SQLite): SQLAlchemy's per-row parameter processing costs more than the inserts.
 """
 
 from __future__ import annotations
