@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Column, Engine, Integer, MetaData, Table, inspect, select
+from sqlalchemy import Column, Engine, Integer, MetaData, Table, inspect, select, text
+from sqlalchemy.exc import DBAPIError
 
 from ledger.db.migrate import current_revision, downgrade, head_revision, upgrade
-from ledger.db.schema import Base, Currency, table
+from ledger.db.schema import (
+    Base,
+    Currency,
+    JournalEntry,
+    JournalHoldChange,
+    JournalPosting,
+    table,
+)
 from ledger.db.types import Amount
+from ledger.journal import Ledger
+from ledger.transfers import place_hold, transfer
+from ledger.verify import verify
+
+from .network import ANN, BOB, USD, build_network
 
 
 def _diff(engine: Engine) -> list[object]:
@@ -47,3 +61,37 @@ def test_amounts_beyond_64_bits_are_stored_exactly(engine: Engine) -> None:
         back = [r.v for r in conn.execute(select(probe).order_by(probe.c.id))]
     assert back == values
     assert all(type(v) is int for v in back)
+
+
+def test_entry_id_index_migration_keeps_a_populated_journal(engine: Engine) -> None:
+    """0003 rebuilds ``journal_entries`` on SQLite: every entry, posting and hold change
+    survives both ways, the chain still verifies, and the journal stays append-only."""
+    downgrade(engine, "0002")
+    ledger = Ledger(engine)
+    build_network(ledger)
+    place_hold(
+        ledger, member=ANN, instrument=USD, amount=5, hold_id="h", reason="bid", key="h", actor="t"
+    )
+    before = _journal_rows(engine)
+    for revision in ("head", "0002", "head"):
+        if revision == "head":
+            upgrade(engine)
+        else:
+            downgrade(engine, revision)
+        assert _journal_rows(engine) == before
+        with engine.connect() as conn:
+            assert verify(conn).ok
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+            conn.execute(text("DELETE FROM journal_entries WHERE seq = 1"))
+    assert _diff(engine) == []
+    transfer(ledger, sender=ANN, recipient=BOB, instrument=USD, amount=1, key="t", actor="t")
+    with engine.connect() as conn:
+        assert verify(conn).ok
+
+
+def _journal_rows(engine: Engine) -> tuple[list[object], ...]:
+    with engine.connect() as conn:
+        return tuple(
+            [tuple(row) for row in conn.execute(select(t).order_by(*t.primary_key.columns))]
+            for t in (table(JournalEntry), table(JournalPosting), table(JournalHoldChange))
+        )
