@@ -6,13 +6,14 @@ from __future__ import annotations
 import contextvars
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from api.principals import PrincipalCache
+from api.principals import ChangeListener, PrincipalCache
 from api.problems import PROBLEM_JSON, install_problem_handlers
 from api.settings import Settings
 from ledger.db.engine import make_engine
@@ -142,6 +143,23 @@ def create_app(
 
     settings = settings or Settings.from_env()
     _configure_logging()
+    ledger = Ledger(engine or make_engine(settings.database_url), clock=clock)
+    principals = PrincipalCache()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # On PostgreSQL, hear of revoked keys and changed roles from every worker.
+        listener = None
+        if ledger.engine.dialect.name == "postgresql":
+            listener = ChangeListener(ledger.engine, principals)
+            listener.start()
+            _app.state.principal_listener = listener
+        try:
+            yield
+        finally:
+            if listener is not None:
+                listener.stop()
+
     app = FastAPI(
         title="DPN Ledger",
         version="0.1.0",
@@ -150,10 +168,11 @@ def create_app(
         docs_url="/docs",
         redoc_url=None,
         openapi_tags=TAGS,
+        lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.ledger = Ledger(engine or make_engine(settings.database_url), clock=clock)
-    app.state.principals = PrincipalCache()
+    app.state.ledger = ledger
+    app.state.principals = principals
     install_problem_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

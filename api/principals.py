@@ -3,26 +3,35 @@
 Resolving a credential costs a transaction and three queries, as much as the transfer it
 authorizes. A worker therefore keeps what it resolved for ``FRESH_S`` seconds (never past
 the credential's own expiry), keyed by the credential's SHA-256, at most ``ENTRIES_MAX``
-of them. What that costs in freshness, and only on other workers: a revoked API key or a
-new role takes effect there within ``FRESH_S``. On the worker that revoked or granted it,
-the remembered principals are forgotten at once.
+of them. On the worker that revokes a key or grants a role, the remembered principals
+are forgotten at once; on PostgreSQL every other worker hears of it (LISTEN/NOTIFY) and
+forgets them too. On SQLite, or while a listener reconnects, another worker may go on
+using what it remembered for up to ``FRESH_S``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 
-from ledger.access import Principal
+import psycopg
+from sqlalchemy import Engine
 
-__all__ = ["ENTRIES_MAX", "FRESH_S", "PrincipalCache"]
+from ledger.access import PRINCIPALS_CHANNEL, Principal
+
+__all__ = ["ENTRIES_MAX", "FRESH_S", "ChangeListener", "PrincipalCache"]
 
 FRESH_S = 2.0
 ENTRIES_MAX = 10_000
+POLL_S = 0.5  # how often the listener looks up from waiting to see if it should stop
+RECONNECT_S = 1.0
+
+log = logging.getLogger("dpn.principals")
 
 
 class PrincipalCache:
@@ -83,3 +92,57 @@ class PrincipalCache:
         with self._lock:
             self._entries.clear()
             self._generation += 1
+
+
+class ChangeListener:
+    """On PostgreSQL, forgets the cache whenever any worker announces a revoked key or a
+    changed role (``ledger.access.announce_principals_changed``, a NOTIFY sent when its
+    transaction commits), so the change counts on every worker at once. If the listening
+    connection is lost, the cache is forgotten and the listener connects again; meanwhile
+    ``FRESH_S`` still bounds how stale a principal can be."""
+
+    def __init__(self, engine: Engine, cache: PrincipalCache) -> None:
+        self._engine = engine
+        self._cache = cache
+        self._stopping = threading.Event()
+        self._listening = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="dpn-principals", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=POLL_S * 4)
+
+    def wait_listening(self, timeout_s: float) -> bool:
+        """True once the listener is connected and listening."""
+        return self._listening.wait(timeout_s)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._listen()
+            except Exception:  # the connection failed: forget, wait a little, reconnect
+                log.warning("principal change listener lost its connection", exc_info=True)
+            self._listening.clear()
+            self._cache.forget_all()
+            self._stopping.wait(RECONNECT_S)
+
+    def _listen(self) -> None:
+        raw = self._engine.raw_connection()
+        try:
+            connection = raw.driver_connection
+            if not isinstance(connection, psycopg.Connection):
+                raise TypeError(f"not a psycopg connection: {type(connection).__name__}")
+            connection.autocommit = True
+            schema = connection.execute("SELECT current_schema()").fetchone()
+            connection.execute(f"LISTEN {PRINCIPALS_CHANNEL}")
+            self._cache.forget_all()  # anything announced before we listened
+            self._listening.set()
+            while not self._stopping.is_set():
+                for notice in connection.notifies(timeout=POLL_S):
+                    if schema is not None and notice.payload == schema[0]:
+                        self._cache.forget_all()
+        finally:
+            raw.invalidate()  # never back to the pool: it is in autocommit and LISTENing

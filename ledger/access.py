@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from eth_account import Account
 from eth_account.messages import encode_defunct
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select, text, update
 
 from ledger.address import validate_address
 from ledger.core import EntryDraft, format_time, validate_asset_id
@@ -34,6 +34,7 @@ __all__ = [
     "Role",
     "SiweTerms",
     "TokenIssued",
+    "announce_principals_changed",
     "authenticate",
     "create_api_key",
     "grant_role",
@@ -43,6 +44,7 @@ __all__ = [
     "revoke_api_key",
 ]
 
+PRINCIPALS_CHANNEL = "dpn_principals"  # PostgreSQL NOTIFY channel; the payload: the schema
 TOKEN_PREFIX = "dpn_at_"
 API_KEY_PREFIX = "dpn_key_"
 MESSAGE_LEN_MAX = 2_048
@@ -256,6 +258,16 @@ def authenticate(
     raise Unauthenticated("token_invalid", "the credential is not valid")
 
 
+def announce_principals_changed(conn: Connection) -> None:
+    """Tell every server worker, when this transaction commits, that a credential or a
+    role changed, so they forget the principals they remember (PostgreSQL NOTIFY; on
+    SQLite there is no one to tell beyond the worker itself)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text("SELECT pg_notify(:channel, current_schema())"), {"channel": PRINCIPALS_CHANNEL}
+        )
+
+
 def create_api_key(
     ledger: Ledger, principal: Principal, name: str, roles: tuple[str, ...]
 ) -> ApiKeyCreated:
@@ -315,6 +327,7 @@ def revoke_api_key(ledger: Ledger, principal: Principal, key_id: str) -> None:
             raise NotFound("unknown_api_key", f"you have no API key {key_id[:24]!r}")
         if row.revoked_at is None:
             conn.execute(update(keys).where(keys.c.id == key_id).values(revoked_at=ledger.clock()))
+            announce_principals_changed(conn)
 
 
 def grant_role(
@@ -355,4 +368,5 @@ def grant_role(
                     address=address, role=granted.value, asset_id=asset_id, granted_seq=tx.next_seq
                 )
             )
+            announce_principals_changed(tx.conn)
         tx.append(draft)
