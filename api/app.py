@@ -144,7 +144,7 @@ def create_app(
     settings = settings or Settings.from_env()
     _configure_logging()
     ledger = Ledger(engine or make_engine(settings.database_url), clock=clock)
-    principals = PrincipalCache()
+    principals = PrincipalCache(fresh_s=settings.principals_fresh_s)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

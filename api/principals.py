@@ -1,12 +1,14 @@
 """Who is calling: bearer credentials resolved to principals, remembered briefly.
 
 Resolving a credential costs a transaction and three queries, as much as the transfer it
-authorizes. A worker therefore keeps what it resolved for ``FRESH_S`` seconds (never past
-the credential's own expiry), keyed by the credential's SHA-256, at most ``ENTRIES_MAX``
-of them. On the worker that revokes a key or grants a role, the remembered principals
-are forgotten at once; on PostgreSQL every other worker hears of it (LISTEN/NOTIFY) and
+authorizes. A worker therefore keeps what it resolved for a few seconds (the setting
+``principals_fresh_s``, ``FRESH_S`` by default; never past the credential's own expiry),
+keyed by the credential's SHA-256, at most ``ENTRIES_MAX`` of them.
+
+On the worker that revokes a key or grants a role, the remembered principals are
+forgotten at once; on PostgreSQL every other worker hears of it (LISTEN/NOTIFY) and
 forgets them too. On SQLite, or while a listener reconnects, another worker may go on
-using what it remembered for up to ``FRESH_S``.
+using what it remembered for that long.
 """
 
 from __future__ import annotations

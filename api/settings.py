@@ -27,6 +27,8 @@ class Settings:
     token_ttl_s: int = 3600
     admins: frozenset[str] = frozenset()
     body_bytes_max: int = 256 * 1024
+    # How long a worker may go on using a principal it resolved (see api.principals).
+    principals_fresh_s: float = 2.0
     photo_bytes_max: int = 5 * 1024 * 1024
 
     @classmethod
