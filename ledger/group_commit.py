@@ -1,11 +1,12 @@
 """Group commit: concurrent single appends share one transaction.
 
 Writers are serialized on the journal, so a write's cost is mostly its round trips and
-its commit. Appends are therefore queued, and one committer thread per ledger takes
-every draft waiting (up to ``BATCH_MAX``), appends them with ``WriteTx.append_each``
-(each draft stands or falls alone) and commits once. While it commits, the next batch
-gathers. Each submitter holds a future: a thread blocks on it, an event loop awaits it
-(``asyncio.wrap_future``) without tying up a thread per request.
+its commit. Appends are therefore queued, and one committer thread per ledger opens a
+write transaction, takes every draft waiting once it holds the journal lock (up to
+``BATCH_MAX``), appends them with ``WriteTx.append_each`` (each draft stands or falls
+alone) and commits once. While it commits, the next batch gathers. Each submitter
+holds a future: a thread blocks on it, an event loop awaits it (``asyncio.wrap_future``)
+without tying up a thread per request.
 
 The committer starts with the first append and ends after ``IDLE_S`` without any, so an
 idle ledger holds no thread. A draft whose future was cancelled before its batch began
@@ -81,32 +82,41 @@ class GroupCommit(Generic[T]):
 
     def _run(self) -> None:
         try:
-            while (taken := self._next_batch()) is not None:
-                batch = [(d, f) for d, f in taken if f.set_running_or_notify_cancel()]
-                if batch:
-                    self._commit(batch)
+            while self._work_waiting():
+                self._commit()
         finally:
             with self._changed:
                 if self._committer is threading.current_thread():  # ended by an error
                     self._committer = None
 
-    def _next_batch(self) -> list[tuple[EntryDraft, Future[T]]] | None:
-        """The drafts waiting, or None (and the committer ends) after an idle spell."""
+    def _work_waiting(self) -> bool:
+        """True when drafts wait; False, and the committer ends, after an idle spell."""
         with self._changed:
             if not self._waiting:
                 self._changed.wait(self._idle_s)
             if not self._waiting:
                 self._committer = None
-                return None
-            count = min(self._batch_max, len(self._waiting))
-            return [self._waiting.popleft() for _ in range(count)]
+                return False
+            return True
 
-    def _commit(self, batch: Sequence[tuple[EntryDraft, Future[T]]]) -> None:
+    def _take(self) -> list[tuple[EntryDraft, Future[T]]]:
+        """The drafts waiting now (up to ``batch_max``) whose requesters still want them."""
+        with self._changed:
+            count = min(self._batch_max, len(self._waiting))
+            taken = [self._waiting.popleft() for _ in range(count)]
+        return [(draft, f) for draft, f in taken if f.set_running_or_notify_cancel()]
+
+    def _commit(self) -> None:
+        """One transaction. Its batch is taken once the journal lock is held: drafts that
+        arrived while another process held the lock ride along, instead of waiting for
+        this process's next turn."""
+        batch: list[tuple[EntryDraft, Future[T]]] | None = None
         try:
             with self._write() as tx:
-                outcomes = tx.append_each([draft for draft, _ in batch])
+                batch = self._take()
+                outcomes = tx.append_each([draft for draft, _ in batch]) if batch else []
         except BaseException as error:  # the transaction failed as a whole: tell everyone
-            for _, future in batch:
+            for _, future in batch if batch is not None else self._take():
                 future.set_exception(error)
             if isinstance(error, Exception):
                 return
