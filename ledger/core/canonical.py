@@ -21,6 +21,8 @@ _INT_MAX = 10**78
 
 def check_text_encodable(text: str) -> None:
     """Raise ``InvalidInput`` if ``text`` cannot be written as UTF-8 (a lone surrogate)."""
+    if text.isascii():  # the common case, without encoding a copy
+        return
     try:
         text.encode()
     except UnicodeEncodeError:

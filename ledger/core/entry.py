@@ -226,7 +226,9 @@ def _sealed_body_bytes(
 
 def chain_hash(prev_hash: str, body: bytes) -> str:
     """``SHA-256(prev_hash || body)`` as lowercase hex."""
-    return hashlib.sha256(bytes.fromhex(prev_hash) + body).hexdigest()
+    digest = hashlib.sha256(bytes.fromhex(prev_hash))
+    digest.update(body)
+    return digest.hexdigest()
 
 
 def _postings_json(postings: tuple[Posting, ...]) -> list[list[str]]:
@@ -264,12 +266,15 @@ def parse_time(text: str) -> datetime:
 
 def entry_id_for(idempotency_key: str) -> str:
     """The entry id: a UUIDv5 of the idempotency key, so a replay yields the same ids.
-    (Equal to ``str(uuid.uuid5(namespace, key))``, built without the UUID object.)"""
-    digest = bytearray(hashlib.sha1(_ENTRY_ID_NAMESPACE_BYTES + idempotency_key.encode()).digest())
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    x = digest[:16].hex()
-    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:32]}"
+    (Equal to ``str(uuid.uuid5(namespace, key))``, built from the SHA-1's hex digits
+    without the UUID object: it runs for every entry written.)"""
+    x = hashlib.sha1(_ENTRY_ID_NAMESPACE_BYTES + idempotency_key.encode()).hexdigest()
+    # Digit 12 becomes the version (5); digit 16 keeps its low two bits under the
+    # variant bits 10.
+    return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_UUID_VARIANT_DIGIT[x[16]]}{x[17:20]}-{x[20:32]}"
+
+
+_UUID_VARIANT_DIGIT = {d: "89ab"[int(d, 16) & 0b11] for d in "0123456789abcdef"}
 
 
 def check_text(name: str, value: str, limit: int) -> str:

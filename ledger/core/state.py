@@ -69,6 +69,9 @@ class LedgerState:
         balance_delta: dict[AccountKey, int] = {}
         for posting in postings:
             balance_delta[posting.account] = balance_delta.get(posting.account, 0) + posting.amount
+        if not hold_changes:
+            self._apply_postings(balance_delta)
+            return
         held_delta: dict[AccountKey, int] = {}
         remaining: dict[str, int] = {}
         placed: dict[str, AccountKey] = {}
@@ -93,13 +96,7 @@ class LedgerState:
             balance = now.balance + balance_delta.get(key, 0)
             held = now.held + held_delta.get(key, 0)
             if not key.is_external and balance - held < 0:
-                raise Refused(
-                    "insufficient_units" if key.is_units else "insufficient_funds",
-                    f"{key} has {now.balance - now.held} available; the entry needs"
-                    f" {now.balance - now.held - (balance - held)}",
-                    account=str(key),
-                    available=str(now.balance - now.held),
-                )
+                raise _insufficient(key, now, balance, held)
             after[key] = (balance, held)
         # Every rule held: now change state.
         for key, (balance, held) in after.items():
@@ -114,6 +111,24 @@ class LedgerState:
                 self.closed_holds.add(hold_id)
             else:
                 self.holds[hold_id].remaining = left
+
+    def _apply_postings(self, balance_delta: dict[AccountKey, int]) -> None:
+        """``apply`` for an entry without hold changes (most entries): held amounts stay
+        as they are, so only the new balances need checking."""
+        after: list[tuple[AccountState, int]] = []
+        for key, delta in balance_delta.items():
+            state = self.accounts.get(key)
+            if state is None:
+                state = AccountState()
+            balance = state.balance + delta
+            if balance - state.held < 0 and not key.is_external:
+                raise _insufficient(key, state, balance, state.held)
+            after.append((state, balance))
+        # Every rule held: now change state.
+        accounts = self.accounts
+        for key, (state, balance) in zip(balance_delta, after, strict=True):
+            state.balance = balance
+            accounts[key] = state
 
     def _check_hold_change(
         self, change: HoldChange, remaining: dict[str, int], placed: dict[str, AccountKey]
@@ -141,3 +156,14 @@ class LedgerState:
                 f"hold {hold_id!r} has {left} left; cannot {change.op.value} {change.amount}",
             )
         remaining[hold_id] = left - change.amount
+
+
+def _insufficient(key: AccountKey, now: AccountState, balance: int, held: int) -> Refused:
+    """The refusal of an entry that would leave ``key`` with ``balance`` and ``held``."""
+    return Refused(
+        "insufficient_units" if key.is_units else "insufficient_funds",
+        f"{key} has {now.balance - now.held} available; the entry needs"
+        f" {now.balance - now.held - (balance - held)}",
+        account=str(key),
+        available=str(now.balance - now.held),
+    )
