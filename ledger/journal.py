@@ -213,6 +213,8 @@ class WriteTx(StoreRows):
             outcome[i] = error
 
         well_formed: list[int] = []
+        request_bytes: dict[int, bytes] = {}
+        request_hashes: dict[int, str] = {}
         for i, draft in enumerate(drafts):
             try:
                 check_draft(draft)
@@ -221,8 +223,8 @@ class WriteTx(StoreRows):
                 refuse(i, error)
                 continue
             well_formed.append(i)
-        request_bytes = {i: drafts[i].request_bytes() for i in well_formed}
-        request_hashes = {i: drafts[i].request_hash(request_bytes[i]) for i in well_formed}
+            request_bytes[i] = asked = draft.request_bytes()
+            request_hashes[i] = draft.request_hash(asked)
         stored = self._stored_requests([drafts[i].idempotency_key for i in well_formed])
         fresh: list[int] = []
         replay_seq: dict[int, int] = {}
@@ -267,17 +269,46 @@ class WriteTx(StoreRows):
         return column.in_(values)
 
     def _stored_requests(self, keys: Sequence[str]) -> dict[str, tuple[int, str]]:
-        found: dict[str, tuple[int, str]] = {}
-        unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), _IN_CHUNK):
-            part = unique[start : start + _IN_CHUNK]
-            for key, seq, request_hash in self.conn.execute(
-                select(_entries.c.idempotency_key, _entries.c.seq, _entries.c.request_hash).where(
-                    self._one_of(_entries.c.idempotency_key, part)
-                )
-            ):
-                found[key] = (seq, request_hash)
-        return found
+        """``(seq, request_hash)`` of those idempotency keys already in the journal."""
+        found = self._rows_by_key(
+            _entries.c.idempotency_key,
+            (_entries.c.seq, _entries.c.request_hash),
+            list(dict.fromkeys(keys)),
+        )
+        return {key: (seq, request_hash) for key, seq, request_hash in found}
+
+    def _rows_by_key(
+        self, key: Column[Any], columns: Sequence[Column[Any]], values: Sequence[Any]
+    ) -> list[Any]:
+        """``(key, *columns)`` of the rows whose unique ``key`` is one of ``values``.
+
+        By driver SQL: a write transaction looks up a thousand keys a batch, and
+        building the statement through SQLAlchemy costs more than running it. SQLite
+        takes ``IN`` lists of up to ``_IN_CHUNK`` parameters. PostgreSQL takes one
+        array, and looks each value up in the key's index (a nested loop, which the
+        ``LIMIT`` inside ``LATERAL`` keeps the planner from flattening): given the same
+        array as ``= ANY``, it scanned the whole journal once the array held more
+        values than the stale statistics of a growing table made an index look worth.
+        """
+        if not values:
+            return []
+        names = ", ".join(c.name for c in columns)
+        if self.conn.dialect.name == "postgresql":
+            sql = (
+                f"SELECT k.v, t.* FROM unnest(%s::{key.type.compile(self.conn.dialect)}[])"
+                f" AS k(v) CROSS JOIN LATERAL (SELECT {names} FROM {key.table.name}"
+                f" WHERE {key.name} = k.v LIMIT 1) AS t"
+            )
+            return list(self.conn.exec_driver_sql(sql, (list(values),)).all())
+        rows: list[Any] = []
+        for start in range(0, len(values), _IN_CHUNK):
+            part = tuple(values[start : start + _IN_CHUNK])
+            sql = (
+                f"SELECT {key.name}, {names} FROM {key.table.name}"
+                f" WHERE {key.name} IN ({', '.join('?' * len(part))})"
+            )
+            rows += self.conn.exec_driver_sql(sql, part).all()
+        return rows
 
     def _seal_fresh(
         self,
@@ -291,19 +322,20 @@ class WriteTx(StoreRows):
         self._find_accounts(keys)
         self._load_balances(keys)
         self._load_holds([drafts[i] for i in fresh])
+        # Accounts not stored yet; a draft naming one is checked before it may create it.
+        unstored = {k for k in keys if not self._known(k)}
         now = self.ledger.clock()
         # recorded_at never goes back along the chain, even if the wall clock does.
         if self._head_time is not None and now < self._head_time:
             now = self._head_time
         sealed: list[tuple[int, Entry]] = []
+        apply = self._state.apply
         for i in fresh:
             draft = drafts[i]
             try:
-                for posting in draft.postings:
-                    self._check_new_account(posting.account)
-                for change in draft.hold_changes:
-                    self._check_new_account(change.account)
-                self._state.apply(draft.postings, draft.hold_changes)
+                if unstored:
+                    self._check_new_accounts(draft, unstored)
+                apply(draft.postings, draft.hold_changes)
             except LedgerError as error:
                 refuse(i, error)
                 continue
@@ -316,7 +348,8 @@ class WriteTx(StoreRows):
             )
             sealed.append((i, entry))
             self.head_seq, self.head_hash, self._head_time = entry.seq, entry.hash, now
-        self._create_accounts([e for _, e in sealed])
+        if unstored:
+            self._create_accounts([e for _, e in sealed], unstored)
         return sealed
 
     def _id(self, key: AccountKey) -> int:
@@ -339,17 +372,17 @@ class WriteTx(StoreRows):
             ):
                 self.new_account_ids[AccountKey(holder, instrument)] = account_id
 
-    def _check_new_account(self, key: AccountKey) -> None:
+    def _check_new_accounts(self, draft: EntryDraft, unstored: set[AccountKey]) -> None:
         """An account not yet stored may be created if its holder and instrument exist."""
-        if self._known(key) or key in self._creatable:
-            return
-        self._check_account_may_exist(key)
-        self._creatable.add(key)
+        for key in [p.account for p in draft.postings] + [h.account for h in draft.hold_changes]:
+            if key in unstored and key not in self._creatable:
+                self._check_account_may_exist(key)
+                self._creatable.add(key)
 
-    def _create_accounts(self, entries: Sequence[Entry]) -> None:
+    def _create_accounts(self, entries: Sequence[Entry], unstored: set[AccountKey]) -> None:
         """Store the new accounts that sealed entries post to or hold on."""
-        new = {p.account for e in entries for p in e.postings if not self._known(p.account)}
-        new |= {h.account for e in entries for h in e.hold_changes if not self._known(h.account)}
+        new = {p.account for e in entries for p in e.postings if p.account in unstored}
+        new |= {h.account for e in entries for h in e.hold_changes if h.account in unstored}
         for key in sorted(new):
             self.new_account_ids[key] = self.conn.execute(
                 insert(_accounts)
@@ -385,16 +418,14 @@ class WriteTx(StoreRows):
 
     def _load_balances(self, keys: set[AccountKey]) -> None:
         wanted = {self._id(k): k for k in keys if k not in self._state.accounts and self._known(k)}
-        ids = list(wanted)
-        for start in range(0, len(ids), _IN_CHUNK):
-            part = ids[start : start + _IN_CHUNK]
-            for account_id, balance, held in self.conn.execute(
-                select(_balances.c.account_id, _balances.c.balance, _balances.c.held).where(
-                    self._one_of(_balances.c.account_id, part)
-                )
-            ):
-                self._state.accounts[wanted[account_id]] = AccountState(balance, held)
-                self._balance_rows.add(account_id)
+        accounts = self._state.accounts
+        found = self._rows_by_key(
+            _balances.c.account_id, (_balances.c.balance, _balances.c.held), list(wanted)
+        )
+        for account_id, balance, held in found:
+            # Driver values: decimal text on SQLite, NUMERIC on PostgreSQL; exact either way.
+            accounts[wanted[account_id]] = AccountState(int(balance), int(held))
+            self._balance_rows.add(account_id)
 
     def _load_holds(self, drafts: Sequence[EntryDraft]) -> None:
         named = {h.hold_id for d in drafts for h in d.hold_changes}

@@ -46,7 +46,10 @@ class StoreRows:
         if not entries:
             return
         sql = _statements(self.conn.dialect.name)
-        amount, moment, account_id = sql.amount, sql.time, self._id
+        amount, moment = sql.amount, sql.time
+        last_seq = _last_seq_by_account(entries)
+        # Each account's id looked up once per call, not once per posting.
+        account_id = {key: self._id(key) for key in last_seq}.__getitem__
         self._insert(
             _entries,
             sql.insert_entry,
@@ -55,7 +58,7 @@ class StoreRows:
                     e.seq,
                     e.id,
                     e.kind,
-                    canonical_bytes(dict(e.payload)).decode(),
+                    canonical_bytes(dict(e.payload)).decode() if e.payload else "{}",
                     moment(e.effective_at),
                     moment(e.recorded_at),
                     e.actor,
@@ -83,7 +86,7 @@ class StoreRows:
         if hold_rows:
             self._insert(_hold_rows, sql.insert_hold_change, hold_rows)
             self._store_holds(entries)
-        self._store_balances(entries, sql)
+        self._store_balances(last_seq, account_id, sql)
 
     def _insert(self, target: Table, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
         """Insert rows in column order: on PostgreSQL by COPY, whose rows psycopg writes
@@ -99,18 +102,17 @@ class StoreRows:
         # One row: a plain execute; executemany would open a pipeline for it.
         self.conn.exec_driver_sql(sql, rows[0] if len(rows) == 1 else list(rows))
 
-    def _store_balances(self, entries: Sequence[Entry], sql: _Statements) -> None:
-        last_seq: dict[AccountKey, int] = {}
-        for e in entries:
-            for p in e.postings:
-                last_seq[p.account] = e.seq
-            for h in e.hold_changes:
-                last_seq[h.account] = e.seq
+    def _store_balances(
+        self,
+        last_seq: dict[AccountKey, int],
+        id_of: Callable[[AccountKey], int],
+        sql: _Statements,
+    ) -> None:
         updates: list[tuple[object, ...]] = []
         inserts: list[tuple[object, ...]] = []
         for key, seq in last_seq.items():
             state = self._state.accounts[key]
-            account_id = self._id(key)
+            account_id = id_of(key)
             if account_id in self._balance_rows:
                 updates.append((sql.amount(state.balance), sql.amount(state.held), seq, account_id))
             else:
@@ -162,6 +164,17 @@ class StoreRows:
             .values(remaining=bindparam("remaining"), closed_seq=bindparam("closed_seq")),
             changes,
         )
+
+
+def _last_seq_by_account(entries: Sequence[Entry]) -> dict[AccountKey, int]:
+    """Every account the entries post to or hold on, with the last seq that touches it."""
+    last_seq: dict[AccountKey, int] = {}
+    for e in entries:
+        for p in e.postings:
+            last_seq[p.account] = e.seq
+        for h in e.hold_changes:
+            last_seq[h.account] = e.seq
+    return last_seq
 
 
 @dataclass(frozen=True, slots=True)
