@@ -319,11 +319,11 @@ class WriteTx(StoreRows):
     ) -> list[tuple[int, Entry]]:
         keys = {p.account for i in fresh for p in drafts[i].postings}
         keys |= {h.account for i in fresh for h in drafts[i].hold_changes}
-        self._find_accounts(keys)
-        self._load_balances(keys)
+        stored_ids = self._find_accounts(keys)
+        self._load_balances(stored_ids)
         self._load_holds([drafts[i] for i in fresh])
         # Accounts not stored yet; a draft naming one is checked before it may create it.
-        unstored = {k for k in keys if not self._known(k)}
+        unstored = keys - stored_ids.keys()
         now = self.ledger.clock()
         # recorded_at never goes back along the chain, even if the wall clock does.
         if self._head_time is not None and now < self._head_time:
@@ -355,12 +355,18 @@ class WriteTx(StoreRows):
     def _id(self, key: AccountKey) -> int:
         return self.new_account_ids.get(key) or self.ledger._account_ids[key]
 
-    def _known(self, key: AccountKey) -> bool:
-        return key in self.new_account_ids or key in self.ledger._account_ids
-
-    def _find_accounts(self, keys: set[AccountKey]) -> None:
-        """Learn the ids of those accounts that already exist."""
-        missing = [k for k in keys if not self._known(k)]
+    def _find_accounts(self, keys: set[AccountKey]) -> dict[AccountKey, int]:
+        """The ids of those of ``keys`` whose accounts are stored, from the caches or,
+        for those not cached, from the database."""
+        found: dict[AccountKey, int] = {}
+        missing: list[AccountKey] = []
+        new, cached = self.new_account_ids, self.ledger._account_ids
+        for key in keys:
+            account_id = new.get(key) or cached.get(key)
+            if account_id is None:
+                missing.append(key)
+            else:
+                found[key] = account_id
         for start in range(0, len(missing), _IN_CHUNK):
             part = missing[start : start + _IN_CHUNK]
             for account_id, holder, instrument in self.conn.execute(
@@ -370,7 +376,9 @@ class WriteTx(StoreRows):
                     )
                 )
             ):
+                found[AccountKey(holder, instrument)] = account_id
                 self.new_account_ids[AccountKey(holder, instrument)] = account_id
+        return found
 
     def _check_new_accounts(self, draft: EntryDraft, unstored: set[AccountKey]) -> None:
         """An account not yet stored may be created if its holder and instrument exist."""
@@ -416,9 +424,10 @@ class WriteTx(StoreRows):
         if self.conn.execute(select(1).where(column == value)).first() is None:
             raise NotFound(code, message)
 
-    def _load_balances(self, keys: set[AccountKey]) -> None:
-        wanted = {self._id(k): k for k in keys if k not in self._state.accounts and self._known(k)}
+    def _load_balances(self, ids: dict[AccountKey, int]) -> None:
+        """Load the balances of those stored accounts this transaction has not seen yet."""
         accounts = self._state.accounts
+        wanted = {account_id: key for key, account_id in ids.items() if key not in accounts}
         found = self._rows_by_key(
             _balances.c.account_id, (_balances.c.balance, _balances.c.held), list(wanted)
         )
@@ -467,5 +476,5 @@ def _check_units_stay_inside(draft: EntryDraft) -> None:
     if draft.kind == ASSET_REGISTER_KIND:
         return
     for posting in draft.postings:
-        if posting.account.is_units and posting.account.is_external:
+        if posting.account.is_external and posting.account.is_units:
             raise Refused("units_external", "units move only between owners and their asset's pool")
