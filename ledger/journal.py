@@ -59,7 +59,7 @@ from ledger.db.schema import (
 from ledger.entries import load_entries
 from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound, Refused
 from ledger.group_commit import GroupCommit
-from ledger.journal_store import StoreRows
+from ledger.journal_store import StoreRows, pg_int_array, pg_text_array
 
 __all__ = [
     "EXTERNAL_ACCOUNTS",
@@ -299,7 +299,8 @@ class WriteTx(StoreRows):
                 f" AS k(v) CROSS JOIN LATERAL (SELECT {names} FROM {key.table.name}"
                 f" WHERE {key.name} = k.v LIMIT 1) AS t"
             )
-            return list(self.conn.exec_driver_sql(sql, (list(values),)).all())
+            array = pg_int_array(values) if key.type.python_type is int else pg_text_array(values)
+            return list(self.conn.exec_driver_sql(sql, (array,)).all())
         rows: list[Any] = []
         for start in range(0, len(values), _IN_CHUNK):
             part = tuple(values[start : start + _IN_CHUNK])

@@ -15,6 +15,7 @@ from ledger.db.schema import Balance, JournalEntry, table
 from ledger.db.triggers import APPEND_ONLY_TABLES, drop_append_only_triggers
 from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound, Refused
 from ledger.journal import Ledger
+from ledger.journal_store import pg_int_array, pg_text_array
 from ledger.members import member_holder, register_member
 from ledger.reads import account_state, cap_table, digest, journal_page, seq_at
 from ledger.registry import register_asset
@@ -183,6 +184,52 @@ def test_same_key_other_request_is_a_conflict(ledger: Ledger) -> None:
         transfer(ledger, sender=ANN, recipient=BOB, instrument=UNITS, amount=11, key="k", actor="t")
     assert caught.value.code == "idempotency_conflict"
     assert (_journal_length(ledger.engine), _balances_snapshot(ledger.engine)) == before
+
+
+# Keys the write path must look up exactly, whatever the database's quoting rules.
+AWKWARD_KEYS = ('q"uote', "back\\slash", "a,b", "{br}", "NULL", " pad ", "ünï", '\\"', "k")
+
+
+def test_awkward_keys_replay_and_conflict_in_a_batch(ledger: Ledger) -> None:
+    build_network(ledger)
+
+    def drafts(amount: int) -> list[EntryDraft]:
+        return [
+            EntryDraft(
+                kind="transfer",
+                idempotency_key=key,
+                actor="t",
+                postings=(
+                    Posting(AccountKey(member_holder(ANN), USD), -amount),
+                    Posting(AccountKey(member_holder(BOB), USD), amount),
+                ),
+            )
+            for key in AWKWARD_KEYS
+        ]
+
+    with ledger.write() as tx:
+        first = tx.append_many(drafts(1))
+    assert not any(a.replayed for a in first)
+    length = _journal_length(ledger.engine)
+    with ledger.write() as tx:
+        again = tx.append_many(drafts(1))
+    assert [a.entry for a in again] == [a.entry for a in first]
+    assert all(a.replayed for a in again)
+    with ledger.write() as tx:
+        refused = tx.append_each(drafts(2))
+    assert [getattr(r, "code", None) for r in refused] == ["idempotency_conflict"] * len(refused)
+    assert _journal_length(ledger.engine) == length
+
+
+def test_postgres_array_texts_read_back_as_given(postgres_engine: Engine) -> None:
+    numbers = [0, -1, 2**63 - 1, 10**36, -(10**36)]
+    with postgres_engine.connect() as conn:
+        texts = conn.exec_driver_sql(
+            "SELECT unnest(%s::text[])", (pg_text_array([*AWKWARD_KEYS, ""]),)
+        ).scalars()
+        assert list(texts) == [*AWKWARD_KEYS, ""]
+        back = conn.exec_driver_sql("SELECT unnest(%s::numeric[])", (pg_int_array(numbers),))
+        assert [int(n) for n in back.scalars()] == numbers
 
 
 def test_a_batch_is_all_or_nothing(ledger: Ledger) -> None:
