@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy import (
     Column,
     ColumnElement,
@@ -144,17 +145,16 @@ class WriteTx(StoreRows):
         self._creatable: set[AccountKey] = set()
         self._spoiled = False
         if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql(
-                f"SELECT pg_advisory_xact_lock({_PG_JOURNAL_LOCK}, hashtext(current_schema()))"
-            )
-        head = conn.execute(
-            select(_entries.c.seq, _entries.c.hash, _entries.c.recorded_at)
-            .order_by(_entries.c.seq.desc())
-            .limit(1)
-        ).first()
-        self.head_seq: int = head.seq if head else 0
-        self.head_hash: str = head.hash if head else GENESIS_HASH
-        self._head_time: datetime | None = head.recorded_at if head else None
+            head = _locked_head_on_postgres(conn)
+        else:  # BEGIN IMMEDIATE has taken the write lock already
+            head = conn.execute(
+                select(_entries.c.seq, _entries.c.hash, _entries.c.recorded_at)
+                .order_by(_entries.c.seq.desc())
+                .limit(1)
+            ).first()
+        self.head_seq: int = head[0] if head else 0
+        self.head_hash: str = head[1] if head else GENESIS_HASH
+        self._head_time: datetime | None = head[2].astimezone(UTC) if head else None
 
     @property
     def next_seq(self) -> int:
@@ -462,6 +462,25 @@ class WriteTx(StoreRows):
                     self._state.closed_holds.add(hold_id)
 
     # -- storing ------------------------------------------------------------------------
+
+
+_PG_LOCK = f"SELECT pg_advisory_xact_lock({_PG_JOURNAL_LOCK}, hashtext(current_schema()))"
+_PG_HEAD = "SELECT seq, hash, recorded_at FROM journal_entries ORDER BY seq DESC LIMIT 1"
+
+
+def _locked_head_on_postgres(conn: Connection) -> tuple[int, str, datetime] | None:
+    """Take the journal lock and read the head, in one round trip with the BEGIN: a
+    pipeline. The head's statement starts only once the lock is granted, so in READ
+    COMMITTED it sees every commit of the writers before."""
+    driver = conn.connection.driver_connection
+    if not isinstance(driver, psycopg.Connection):
+        raise TypeError(f"PostgreSQL through psycopg 3 expected, not {type(driver).__name__}")
+    with driver.pipeline():
+        lock, head = driver.cursor(), driver.cursor()
+        lock.execute(_PG_LOCK)
+        head.execute(_PG_HEAD)
+    row: tuple[int, str, datetime] | None = head.fetchone()
+    return row
 
 
 def _same_request_or_conflict(key: str, original: str, asked: str) -> None:
