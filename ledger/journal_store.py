@@ -9,10 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache, lru_cache
-from typing import Any
+from functools import cache
 
-import psycopg
 from sqlalchemy import Connection, Table, bindparam, insert, update
 
 from ledger.core import AccountKey, Entry, HoldOp, LedgerState
@@ -23,8 +21,6 @@ from ledger.db.types import amount_param, time_param
 __all__ = ["StoreRows", "pg_int_array", "pg_text_array"]
 
 _BULK_ROWS_MIN = 2  # PostgreSQL: from this many balances on, one UPDATE over arrays
-_ONE_TRIP_ENTRIES_MAX = 64  # PostgreSQL: batches up to this size are stored in one trip
-_ONE_TRIP_PARAMETERS_MAX = 30_000  # the protocol allows 65,535 parameters a statement
 _PG_BULK_BALANCE_UPDATE = (
     "UPDATE balances AS b SET balance = v.balance, held = v.held, last_seq = v.last_seq"
     " FROM unnest(%s::numeric[], %s::numeric[], %s::bigint[], %s::bigint[])"
@@ -54,88 +50,67 @@ class StoreRows:
         last_seq = _last_seq_by_account(entries)
         # Each account's id looked up once per call, not once per posting.
         account_id = {key: self._id(key) for key in last_seq}.__getitem__
-        entry_rows = [
-            (
-                e.seq,
-                e.id,
-                e.kind,
-                canonical_bytes(dict(e.payload)).decode() if e.payload else "{}",
-                moment(e.effective_at),
-                moment(e.recorded_at),
-                e.actor,
-                e.idempotency_key,
-                h,
-                e.reverses,
-                e.prev_hash,
-                e.hash,
-            )
-            for e, h in zip(entries, request_hashes, strict=True)
-        ]
+        self._insert(
+            _entries,
+            sql.insert_entry,
+            [
+                (
+                    e.seq,
+                    e.id,
+                    e.kind,
+                    canonical_bytes(dict(e.payload)).decode() if e.payload else "{}",
+                    moment(e.effective_at),
+                    moment(e.recorded_at),
+                    e.actor,
+                    e.idempotency_key,
+                    h,
+                    e.reverses,
+                    e.prev_hash,
+                    e.hash,
+                )
+                for e, h in zip(entries, request_hashes, strict=True)
+            ],
+        )
         posting_rows = [
             (e.seq, i, account_id(p.account), amount(p.amount))
             for e in entries
             for i, p in enumerate(e.postings)
         ]
+        if posting_rows:
+            self._insert(_postings, sql.insert_posting, posting_rows)
         hold_rows = [
             (e.seq, i, h.hold_id, account_id(h.account), h.op.value, amount(h.amount))
             for e in entries
             for i, h in enumerate(e.hold_changes)
         ]
-        updates, inserts = self._balance_rows_of(last_seq, account_id, sql)
-        inserted = ((_entries, entry_rows), (_postings, posting_rows), (_hold_rows, hold_rows))
-        if self.conn.dialect.name == "postgresql" and _fits_one_round_trip(inserted):
-            self._store_in_one_round_trip(inserted, updates, inserts)
-        else:
-            for target, rows in inserted:
-                if rows:
-                    self._insert(target, rows, sql)
-            self._write_balances(updates, inserts, sql)
         if hold_rows:
+            self._insert(_hold_rows, sql.insert_hold_change, hold_rows)
             self._store_holds(entries)
+        self._store_balances(last_seq, account_id, sql)
 
-    def _insert(self, target: Table, rows: Sequence[tuple[object, ...]], sql: _Statements) -> None:
+    def _insert(self, target: Table, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
         """Insert rows in column order: on PostgreSQL by COPY, whose rows psycopg writes
-        in C (a third of executemany's CPU even for 8 rows), by executemany on SQLite."""
+        in C (fewer round trips and a third of executemany's CPU even for 8 rows),
+        by executemany on SQLite."""
         if self.conn.dialect.name == "postgresql":
             columns = ", ".join(c.name for c in target.columns)
-            cursor = _driver(self.conn).cursor()
+            cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             with cursor.copy(f"COPY {target.name} ({columns}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
             return
         # One row: a plain execute; executemany would open a pipeline for it.
-        statement = sql.insert_into(target)
-        self.conn.exec_driver_sql(statement, rows[0] if len(rows) == 1 else list(rows))
+        self.conn.exec_driver_sql(sql, rows[0] if len(rows) == 1 else list(rows))
 
-    def _store_in_one_round_trip(
-        self,
-        inserted: Sequence[tuple[Table, Sequence[tuple[object, ...]]]],
-        updates: Sequence[tuple[int, int, int, int]],
-        inserts: Sequence[tuple[object, ...]],
-    ) -> None:
-        """PostgreSQL, a batch of a few entries (group commit's usual): every row and
-        balance in one pipeline, one round trip. Each COPY costs two; while a
-        transaction holds the journal lock, its round trips are what other writers
-        wait for."""
-        driver = _driver(self.conn)
-        with driver.pipeline():
-            for target, rows in inserted:
-                if rows:
-                    driver.execute(_values_insert(target, len(rows)), _flat(rows))
-            if updates:
-                driver.execute(_PG_BULK_BALANCE_UPDATE, _columns_as_arrays(updates))
-            if inserts:
-                driver.execute(_values_insert(_balances, len(inserts)), _flat(inserts))
-
-    def _balance_rows_of(
+    def _store_balances(
         self,
         last_seq: dict[AccountKey, int],
         id_of: Callable[[AccountKey], int],
         sql: _Statements,
-    ) -> tuple[list[tuple[int, int, int, int]], list[tuple[object, ...]]]:
-        """The balance of every account touched: ``(balance, held, last_seq,
-        account_id)`` for the rows that exist, whole rows for those to insert."""
-        updates: list[tuple[int, int, int, int]] = []
+    ) -> None:
+        """Write the balance of every account touched: update the rows that exist,
+        insert the others."""
+        updates: list[tuple[int, int, int, int]] = []  # balance, held, last_seq, account_id
         inserts: list[tuple[object, ...]] = []
         accounts = self._state.accounts
         for key, seq in last_seq.items():
@@ -146,24 +121,19 @@ class StoreRows:
             else:
                 inserts.append((account_id, sql.amount(state.balance), sql.amount(state.held), seq))
                 self._balance_rows.add(account_id)
-        return updates, inserts
-
-    def _write_balances(
-        self,
-        updates: Sequence[tuple[int, int, int, int]],
-        inserts: Sequence[tuple[object, ...]],
-        sql: _Statements,
-    ) -> None:
         if updates and self.conn.dialect.name == "postgresql" and len(updates) >= _BULK_ROWS_MIN:
             # One statement over arrays instead of a round of single-row updates.
-            self.conn.exec_driver_sql(_PG_BULK_BALANCE_UPDATE, _columns_as_arrays(updates))
+            self.conn.exec_driver_sql(
+                _PG_BULK_BALANCE_UPDATE,
+                tuple(pg_int_array(column) for column in zip(*updates, strict=True)),
+            )
         elif updates:
             amount = sql.amount
             self.conn.exec_driver_sql(
                 sql.update_balance, [(amount(b), amount(h), s, i) for b, h, s, i in updates]
             )
         if inserts:
-            self.conn.exec_driver_sql(sql.insert_balance, list(inserts))
+            self.conn.exec_driver_sql(sql.insert_balance, inserts)
 
     def _store_holds(self, entries: Sequence[Entry]) -> None:
         placed: list[dict[str, object]] = []
@@ -220,37 +190,6 @@ def pg_text_array(values: Iterable[str]) -> str:
     )
 
 
-def _driver(conn: Connection) -> psycopg.Connection[Any]:
-    driver = conn.connection.driver_connection
-    if not isinstance(driver, psycopg.Connection):
-        raise TypeError(f"PostgreSQL through psycopg 3 expected, not {type(driver).__name__}")
-    return driver
-
-
-def _fits_one_round_trip(inserted: Sequence[tuple[Table, Sequence[tuple[object, ...]]]]) -> bool:
-    """Whether the rows are few enough for ``_store_in_one_round_trip``: a batch of at
-    most ``_ONE_TRIP_ENTRIES_MAX`` entries, under the protocol's parameter limit."""
-    entries = len(inserted[0][1])
-    parameters = sum(len(rows) * len(target.columns) for target, rows in inserted)
-    return entries <= _ONE_TRIP_ENTRIES_MAX and parameters <= _ONE_TRIP_PARAMETERS_MAX
-
-
-@lru_cache(maxsize=1_024)
-def _values_insert(target: Table, rows: int) -> str:
-    """``INSERT INTO target (columns) VALUES (%s, ...), ...`` for ``rows`` rows."""
-    names = [c.name for c in target.columns]
-    row = "(" + ", ".join(["%s"] * len(names)) + ")"
-    return f"INSERT INTO {target.name} ({', '.join(names)}) VALUES " + ", ".join([row] * rows)
-
-
-def _flat(rows: Sequence[tuple[object, ...]]) -> list[object]:
-    return [value for row in rows for value in row]
-
-
-def _columns_as_arrays(rows: Sequence[tuple[int, ...]]) -> tuple[str, ...]:
-    return tuple(pg_int_array(column) for column in zip(*rows, strict=True))
-
-
 def _last_seq_by_account(entries: Sequence[Entry]) -> dict[AccountKey, int]:
     """Every account the entries post to or hold on, with the last seq that touches it."""
     last_seq: dict[AccountKey, int] = {}
@@ -266,17 +205,13 @@ def _last_seq_by_account(entries: Sequence[Entry]) -> dict[AccountKey, int]:
 class _Statements:
     """The hot statements in the driver's own parameter style, and value converters."""
 
-    inserts: dict[str, str]  # by table name
+    insert_entry: str
+    insert_posting: str
+    insert_hold_change: str
+    insert_balance: str
     update_balance: str
     amount: Callable[[int], object]
     time: Callable[[datetime], object]
-
-    def insert_into(self, target: Table) -> str:
-        return self.inserts[target.name]
-
-    @property
-    def insert_balance(self) -> str:
-        return self.inserts[_balances.name]
 
 
 @cache
@@ -290,7 +225,10 @@ def _statements(dialect_name: str) -> _Statements:
         )
 
     return _Statements(
-        inserts={t.name: insert_into(t) for t in (_entries, _postings, _hold_rows, _balances)},
+        insert_entry=insert_into(_entries),
+        insert_posting=insert_into(_postings),
+        insert_hold_change=insert_into(_hold_rows),
+        insert_balance=insert_into(_balances),
         update_balance=(
             f"UPDATE balances SET balance = {mark}, held = {mark}, last_seq = {mark}"
             f" WHERE account_id = {mark}"

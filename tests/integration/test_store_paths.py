@@ -1,6 +1,7 @@
-"""Both ways a batch is stored on PostgreSQL (a few entries in one pipelined round trip,
-many by COPY) and SQLite's executemany leave the same rows: balances, holds and the
-chain all check out, and a new account is created on the way."""
+"""A batch of any size, stored by COPY on PostgreSQL and executemany on SQLite, leaves
+the rows it should: balances, holds and the chain all check out, and a new account is
+created on the way. (A pipelined single round trip for small batches was tried and
+measured slower than COPY: psycopg's pipeline costs more CPU than the trips it saves.)"""
 
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ def _batch(size: int, tag: str) -> list[EntryDraft]:
     return drafts
 
 
-@pytest.mark.parametrize("size", [4, 40, 200])  # one trip, one trip, COPY (on PostgreSQL)
+@pytest.mark.parametrize("size", [4, 40, 200])
 def test_a_batch_is_stored_whole_whatever_its_size(ledger: Ledger, size: int) -> None:
     build_network(ledger)
     with ledger.write() as tx:
