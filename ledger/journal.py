@@ -17,29 +17,22 @@ from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import psycopg
 from sqlalchemy import (
     Column,
-    ColumnElement,
     Connection,
     Engine,
-    any_,
-    bindparam,
     insert,
     select,
     tuple_,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 
 from ledger.core import (
     GENESIS_HASH,
     AccountKey,
-    AccountState,
     Entry,
     EntryDraft,
-    HoldState,
     LedgerState,
     check_draft,
     seal,
@@ -48,19 +41,16 @@ from ledger.db.engine import write_connection
 from ledger.db.schema import (
     Account,
     Asset,
-    Balance,
     Currency,
-    Hold,
     JournalEntry,
-    JournalHoldChange,
-    JournalPosting,
     Member,
     table,
 )
 from ledger.entries import load_entries
 from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound, Refused
 from ledger.group_commit import GroupCommit
-from ledger.journal_store import StoreRows, pg_int_array, pg_text_array
+from ledger.journal_load import IN_CHUNK, LoadRows
+from ledger.journal_store import StoreRows
 
 __all__ = [
     "EXTERNAL_ACCOUNTS",
@@ -79,14 +69,9 @@ ASSET_REGISTER_KIND = "asset.register"
 # "DPNJ", and the schema: advisory locks belong to the database, and each schema holds a
 # journal of its own, whose writers must not wait for another's.
 _PG_JOURNAL_LOCK = 0x44504E4A
-_IN_CHUNK = 500
 
 _entries = table(JournalEntry)
-_postings = table(JournalPosting)
-_hold_rows = table(JournalHoldChange)
 _accounts = table(Account)
-_balances = table(Balance)
-_holds = table(Hold)
 
 
 def system_clock() -> datetime:
@@ -132,7 +117,7 @@ class Ledger:
         return self._group.submit(draft)
 
 
-class WriteTx(StoreRows):
+class WriteTx(LoadRows, StoreRows):
     """One write transaction on the journal. A ledger error inside it spoils it: the
     caller lets the error propagate so that the transaction rolls back."""
 
@@ -259,58 +244,6 @@ class WriteTx(StoreRows):
             outcome[i] = Appended(first.entry, True) if isinstance(first, Appended) else first
         return [outcome[i] for i in range(len(drafts))]
 
-    # -- reading what the drafts need ------------------------------------------------
-
-    def _one_of(self, column: Column[Any], values: Sequence[Any]) -> ColumnElement[bool]:
-        """``column IN values``; on PostgreSQL as ``= ANY(array)``, one parameter instead
-        of hundreds (the driver's parsing of long parameter lists is slow)."""
-        if self.conn.dialect.name == "postgresql":
-            return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-        return column.in_(values)
-
-    def _stored_requests(self, keys: Sequence[str]) -> dict[str, tuple[int, str]]:
-        """``(seq, request_hash)`` of those idempotency keys already in the journal."""
-        found = self._rows_by_key(
-            _entries.c.idempotency_key,
-            (_entries.c.seq, _entries.c.request_hash),
-            list(dict.fromkeys(keys)),
-        )
-        return {key: (seq, request_hash) for key, seq, request_hash in found}
-
-    def _rows_by_key(
-        self, key: Column[Any], columns: Sequence[Column[Any]], values: Sequence[Any]
-    ) -> list[Any]:
-        """``(key, *columns)`` of the rows whose unique ``key`` is one of ``values``.
-
-        By driver SQL: a write transaction looks up a thousand keys a batch, and
-        building the statement through SQLAlchemy costs more than running it. SQLite
-        takes ``IN`` lists of up to ``_IN_CHUNK`` parameters. PostgreSQL takes one
-        array, and looks each value up in the key's index (a nested loop, which the
-        ``LIMIT`` inside ``LATERAL`` keeps the planner from flattening): given the same
-        array as ``= ANY``, it scanned the whole journal once the array held more
-        values than the stale statistics of a growing table made an index look worth.
-        """
-        if not values:
-            return []
-        names = ", ".join(c.name for c in columns)
-        if self.conn.dialect.name == "postgresql":
-            sql = (
-                f"SELECT k.v, t.* FROM unnest(%s::{key.type.compile(self.conn.dialect)}[])"
-                f" AS k(v) CROSS JOIN LATERAL (SELECT {names} FROM {key.table.name}"
-                f" WHERE {key.name} = k.v LIMIT 1) AS t"
-            )
-            array = pg_int_array(values) if key.type.python_type is int else pg_text_array(values)
-            return list(self.conn.exec_driver_sql(sql, (array,)).all())
-        rows: list[Any] = []
-        for start in range(0, len(values), _IN_CHUNK):
-            part = tuple(values[start : start + _IN_CHUNK])
-            sql = (
-                f"SELECT {key.name}, {names} FROM {key.table.name}"
-                f" WHERE {key.name} IN ({', '.join('?' * len(part))})"
-            )
-            rows += self.conn.exec_driver_sql(sql, part).all()
-        return rows
-
     def _seal_fresh(
         self,
         fresh: Sequence[int],
@@ -368,8 +301,8 @@ class WriteTx(StoreRows):
                 missing.append(key)
             else:
                 found[key] = account_id
-        for start in range(0, len(missing), _IN_CHUNK):
-            part = missing[start : start + _IN_CHUNK]
+        for start in range(0, len(missing), IN_CHUNK):
+            part = missing[start : start + IN_CHUNK]
             for account_id, holder, instrument in self.conn.execute(
                 select(_accounts.c.id, _accounts.c.holder, _accounts.c.instrument).where(
                     tuple_(_accounts.c.holder, _accounts.c.instrument).in_(
@@ -424,44 +357,6 @@ class WriteTx(StoreRows):
     def _require(self, column: Column[str], value: str, code: str, message: str) -> None:
         if self.conn.execute(select(1).where(column == value)).first() is None:
             raise NotFound(code, message)
-
-    def _load_balances(self, ids: dict[AccountKey, int]) -> None:
-        """Load the balances of those stored accounts this transaction has not seen yet."""
-        accounts = self._state.accounts
-        wanted = {account_id: key for key, account_id in ids.items() if key not in accounts}
-        found = self._rows_by_key(
-            _balances.c.account_id, (_balances.c.balance, _balances.c.held), list(wanted)
-        )
-        for account_id, balance, held in found:
-            # Driver values: decimal text on SQLite, NUMERIC on PostgreSQL; exact either way.
-            accounts[wanted[account_id]] = AccountState(int(balance), int(held))
-            self._balance_rows.add(account_id)
-
-    def _load_holds(self, drafts: Sequence[EntryDraft]) -> None:
-        named = {h.hold_id for d in drafts for h in d.hold_changes}
-        named -= self._state.holds.keys() | self._state.closed_holds
-        ids = list(named)
-        for start in range(0, len(ids), _IN_CHUNK):
-            part = ids[start : start + _IN_CHUNK]
-            for hold_id, holder, instrument, remaining, closed_seq in self.conn.execute(
-                select(
-                    _holds.c.id,
-                    _accounts.c.holder,
-                    _accounts.c.instrument,
-                    _holds.c.remaining,
-                    _holds.c.closed_seq,
-                )
-                .join(_accounts, _accounts.c.id == _holds.c.account_id)
-                .where(self._one_of(_holds.c.id, part))
-            ):
-                if closed_seq is None:
-                    self._state.holds[hold_id] = HoldState(
-                        AccountKey(holder, instrument), remaining
-                    )
-                else:
-                    self._state.closed_holds.add(hold_id)
-
-    # -- storing ------------------------------------------------------------------------
 
 
 _PG_LOCK = f"SELECT pg_advisory_xact_lock({_PG_JOURNAL_LOCK}, hashtext(current_schema()))"
