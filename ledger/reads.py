@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Select, func, select, union
+from sqlalchemy import ColumnElement, Connection, Select, bindparam, func, select, union
 
 from ledger.core import AccountKey, AccountState, Entry, format_time
 from ledger.db.schema import (
@@ -101,12 +101,51 @@ def _sum_as_of(conn: Connection, account_ids: list[int], seq: int) -> dict[int, 
     return states
 
 
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """A set of accounts, as two prebuilt statements (building a statement costs more
+    than running a cached one, and these run on every read of holdings)."""
+
+    now: Select[str, str, int | None, int | None]  # their materialized balances
+    listed: Select[int, str, str]  # their ids, for sums as of a seq
+
+    @classmethod
+    def where(cls, *criteria: ColumnElement[bool]) -> _Scope:
+        now = (
+            select(
+                _accounts.c.holder, _accounts.c.instrument, _balances.c.balance, _balances.c.held
+            )
+            .join_from(_accounts, _balances, _balances.c.account_id == _accounts.c.id, isouter=True)
+            .where(*criteria)
+        )
+        listed = select(_accounts.c.id, _accounts.c.holder, _accounts.c.instrument)
+        return cls(now, listed.where(*criteria))
+
+
+_OF_HOLDER = _Scope.where(_accounts.c.holder == bindparam("holder"))
+_OF_ACCOUNT = _Scope.where(
+    _accounts.c.holder == bindparam("holder"), _accounts.c.instrument == bindparam("instrument")
+)
+_OF_INSTRUMENT = _Scope.where(  # its owners' accounts: external accounts hold no units
+    _accounts.c.instrument == bindparam("instrument"), _accounts.c.holder.not_like("external:%")
+)
+
+
 def _states(
-    conn: Connection, accounts: Select[int, str, str], as_of_seq: int | None
+    conn: Connection,
+    scope: _Scope,
+    params: dict[str, str],
+    as_of_seq: int | None,
 ) -> list[tuple[AccountKey, AccountState]]:
+    """The accounts of ``scope`` (bound by ``params``) with their states now or after
+    entry ``as_of_seq``, in account order."""
     if as_of_seq is None:
-        return _current_states(conn, accounts)
-    rows = conn.execute(accounts).all()
+        found = [
+            (AccountKey(holder, instrument), AccountState(balance or 0, held or 0))
+            for holder, instrument, balance, held in conn.execute(scope.now, params)
+        ]
+        return sorted(found, key=lambda ks: ks[0])
+    rows = conn.execute(scope.listed, params).all()
     keys = {r[0]: AccountKey(r[1], r[2]) for r in rows}
     if not keys:
         return []
@@ -114,28 +153,12 @@ def _states(
     return sorted(((keys[i], s) for i, s in states.items()), key=lambda ks: ks[0])
 
 
-def _current_states(
-    conn: Connection, accounts: Select[int, str, str]
-) -> list[tuple[AccountKey, AccountState]]:
-    """The materialized balances of the accounts selected, in one statement."""
-    listed = accounts.subquery()
-    query = select(listed.c.holder, listed.c.instrument, _balances.c.balance, _balances.c.held)
-    query = query.join_from(listed, _balances, _balances.c.account_id == listed.c.id, isouter=True)
-    found = [
-        (AccountKey(holder, instrument), AccountState(balance or 0, held or 0))
-        for holder, instrument, balance, held in conn.execute(query)
-    ]
-    return sorted(found, key=lambda ks: ks[0])
-
-
 def account_state(
     conn: Connection, key: AccountKey, *, as_of_seq: int | None = None
 ) -> AccountState:
     """Balance and held amount of one account, now or after entry ``as_of_seq``."""
-    query = select(_accounts.c.id, _accounts.c.holder, _accounts.c.instrument).where(
-        _accounts.c.holder == key.holder, _accounts.c.instrument == key.instrument
-    )
-    found = _states(conn, query, _as_of(as_of_seq))
+    params = {"holder": key.holder, "instrument": key.instrument}
+    found = _states(conn, _OF_ACCOUNT, params, _as_of(as_of_seq))
     return found[0][1] if found else AccountState()
 
 
@@ -144,10 +167,8 @@ def holder_balances(
 ) -> list[tuple[AccountKey, AccountState]]:
     """Every account of ``holder`` with something in it (a balance or a hold), with its
     balance and held amount; accounts empty at that point are left out."""
-    query = select(_accounts.c.id, _accounts.c.holder, _accounts.c.instrument).where(
-        _accounts.c.holder == holder
-    )
-    return [(k, s) for k, s in _states(conn, query, _as_of(as_of_seq)) if s.balance or s.held]
+    found = _states(conn, _OF_HOLDER, {"holder": holder}, _as_of(as_of_seq))
+    return [(k, s) for k, s in found if s.balance or s.held]
 
 
 def cap_table(
@@ -156,15 +177,8 @@ def cap_table(
     """Who holds the asset's units (owners, then the unissued pool), largest first. The
     rows sum to the asset's ``total_units``."""
     get_asset(conn, asset_id)
-    query = select(_accounts.c.id, _accounts.c.holder, _accounts.c.instrument).where(
-        _accounts.c.instrument == units_of(asset_id),
-        _accounts.c.holder.not_like("external:%"),
-    )
-    rows = [
-        CapTableRow(key.holder, state.balance)
-        for key, state in _states(conn, query, _as_of(as_of_seq))
-        if state.balance
-    ]
+    found = _states(conn, _OF_INSTRUMENT, {"instrument": units_of(asset_id)}, _as_of(as_of_seq))
+    rows = [CapTableRow(key.holder, state.balance) for key, state in found if state.balance]
     pool = pool_holder(asset_id)
     return sorted(rows, key=lambda r: (r.holder == pool, -r.units, r.holder))
 
