@@ -26,6 +26,7 @@ from ledger.db.schema import AccessToken, ApiKey, AuthNonce, MemberRole, table
 from ledger.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from ledger.journal import Ledger
 from ledger.members import MemberKind, find_member, register_member_in
+from ledger.registry import get_asset
 
 __all__ = [
     "ApiKeyCreated",
@@ -355,6 +356,8 @@ def grant_role(
             return
         if find_member(tx.conn, address) is None:
             raise NotFound("unknown_member", f"no member {address}")
+        if asset_id is not None:
+            get_asset(tx.conn, asset_id)  # an operator of an asset that exists
         exists = tx.conn.execute(
             select(grants.c.id).where(
                 grants.c.address == address,

@@ -36,6 +36,7 @@ from ledger.core import (
     LedgerState,
     check_draft,
     seal,
+    validate_asset_id,
 )
 from ledger.db.engine import write_connection
 from ledger.db.schema import (
@@ -335,6 +336,7 @@ class WriteTx(LoadRows, StoreRows):
     def _check_account_may_exist(self, key: AccountKey) -> None:
         kind, _, name = key.instrument.partition(":")
         if kind == "units":
+            validate_asset_id(name)  # a mistyped ID is named as such, not as unknown
             self._require(table(Asset).c.id, name, "unknown_asset", f"no asset {name!r}")
         elif kind == "ccy":
             self._require(table(Currency).c.code, name, "unknown_currency", f"no currency {name!r}")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, case, func, insert, select
 
 from ledger.address import validate_address
 from ledger.core import (
@@ -27,7 +27,7 @@ from ledger.core import (
     validate_asset_id,
 )
 from ledger.db.schema import Asset, AssetDocument, Member, Sighting, table
-from ledger.errors import Conflict, InvalidInput, NotFound
+from ledger.errors import Conflict, InvalidInput, NotFound, Refused
 from ledger.journal import ASSET_REGISTER_KIND, Ledger
 from ledger.members import get_member, member_holder
 from ledger.photos import photo_exists
@@ -139,12 +139,17 @@ def register_asset(
         raise InvalidInput(
             "legal_framework", f"legal framework must be one of {', '.join(LegalFramework)}"
         ) from None
+    if len(documents) > limits.DOCUMENTS_PER_REQUEST_MAX:
+        raise InvalidInput(
+            "too_many_documents",
+            f"at most {limits.DOCUMENTS_PER_REQUEST_MAX} documents per request",
+        )
     docs = [
         (check_text("document title", d.title, 128), _sha256("document sha256", d.sha256))
         for d in documents
     ]
-    if len(docs) > 64:
-        raise InvalidInput("too_many_documents", "at most 64 documents per request")
+    if len({h for _, h in docs}) < len(docs):
+        raise InvalidInput("document_repeated", "a document (by its SHA-256) is listed twice")
     units = units_of(asset_id)
     draft = EntryDraft(
         kind=ASSET_REGISTER_KIND,
@@ -273,13 +278,18 @@ def add_document(
         if prior is not None:
             return prior
         get_asset(tx.conn, asset_id)
-        exists = tx.conn.execute(
-            select(_documents.c.id).where(
-                _documents.c.asset_id == asset_id, _documents.c.sha256 == digest
-            )
-        ).first()
-        if exists is not None:
+        known = tx.conn.execute(
+            select(func.count(), func.sum(case((_documents.c.sha256 == digest, 1), else_=0)))
+            .select_from(_documents)
+            .where(_documents.c.asset_id == asset_id)
+        ).one()
+        if known[1]:
             raise Conflict("document_exists", f"asset {asset_id} already has that document")
+        if known[0] >= limits.DOCUMENTS_PER_ASSET_MAX:
+            raise Refused(
+                "too_many_documents",
+                f"an asset has at most {limits.DOCUMENTS_PER_ASSET_MAX} documents",
+            )
         tx.conn.execute(
             insert(_documents).values(
                 asset_id=asset_id, title=title, sha256=digest, recorded_seq=tx.next_seq

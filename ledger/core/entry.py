@@ -243,14 +243,23 @@ def _holds_json(changes: tuple[HoldChange, ...]) -> list[list[str]]:
     ]
 
 
+def to_utc(moment: datetime) -> datetime:
+    """``moment`` in UTC; refuses a naive time and one whose UTC falls outside years
+    1..9999 (``0001-01-01T00:00:00+14:00``, say)."""
+    if moment.tzinfo is None:
+        raise InvalidInput("time_naive", "times must carry a time zone")
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput("time_out_of_range", "times must fall in years 1..9999 (UTC)") from None
+
+
 @lru_cache(maxsize=256)
 def format_time(moment: datetime) -> str:
     """ISO 8601 in UTC with microseconds and a ``Z``: the one text form of a time.
     (Cached: a batch of entries shares one recorded time.)"""
-    if moment.tzinfo is None:
-        raise InvalidInput("time_naive", "times must carry a time zone")
     # isoformat, unlike strftime("%Y"), pads years before 1000 to four digits everywhere.
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    return to_utc(moment).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_time(text: str) -> datetime:
@@ -261,7 +270,7 @@ def parse_time(text: str) -> datetime:
         raise InvalidInput("time_malformed", f"not an ISO 8601 time: {text[:64]!r}") from None
     if moment.tzinfo is None:
         raise InvalidInput("time_naive", f"time {text[:64]!r} has no zone; add Z or +00:00")
-    return moment.astimezone(UTC)
+    return to_utc(moment)
 
 
 def entry_id_for(idempotency_key: str) -> str:
@@ -279,10 +288,12 @@ _UUID_VARIANT_DIGIT = {d: "89ab"[int(d, 16) & 0b11] for d in "0123456789abcdef"}
 
 def check_text(name: str, value: str, limit: int) -> str:
     """Return ``value`` if it is non-empty text of at most ``limit`` characters that can
-    be written as UTF-8; otherwise raise ``InvalidInput``."""
+    be stored alike on every database; otherwise raise ``InvalidInput``."""
     if not isinstance(value, str):
         raise InvalidInput("field_type", f"{name} must be text")
     check_text_encodable(value)
+    if "\x00" in value:
+        raise InvalidInput("text_nul", f"{name} must not contain NUL (U+0000)")
     if not value:
         raise InvalidInput("field_empty", f"{name} must not be empty")
     if len(value) > limit:
@@ -300,6 +311,18 @@ def check_amount(amount: int, what: str = "amount") -> None:
         raise InvalidInput("amount_over_limit", f"{what} exceeds the limit of {limits.AMOUNT_MAX}")
 
 
+def _holds_nul(value: object) -> bool:
+    """True if any text in a JSON value (a key or a string) contains NUL: the encoding
+    can write it, but PostgreSQL cannot store it, so no database may."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any("\x00" in k or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
 def check_draft(draft: EntryDraft) -> None:
     """Check a draft's shape: limits, non-zero amounts, postings balanced per instrument."""
     check_text("kind", draft.kind, limits.KIND_LEN_MAX)
@@ -315,6 +338,8 @@ def check_draft(draft: EntryDraft) -> None:
             f"an entry has at most {limits.HOLD_CHANGES_PER_ENTRY_MAX} hold changes",
         )
     check_json_value(dict(draft.payload))
+    if _holds_nul(draft.payload):
+        raise InvalidInput("text_nul", "payload text must not contain NUL (U+0000)")
     if draft.payload and len(canonical_bytes(dict(draft.payload))) > limits.PAYLOAD_BYTES_MAX:
         raise InvalidInput("payload_too_large", f"payload exceeds {limits.PAYLOAD_BYTES_MAX} bytes")
     sums: dict[str, int] = {}
@@ -331,6 +356,8 @@ def check_draft(draft: EntryDraft) -> None:
         seen.add(posting.account)
         check_text_encodable(posting.account.holder)
         check_text_encodable(posting.account.instrument)
+        if "\x00" in posting.account.holder or "\x00" in posting.account.instrument:
+            raise InvalidInput("text_nul", "account names must not contain NUL (U+0000)")
         instrument = posting.account.instrument
         sums[instrument] = sums.get(instrument, 0) + posting.amount
     unbalanced = {k: v for k, v in sums.items() if v != 0}

@@ -5,6 +5,8 @@ from __future__ import annotations
 __all__ = [
     "ACTOR_LEN_MAX",
     "AMOUNT_MAX",
+    "DOCUMENTS_PER_ASSET_MAX",
+    "DOCUMENTS_PER_REQUEST_MAX",
     "HOLD_CHANGES_PER_ENTRY_MAX",
     "HOLD_ID_LEN_MAX",
     "IDEMPOTENCY_KEY_LEN_MAX",
@@ -32,3 +34,6 @@ ACTOR_LEN_MAX = 128
 IDEMPOTENCY_KEY_LEN_MAX = 128
 HOLD_ID_LEN_MAX = 64
 TEXT_LEN_MAX = 256
+
+DOCUMENTS_PER_REQUEST_MAX = 64  # documents named when an asset is registered
+DOCUMENTS_PER_ASSET_MAX = 256

@@ -351,6 +351,35 @@ _BAD: list[tuple[str, BadCall, type[LedgerError], str]] = [
         "unknown_asset",
     ),
     (
+        "mistyped asset ID in a transfer",
+        lambda lg: transfer(
+            lg,
+            sender=ANN,
+            recipient=BOB,
+            instrument="units:1M8GDM9AYKP042788",
+            amount=5,
+            key="x",
+            actor="t",
+        ),
+        InvalidInput,
+        "asset_id_check_digit",
+    ),
+    (
+        "NUL in a memo",
+        lambda lg: transfer(
+            lg,
+            sender=ANN,
+            recipient=BOB,
+            instrument=USD,
+            amount=5,
+            memo="a\x00b",
+            key="x",
+            actor="t",
+        ),
+        InvalidInput,
+        "text_nul",
+    ),
+    (
         "unknown member",
         lambda lg: transfer(
             lg,

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from ledger.core import limits
 from ledger.db.schema import AssetDocument, Sighting, table
-from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound
+from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound, Refused
 from ledger.journal import Ledger
 from ledger.members import get_member, register_member
 from ledger.photos import store_photo
-from ledger.reads import cap_table, journal_page
+from ledger.reads import cap_table, journal_page, seq_at
+from ledger.reads import digest as digest_of
 from ledger.registry import DocumentRef, add_document, get_asset, record_sighting, register_asset
 from ledger.verify import verify
 
@@ -74,6 +76,12 @@ def test_asset_registration_issues_every_unit_to_its_pool(ledger: Ledger) -> Non
         ({"make": ""}, "field_empty"),
         ({"location": "x" * 129}, "field_too_long"),
         ({"documents": [DocumentRef("Deed", "not-a-hash")]}, "sha256_malformed"),
+        (
+            {"documents": [DocumentRef("Deed", DEED), DocumentRef("Copy", DEED)]},
+            "document_repeated",
+        ),
+        ({"documents": [DocumentRef(f"D{n}", DEED) for n in range(65)]}, "too_many_documents"),
+        ({"serial": "S-\x001"}, "text_nul"),
     ],
 )
 def test_asset_registration_refuses_bad_fields(
@@ -150,3 +158,45 @@ def test_documents_and_sightings_build_the_asset_history(ledger: Ledger) -> None
         assert [(s.seen_at, s.reporter, s.photo_sha256) for s in sightings] == [(seen, DAN, PHOTO)]
         assert get_asset(conn, ASSET).make == "Deere"
         assert verify(conn).ok
+
+
+def test_an_asset_holds_a_bounded_number_of_documents(ledger: Ledger) -> None:
+    build_network(ledger)
+    for n in range(limits.DOCUMENTS_PER_ASSET_MAX):
+        digest = hashlib.sha256(f"page {n}".encode()).hexdigest()
+        add_document(ledger, ASSET, DocumentRef(f"Page {n}", digest), key=f"d{n}", actor="admin")
+    with ledger.engine.connect() as conn:
+        before = digest_of(conn)
+    one_more = DocumentRef("One more", hashlib.sha256(b"one more").hexdigest())
+    with pytest.raises(Refused) as caught:
+        add_document(ledger, ASSET, one_more, key="d-over", actor="admin")
+    assert caught.value.code == "too_many_documents"
+    with ledger.engine.connect() as conn:
+        assert digest_of(conn) == before
+        stored = conn.execute(select(func.count()).select_from(table(AssetDocument))).scalar()
+        assert stored == limits.DOCUMENTS_PER_ASSET_MAX
+
+
+def test_a_sighting_far_before_year_one_in_utc_is_refused(ledger: Ledger) -> None:
+    build_network(ledger)
+    store_photo(ledger, PHOTO_BYTES, "image/jpeg")
+    # Year 1 at +14:00 is still year 0 in UTC: no such time in ISO 8601 as kept here.
+    seen = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14)))
+    with ledger.engine.connect() as conn:
+        before = digest_of(conn)
+    with pytest.raises(InvalidInput) as caught:
+        record_sighting(
+            ledger,
+            ASSET,
+            seen_at=seen,
+            location="Field 7",
+            reporter=DAN,
+            photo_sha256=PHOTO,
+            key="s-early",
+            actor=DAN,
+        )
+    assert caught.value.code == "time_out_of_range"
+    with ledger.engine.connect() as conn:
+        assert digest_of(conn) == before
+        with pytest.raises(InvalidInput):
+            seq_at(conn, seen)

@@ -243,16 +243,23 @@ def test_a_draft_that_cannot_be_encoded_is_refused_as_invalid_input(
 
 # -- sealing and hashing ----------------------------------------------------------------------
 
-texts = st.text(min_size=1, max_size=12)
-json_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=8)
+storable = st.characters(codec="utf-8", exclude_characters="\x00")  # NUL: text_nul
+
+
+def texts_or_empty(size: int) -> st.SearchStrategy[str]:
+    return st.text(storable, max_size=size)
+
+
+texts = st.text(storable, min_size=1, max_size=12)
+json_scalars = st.none() | st.booleans() | st.integers() | texts_or_empty(8)
 json_values: st.SearchStrategy[JsonValue] = st.recursive(
     json_scalars,
     lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+        st.lists(inner, max_size=3) | st.dictionaries(texts_or_empty(5), inner, max_size=3)
     ),
     max_leaves=10,
 )
-payloads = st.dictionaries(st.text(max_size=6), json_values, max_size=4)
+payloads = st.dictionaries(texts_or_empty(6), json_values, max_size=4)
 accounts = st.builds(AccountKey, st.sampled_from([ALICE, BOB, "pool:X", "external:deposits"]),
                      st.sampled_from([USD, UNITS, "ccy:ETH"]))  # fmt: skip
 amounts = st.integers(-limits.AMOUNT_MAX, limits.AMOUNT_MAX).filter(bool)
@@ -453,3 +460,24 @@ def test_format_time_pads_years_before_1000() -> None:
     moment = datetime(999, 1, 1, tzinfo=UTC)
     assert format_time(moment) == "0999-01-01T00:00:00.000000Z"
     assert parse_time(format_time(moment)) == moment
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14))),  # year 0 in UTC
+        datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-2))),  # year 10000
+    ],
+)
+def test_times_beyond_years_1_to_9999_in_utc_are_refused(moment: datetime) -> None:
+    assert code_of(lambda: format_time(moment), InvalidInput) == "time_out_of_range"
+    assert code_of(lambda: parse_time(moment.isoformat()), InvalidInput) == "time_out_of_range"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"payload": {"memo": "a\x00b"}}, {"payload": {"a\x00": 1}}, {"actor": "x\x00"}],
+    ids=["payload-value", "payload-key", "actor"],
+)
+def test_nul_is_refused_in_every_text_on_every_database(changes: dict[str, Any]) -> None:
+    assert refusal(transfer(**changes)) == "text_nul"
