@@ -196,8 +196,6 @@ def test_a_network_over_real_http(running: Server) -> None:
         me = client.get("/v1/members/me", headers=admin).json()
         assert me["address"] == ADMIN.address and "admin" in me["roles"]
 
-        role = {"address": OPERATOR.address, "role": "operator", "asset_id": ASSET}
-        assert post(client, "/v1/roles", admin, role, "r1").status_code == 204
         asset = {
             "id": ASSET,
             "make": "Richel",
@@ -208,6 +206,8 @@ def test_a_network_over_real_http(running: Server) -> None:
         }
         made = post(client, "/v1/assets", admin, asset, "a1")
         assert made.status_code == 201, made.text
+        role = {"address": OPERATOR.address, "role": "operator", "asset_id": ASSET}
+        assert post(client, "/v1/roles", admin, role, "r1").status_code == 204
         issue = {"allocations": [[ANN.address, "600000"], [BOB.address, "400000"]]}
         issued = post(client, f"/v1/assets/{ASSET}/issue", operator, issue, "i1")
         assert issued.status_code == 201, issued.text
