@@ -5,6 +5,8 @@ Every function here builds an entry draft and hands it to the one write path.
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import Connection, select
 
 from ledger.address import validate_address
@@ -27,6 +29,7 @@ from ledger.members import member_holder
 __all__ = [
     "DEPOSITS",
     "REVERSIBLE_KINDS",
+    "currency_of",
     "deposit",
     "place_hold",
     "release_hold",
@@ -39,6 +42,7 @@ __all__ = [
 DEPOSITS = "external:deposits"
 REVERSIBLE_KINDS = frozenset({"transfer", "cash.deposit", "cash.withdraw"})
 _MEMO_LEN_MAX = limits.TEXT_LEN_MAX
+_CURRENCY_CODE = re.compile(r"[A-Z0-9]{2,10}")
 
 
 def _memo(memo: str) -> str:
@@ -47,12 +51,20 @@ def _memo(memo: str) -> str:
     return memo
 
 
+def currency_of(code: str) -> str:
+    """The instrument name of a currency (``ccy:EUR``); refuses a malformed code."""
+    if not _CURRENCY_CODE.fullmatch(code):
+        raise InvalidInput("currency_malformed", "a currency code is 2..10 of A-Z and 0-9")
+    return f"ccy:{code}"
+
+
 def _currency_instrument(ledger: Ledger, code: str) -> str:
+    instrument = currency_of(code)
     with ledger.engine.connect() as conn:
         found = conn.execute(select(table(Currency).c.code).where(table(Currency).c.code == code))
         if found.first() is None:
-            raise NotFound("unknown_currency", f"no currency {code[:16]!r}")
-    return f"ccy:{code}"
+            raise NotFound("unknown_currency", f"no currency {code!r}")
+    return instrument
 
 
 def transfer_draft(

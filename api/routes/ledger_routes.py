@@ -29,10 +29,11 @@ from ledger.address import validate_address
 from ledger.core import Entry, validate_asset_id
 from ledger.db.engine import read_connection
 from ledger.db.schema import Currency, table
+from ledger.errors import InvalidInput
 from ledger.members import member_holder
 from ledger.reads import digest, holder_balances, journal_page, seq_at
 from ledger.registry import units_of
-from ledger.transfers import deposit, transfer_draft
+from ledger.transfers import currency_of, deposit, transfer_draft
 from ledger.verify import verify
 
 router = APIRouter(prefix="/v1", tags=["ledger"], responses=PROBLEM_RESPONSES)
@@ -160,11 +161,17 @@ def journal(
     kind: KindQuery = None,
     member: Annotated[str | None, Query(max_length=64)] = None,
     asset: Annotated[str | None, Query(max_length=32)] = None,
+    currency: Annotated[str | None, Query(max_length=16)] = None,
 ) -> Page[EntryOut]:
-    """The journal, newest first, each entry with its hash; filter by kind, by a member's
-    accounts or by an asset's units."""
+    """The journal, newest first, each entry with its hash. Filter by kind, by a member's
+    accounts, by an instrument (an asset's units or a currency), or by one account: a
+    member with an asset or a currency."""
+    if asset and currency:
+        raise InvalidInput("filter_instrument", "filter by an asset or a currency, not both")
     holder = member_holder(validate_address(member)) if member else None
     instrument = units_of(validate_asset_id(asset)) if asset else None
+    if currency:
+        instrument = currency_of(currency)
     with read_connection(ledger.engine) as conn:
         found = journal_page(
             conn, before_seq=cursor, limit=limit, kind=kind, holder=holder, instrument=instrument

@@ -1,0 +1,176 @@
+"""Reading through the real app, on both databases: the journal by kind, member, asset,
+currency and account; holdings and cap tables as of a seq or a time; and times or texts
+no database can keep, refused with a problem that changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from api.app import create_app
+from api.settings import Settings
+
+from .signin import MovableClock, sign_in, wallet
+
+ADMIN, OPERATOR, ANN, BOB = wallet(41), wallet(42), wallet(43), wallet(44)
+ASSET = "1M8GDM9AXKP042788"
+DEED = "ab" * 32
+
+
+class Network:
+    """An asset with 600,000 units issued to ANN and 400,000 to BOB, EUR deposited for
+    BOB, then (a minute later) a transfer of 1,000 units from ANN to BOB."""
+
+    def __init__(self, client: TestClient, clock: MovableClock) -> None:
+        self.client = client
+        self.keys = 0
+        admin = sign_in(client, ADMIN)
+        self.ann = sign_in(client, ANN)
+        sign_in(client, BOB)
+        asset = {
+            "id": ASSET,
+            "make": "Richel",
+            "model": "Greenhouse",
+            "serial": "R-1",
+            "location": "Wageningen",
+            "jurisdiction": "NL",
+        }
+        self.post("/v1/assets", admin, asset)
+        operator = sign_in(client, OPERATOR)
+        self.post(f"/v1/assets/{ASSET}/operators", admin, {"address": OPERATOR.address}, 204)
+        allocations = [[ANN.address, "600000"], [BOB.address, "400000"]]
+        self.post(f"/v1/assets/{ASSET}/issue", operator, {"allocations": allocations})
+        deposit = {"member": BOB.address, "currency": "EUR", "amount": "5000", "reference": "r"}
+        self.post("/v1/deposits", admin, deposit)
+        self.before_transfer = clock.now
+        clock.advance(60)
+        units = f"units:{ASSET}"
+        body = {"recipient": BOB.address, "instrument": units, "amount": "1000"}
+        self.transfer_seq: int = self.post("/v1/transfers", self.ann, body)["seq"]
+
+    def post(self, path: str, who: dict[str, str], body: Any, status: int = 201) -> Any:
+        self.keys += 1
+        headers = who | {"Idempotency-Key": f"k{self.keys}"}
+        response = self.client.post(path, json=body, headers=headers)
+        assert response.status_code == status, response.text
+        return response.json() if response.content else None
+
+    def kinds(self, **filters: str) -> list[str]:
+        response = self.client.get("/v1/journal", params=filters)
+        assert response.status_code == 200, response.text
+        return [entry["kind"] for entry in response.json()["items"]]
+
+    def digest(self) -> Any:
+        return self.client.get("/v1/digest").json()
+
+
+@pytest.fixture
+def network(engine: Engine) -> Iterator[Network]:
+    clock = MovableClock()
+    app = create_app(Settings(admins=frozenset({ADMIN.address})), engine=engine, clock=clock)
+    with TestClient(app) as client:
+        yield Network(client, clock)
+
+
+def test_the_journal_filters_by_kind_member_instrument_and_account(network: Network) -> None:
+    assert network.kinds(kind="transfer") == ["transfer"]
+    assert network.kinds(asset=ASSET) == ["transfer", "asset.issue", "asset.register"]
+    assert network.kinds(currency="EUR") == ["cash.deposit"]
+    assert network.kinds(member=ANN.address) == ["transfer", "asset.issue"]
+    # A member with an instrument names one account.
+    assert network.kinds(member=BOB.address, currency="EUR") == ["cash.deposit"]
+    assert network.kinds(member=ANN.address, currency="EUR") == []
+    assert network.kinds(member=BOB.address, asset=ASSET, kind="asset.issue") == ["asset.issue"]
+
+
+@pytest.mark.parametrize(
+    ("filters", "code"),
+    [
+        ({"asset": ASSET, "currency": "EUR"}, "filter_instrument"),
+        ({"currency": "eur"}, "currency_malformed"),
+        ({"asset": "1M8GDM9AYKP042788"}, "asset_id_check_digit"),
+        ({"member": ANN.address.lower()}, "address_checksum"),
+    ],
+)
+def test_a_malformed_journal_filter_is_a_problem(
+    network: Network, filters: dict[str, str], code: str
+) -> None:
+    response = network.client.get("/v1/journal", params=filters)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == code
+
+
+def test_holdings_and_cap_tables_as_of_a_seq_or_a_time(network: Network) -> None:
+    client, units = network.client, f"units:{ASSET}"
+
+    def mine(**at: str | int) -> dict[str, str]:
+        response = client.get("/v1/holdings/me", params=at, headers=network.ann)
+        assert response.status_code == 200, response.text
+        return {h["instrument"]: h["balance"] for h in response.json()}
+
+    def cap(**at: str | int) -> dict[str, str]:
+        response = client.get(f"/v1/assets/{ASSET}/cap-table", params=at)
+        assert response.status_code == 200, response.text
+        return {h["holder"]: h["units"] for h in response.json()["holders"]}
+
+    before = network.before_transfer.isoformat()
+    assert mine() == {units: "599000"}
+    assert mine(as_of_seq=network.transfer_seq - 1) == {units: "600000"}
+    assert mine(as_of_time=before) == {units: "600000"}
+    assert mine(as_of_seq=1) == {}
+    ann, bob = f"member:{ANN.address}", f"member:{BOB.address}"
+    assert cap() == {ann: "599000", bob: "401000"}
+    assert cap(as_of_time=before) == {ann: "600000", bob: "400000"}
+    assert cap(as_of_seq=network.transfer_seq) == cap()
+    long_ago = datetime(2000, 1, 1, tzinfo=UTC).isoformat()
+    assert cap(as_of_time=long_ago) == {}
+
+
+MISTYPED_UNITS = "units:1M8GDM9AYKP042788"
+TWICE = [{"title": "Deed", "sha256": DEED}, {"title": "Copy", "sha256": DEED}]
+ASSET_TWICE_DOCUMENTED = {
+    "id": "11111111111111111",
+    "make": "m",
+    "model": "m",
+    "serial": "s",
+    "location": "l",
+    "jurisdiction": "NL",
+    "documents": TWICE,
+}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "code"),
+    [
+        # Year 1 at +14:00 is year 0 in UTC; 9999-12-31T23-02:00 is year 10000.
+        ("GET", "/v1/holdings/me?as_of_time=0001-01-01T00:00:00%2B14:00", None,
+         "time_out_of_range"),
+        ("GET", f"/v1/assets/{ASSET}/cap-table?as_of_time=9999-12-31T23:00:00-02:00", None,
+         "time_out_of_range"),
+        ("POST", "/v1/transfers",
+         {"recipient": BOB.address, "instrument": "ccy:EUR", "amount": "1", "memo": "a\x00b"},
+         "text_nul"),
+        ("POST", "/v1/transfers",
+         {"recipient": BOB.address, "instrument": MISTYPED_UNITS, "amount": "1"},
+         "asset_id_check_digit"),
+        ("POST", "/v1/assets", ASSET_TWICE_DOCUMENTED, "document_repeated"),
+    ],
+)  # fmt: skip
+def test_what_no_database_can_keep_is_refused_and_changes_nothing(
+    network: Network, method: str, path: str, body: Any, code: str
+) -> None:
+    before = network.digest()
+    headers = network.ann | {"Idempotency-Key": "bad"}
+    if path == "/v1/assets":  # registering takes an admin
+        headers = sign_in(network.client, ADMIN) | {"Idempotency-Key": "bad"}
+    response = network.client.request(method, path, json=body, headers=headers)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == code
+    assert network.digest() == before
