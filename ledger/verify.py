@@ -1,25 +1,33 @@
 """``dpn verify``: rebuild every balance from the journal and check every invariant.
 
-Streams the journal in seq order, holding one chunk of entries and one state per
-account, so memory does not grow with the length of history. Stops at the first bad
-entry and names it.
+Streams the journal in seq order, holding one chunk of entries, one state per account
+and the open holds, so memory does not grow with the length of history: what a check
+needs from further back (the entry a reversal undoes, an earlier use of a hold id or of
+a reversal's target) is looked up once per chunk, among entries already checked. Stops
+at the first bad entry and names it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
+from typing import TypeVar
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
-from ledger.core import GENESIS_HASH, AccountKey, LedgerState, check_draft
+from ledger.core import GENESIS_HASH, AccountKey, HoldOp, LedgerState, check_draft
 from ledger.core.entry import Entry, EntryDraft
-from ledger.db.schema import Account, Asset, Balance, Hold, table
-from ledger.entries import stream_entries
+from ledger.db.schema import Account, Asset, Balance, Hold, JournalEntry, JournalHoldChange, table
+from ledger.entries import ENTRY_CHUNK, load_entries, stream_entries
 from ledger.errors import LedgerError
 from ledger.journal import ASSET_REGISTER_KIND
+from ledger.journal_load import IN_CHUNK
 
 __all__ = ["VerifyReport", "verify"]
+
+_T = TypeVar("_T")
+_REVERSAL_KIND = "reversal"  # the kind ``ledger.transfers.reverse`` writes
 
 
 @dataclass(slots=True)
@@ -58,6 +66,9 @@ def verify(conn: Connection, *, against: tuple[int, str] | None = None) -> Verif
     try:
         for entry in _chain(conn, report):
             _check_entry(entry, state, total_units)
+            # A closed hold's id may never be placed again; ``_History`` checks that
+            # against the stored journal, so the ids need not pile up in memory.
+            state.closed_holds.clear()
             if against is not None and entry.seq == against[0] and entry.hash != against[1]:
                 raise _Bad(entry.seq, f"digest mismatch: published {against[1]}, now {entry.hash}")
         if against is not None and against[0] > report.head_seq:
@@ -74,18 +85,90 @@ def verify(conn: Connection, *, against: tuple[int, str] | None = None) -> Verif
 
 
 def _chain(conn: Connection, report: VerifyReport) -> Iterator[Entry]:
+    """The entries in seq order, each on the chain and checked against history before
+    it: a hold id is placed once, a reversal undoes its entry exactly, and once."""
     prev_hash, expected_seq = GENESIS_HASH, 1
-    for entry in stream_entries(conn):
-        if entry.seq != expected_seq:
-            raise _Bad(entry.seq, f"seq gap: expected {expected_seq}, found {entry.seq}")
-        if entry.prev_hash != prev_hash:
-            raise _Bad(entry.seq, f"chain broken: prev_hash {entry.prev_hash} != {prev_hash}")
-        if entry.computed_hash() != entry.hash:
-            raise _Bad(entry.seq, "hash mismatch: the entry's content was altered")
-        yield entry
-        prev_hash, expected_seq = entry.hash, expected_seq + 1
-        report.entries += 1
-        report.head_seq, report.head_hash = entry.seq, entry.hash
+    entries = stream_entries(conn)
+    while chunk := list(islice(entries, ENTRY_CHUNK)):
+        history = _History(conn, chunk)
+        for entry in chunk:
+            if entry.seq != expected_seq:
+                raise _Bad(entry.seq, f"seq gap: expected {expected_seq}, found {entry.seq}")
+            if entry.prev_hash != prev_hash:
+                raise _Bad(entry.seq, f"chain broken: prev_hash {entry.prev_hash} != {prev_hash}")
+            if entry.computed_hash() != entry.hash:
+                raise _Bad(entry.seq, "hash mismatch: the entry's content was altered")
+            history.check(entry)
+            yield entry
+            prev_hash, expected_seq = entry.hash, expected_seq + 1
+            report.entries += 1
+            report.head_seq, report.head_hash = entry.seq, entry.hash
+
+
+class _History:
+    """What the checks of one chunk of entries need from the journal before them.
+
+    Read from storage, not remembered: a row about an entry earlier than the one being
+    checked belongs to an entry whose hash has already been checked in this run."""
+
+    def __init__(self, conn: Connection, chunk: list[Entry]) -> None:
+        entries, hold_changes = table(JournalEntry), table(JournalHoldChange)
+        placed = sorted({h.hold_id for e in chunk for h in e.hold_changes if h.op is HoldOp.PLACE})
+        self.first_placed: dict[str, int] = {}
+        for hold_ids in _parts(placed):
+            for hold_id, first in conn.execute(
+                select(hold_changes.c.hold_id, func.min(hold_changes.c.seq))
+                .where(hold_changes.c.op == HoldOp.PLACE.value)
+                .where(hold_changes.c.hold_id.in_(hold_ids))
+                .group_by(hold_changes.c.hold_id)
+            ):
+                self.first_placed[hold_id] = first
+        targets = sorted({e.reverses for e in chunk if e.reverses is not None and e.reverses > 0})
+        self.first_reversed_by: dict[int, int] = {}
+        for seqs in _parts(targets):
+            for target, first in conn.execute(
+                select(entries.c.reverses, func.min(entries.c.seq))
+                .where(entries.c.reverses.in_(seqs))
+                .group_by(entries.c.reverses)
+            ):
+                self.first_reversed_by[target] = first
+        self.originals = {e.seq: e for e in load_entries(conn, targets)}
+
+    def check(self, entry: Entry) -> None:
+        for change in entry.hold_changes:
+            first = self.first_placed.get(change.hold_id, entry.seq)
+            if change.op is HoldOp.PLACE and first < entry.seq:
+                raise _Bad(
+                    entry.seq, f"hold {change.hold_id!r} placed again (first by entry {first})"
+                )
+        if entry.reverses is None:
+            if entry.kind == _REVERSAL_KIND:
+                raise _Bad(entry.seq, "a reversal that names no entry it reverses")
+            return
+        target = entry.reverses
+        if not 0 < target < entry.seq:
+            raise _Bad(entry.seq, f"reverses entry {target}, which is not before it")
+        first = self.first_reversed_by.get(target, entry.seq)
+        if first < entry.seq:
+            raise _Bad(entry.seq, f"entry {target} reversed again (first by entry {first})")
+        original = self.originals.get(target)
+        if original is None:  # not possible on an unbroken chain: every seq before is there
+            raise _Bad(entry.seq, f"reverses entry {target}, which is missing")
+        undone = {p.account: -p.amount for p in original.postings}
+        if {p.account: p.amount for p in entry.postings} != undone or entry.hold_changes:
+            raise _Bad(
+                entry.seq,
+                f"reversal does not negate entry {target}: its postings and hold changes"
+                " must be exactly the original postings with opposite signs",
+            )
+        named = entry.payload.get("reverses_id", original.id)
+        if named != original.id:
+            raise _Bad(entry.seq, f"reversal names entry id {named}, not entry {target}'s")
+
+
+def _parts(values: list[_T]) -> Iterator[list[_T]]:
+    for start in range(0, len(values), IN_CHUNK):
+        yield values[start : start + IN_CHUNK]
 
 
 def _check_entry(entry: Entry, state: LedgerState, total_units: dict[str, int]) -> None:
@@ -111,8 +194,6 @@ def _check_entry(entry: Entry, state: LedgerState, total_units: dict[str, int]) 
             if asset_id in total_units:
                 raise _Bad(entry.seq, f"asset {asset_id} registered twice")
             total_units[asset_id] = -posting.amount
-    if entry.reverses is not None and not 0 < entry.reverses < entry.seq:
-        raise _Bad(entry.seq, f"reverses entry {entry.reverses}, which is not before it")
 
 
 def _check_materialized(conn: Connection, state: LedgerState) -> None:
