@@ -1,4 +1,6 @@
-"""The ``dpn`` command line. Bad input gets one line on stderr and exit status 2."""
+"""The ``dpn`` command line. Bad input (a malformed argument, a database that does not
+exist or was never migrated) gets one line on stderr and exit status 2; a database error
+gets one line and status 1."""
 
 from __future__ import annotations
 
@@ -10,25 +12,30 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from sqlalchemy import Engine
+from alembic.util import CommandError
+from sqlalchemy import Connection, Engine
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from api.demo import DEMO_ASSET_ID, DEMO_MEMBERS, run_demo
 from api.serve import serve
 from ledger.address import validate_address
 from ledger.core import Entry, format_time, validate_asset_id
-from ledger.db.engine import make_engine, read_connection
+from ledger.db.engine import database_url, db_errors_translated, make_engine, read_connection
 from ledger.db.migrate import current_revision, downgrade, head_revision, upgrade
-from ledger.errors import LedgerError
+from ledger.errors import InvalidInput, LedgerError, NotFound
 from ledger.journal import Ledger
 from ledger.members import member_holder
 from ledger.reads import JOURNAL_PAGE_MAX, cap_table, digest, journal_page
 from ledger.registry import get_asset, units_of
-from ledger.verify import verify
+from ledger.verify import VerifyReport, verify
 
 __all__ = ["main"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BENCHES = ("http", "ledger", "market")
+_SEQ_DIGITS_MAX = 19  # a seq is a signed 64-bit integer
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -84,9 +91,69 @@ def _entry_line(entry: Entry) -> str:
 
 def _parse_digest(text: str) -> tuple[int, str]:
     seq, _, head = text.partition(":")
-    if not seq.isdigit() or len(head) != 64:
-        raise LedgerError("digest_malformed", f"expected SEQ:HASH (64 hex digits), got {text!r}")
+    if not (
+        seq.isascii()
+        and seq.isdigit()
+        and len(seq) <= _SEQ_DIGITS_MAX
+        and len(head) == 64
+        and _HEX_DIGITS.issuperset(head)
+    ):
+        raise InvalidInput(
+            "digest_malformed", f"expected SEQ:HASH (64 hex digits), got {text[:100]!r}"
+        )
     return int(seq), head.lower()
+
+
+def _database_url(args: argparse.Namespace) -> URL:
+    """The ``--database`` URL (or the configured one), parsed, of a dialect SQLAlchemy
+    knows; one line if it is not."""
+    try:
+        url = make_url(args.database or database_url())
+    except ArgumentError:
+        raise InvalidInput(
+            "database_url_malformed",
+            "--database (or DPN_DATABASE_URL) is not a database URL,"
+            " e.g. sqlite:///var/dpn.sqlite3 or postgresql+psycopg://user@host/dpn",
+        ) from None
+    try:
+        url.get_dialect()
+    except (ArgumentError, ImportError) as exc:
+        raise _unsupported(url, exc) from None
+    return url
+
+
+def _unsupported(url: URL, exc: Exception) -> InvalidInput:
+    return InvalidInput(
+        "database_url_unsupported",
+        f"cannot open a {url.drivername[:64]!r} database: {_one_line(str(exc))}",
+    )
+
+
+def _open(url: URL, *, may_create: bool) -> Engine:
+    """An engine on ``url``. Unless ``may_create``, a SQLite file that is not there is
+    refused: opening it would create it (and its directories) as an empty database."""
+    path = url.database if url.get_backend_name() == "sqlite" else None
+    in_a_file = bool(path) and path != ":memory:" and not str(path).startswith("file:")
+    if in_a_file and not may_create and not Path(str(path)).is_file():
+        raise NotFound(
+            "database_missing", f"no database at {path} (mistyped? `dpn db upgrade` creates one)"
+        )
+    try:
+        return make_engine(url.render_as_string(hide_password=False))
+    except (ArgumentError, ImportError) as exc:  # e.g. the dialect's driver is missing
+        raise _unsupported(url, exc) from None
+
+
+def _require_migrated(engine: Engine) -> None:
+    """Refuse, in one line, a database that holds no ledger (never migrated)."""
+    with db_errors_translated(), engine.connect() as conn:
+        revision = current_revision(conn)
+    if revision is None:
+        where = engine.url.render_as_string(hide_password=True)
+        raise NotFound(
+            "database_not_migrated",
+            f"the database at {where} holds no ledger: run `dpn db upgrade` first",
+        )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -94,72 +161,94 @@ def _run(args: argparse.Namespace) -> int:
         sys.path.insert(0, str(REPO_ROOT))
         module = importlib.import_module(f"bench.{args.name}")
         return int(module.main(args.args))
-    engine = make_engine(args.database)
+    url = _database_url(args)
+    if args.command == "serve":
+        return _serve(args.host, args.port, args.workers, args.database)
+    against = _parse_digest(args.against) if getattr(args, "against", None) else None
+    db_command = getattr(args, "db_command", None)
+    may_create = args.command == "demo" or (args.command, db_command) == ("db", "upgrade")
+    engine = _open(url, may_create=may_create)
     try:
-        if args.command == "db":
-            if args.db_command == "upgrade":
-                upgrade(engine)
-            elif args.db_command == "downgrade":
-                downgrade(engine, args.revision)
-            with engine.connect() as conn:
-                print(f"database at {current_revision(conn)} (newest: {head_revision()})")
-            return 0
-        if args.command == "demo":
-            if args.if_empty:
-                with read_connection(engine) as conn:
-                    if digest(conn).seq > 0:
-                        print("journal not empty: demo not loaded")
-                        return 0
-            return _demo(engine)
-        if args.command == "serve":
-            return _serve(args.host, args.port, args.workers, args.database)
-        with read_connection(engine) as conn:
-            if args.command == "verify":
-                against = _parse_digest(args.against) if args.against else None
-                report = verify(conn, against=against)
-                if args.json:
-                    print(
-                        json.dumps(
-                            {
-                                "ok": report.ok,
-                                "entries": report.entries,
-                                "head_seq": report.head_seq,
-                                "head_hash": report.head_hash,
-                                "accounts": report.accounts,
-                                "bad_seq": report.bad_seq,
-                                "problems": report.problems,
-                            }
-                        )
-                    )
-                elif report.ok:
-                    print(
-                        f"ok: {report.entries} entries, {report.accounts} accounts,"
-                        f" head {report.head_seq}:{report.head_hash}"
-                    )
-                else:
-                    where = f"entry {report.bad_seq}" if report.bad_seq else "materialized state"
-                    print(f"FAILED at {where}: {report.problems[0]}", file=sys.stderr)
-                return 0 if report.ok else 1
-            if args.command == "digest":
-                print(json.dumps({"seq": (d := digest(conn)).seq, "head_hash": d.head_hash}))
-                return 0
-            if args.command == "journal":
-                entries = journal_page(
-                    conn,
-                    limit=args.tail,
-                    kind=args.kind,
-                    holder=member_holder(validate_address(args.member)) if args.member else None,
-                    instrument=units_of(validate_asset_id(args.asset)) if args.asset else None,
-                )
-                for entry in reversed(entries):
-                    if args.json:
-                        print(json.dumps(entry.body() | {"hash": entry.hash}))
-                    else:
-                        print(_entry_line(entry))
-                return 0
+        with db_errors_translated():
+            if args.command == "db":
+                return _db(engine, args)
+            if args.command == "demo":
+                if args.if_empty:
+                    with read_connection(engine) as conn:
+                        if digest(conn).seq > 0:
+                            print("journal not empty: demo not loaded")
+                            return 0
+                return _demo(engine)
+            _require_migrated(engine)
+            with read_connection(engine) as conn:
+                if args.command == "verify":
+                    return _verify(verify(conn, against=against), as_json=args.json)
+                if args.command == "digest":
+                    print(json.dumps({"seq": (d := digest(conn)).seq, "head_hash": d.head_hash}))
+                    return 0
+                if args.command == "journal":
+                    return _journal(conn, args)
     finally:
         engine.dispose()
     raise AssertionError(f"unhandled command {args.command}")
+
+
+def _db(engine: Engine, args: argparse.Namespace) -> int:
+    if args.db_command == "upgrade":
+        upgrade(engine)
+    elif args.db_command == "downgrade":
+        try:
+            downgrade(engine, args.revision)
+        except CommandError as exc:
+            raise InvalidInput(
+                "revision_unknown",
+                f"cannot downgrade to {args.revision[:64]!r}: {_one_line(str(exc))}",
+            ) from None
+    with engine.connect() as conn:
+        print(f"database at {current_revision(conn)} (newest: {head_revision()})")
+    return 0
+
+
+def _verify(report: VerifyReport, *, as_json: bool) -> int:
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "entries": report.entries,
+                    "head_seq": report.head_seq,
+                    "head_hash": report.head_hash,
+                    "accounts": report.accounts,
+                    "bad_seq": report.bad_seq,
+                    "where": report.where,
+                    "problems": report.problems,
+                }
+            )
+        )
+    elif report.ok:
+        print(
+            f"ok: {report.entries} entries, {report.accounts} accounts,"
+            f" head {report.head_seq}:{report.head_hash}"
+        )
+    else:
+        print(f"FAILED at {report.where}: {report.problems[0]}", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
+def _journal(conn: Connection, args: argparse.Namespace) -> int:
+    entries = journal_page(
+        conn,
+        limit=args.tail,
+        kind=args.kind,
+        holder=member_holder(validate_address(args.member)) if args.member else None,
+        instrument=units_of(validate_asset_id(args.asset)) if args.asset else None,
+    )
+    for entry in reversed(entries):
+        if args.json:
+            print(json.dumps(entry.body() | {"hash": entry.hash}))
+        else:
+            print(_entry_line(entry))
+    return 0
 
 
 def _serve(host: str, port: int, workers: int, database: str | None) -> int:
@@ -205,8 +294,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(args)
     except LedgerError as exc:
-        print(f"dpn: error: {exc}", file=sys.stderr)
+        print(f"dpn: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
+    except DBAPIError as exc:  # what ``db_errors_translated`` leaves: e.g. not a database
+        print(f"dpn: error: database_error: {_one_line(str(exc.orig))}", file=sys.stderr)
+        return 1
+
+
+def _one_line(text: str) -> str:
+    return text.splitlines()[0] if text else ""
 
 
 if __name__ == "__main__":

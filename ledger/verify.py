@@ -40,6 +40,9 @@ class VerifyReport:
     accounts: int = 0
     problems: list[str] = field(default_factory=list)
     bad_seq: int | None = None
+    # Where the first problem is: "entry <seq>", "materialized state" (balances, holds,
+    # assets disagree with the journal) or "digest" (a published digest does not fit).
+    where: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -47,9 +50,10 @@ class VerifyReport:
 
 
 class _Bad(Exception):
-    def __init__(self, seq: int | None, message: str) -> None:
+    def __init__(self, seq: int | None, message: str, where: str | None = None) -> None:
         super().__init__(message)
         self.seq = seq
+        self.where = where or (f"entry {seq}" if seq is not None else "materialized state")
 
 
 def verify(conn: Connection, *, against: tuple[int, str] | None = None) -> VerifyReport:
@@ -60,6 +64,7 @@ def verify(conn: Connection, *, against: tuple[int, str] | None = None) -> Verif
     if against is not None and against[0] <= 0:
         if against != (0, GENESIS_HASH):
             report.problems.append(f"digest mismatch: before entry 1 the head is {GENESIS_HASH}")
+            report.where = "digest"
         return report
     state = LedgerState()
     total_units: dict[str, int] = {}
@@ -73,13 +78,16 @@ def verify(conn: Connection, *, against: tuple[int, str] | None = None) -> Verif
                 raise _Bad(entry.seq, f"digest mismatch: published {against[1]}, now {entry.hash}")
         if against is not None and against[0] > report.head_seq:
             raise _Bad(
-                None, f"digest names seq {against[0]} but the journal ends at {report.head_seq}"
+                None,
+                f"the journal has {report.head_seq} entries, fewer than the {against[0]}"
+                " the digest claims: entries were removed, or the digest is of another journal",
+                where="digest",
             )
         _check_materialized(conn, state)
         _check_assets(conn, state, total_units)
     except _Bad as bad:
         report.problems.append(str(bad))
-        report.bad_seq = bad.seq
+        report.bad_seq, report.where = bad.seq, bad.where
     report.accounts = len(state.accounts)
     return report
 

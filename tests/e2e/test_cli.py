@@ -77,3 +77,87 @@ def test_verify_fails_on_an_entry_altered_behind_the_triggers(demo_db: Path) -> 
     assert result.returncode == 1
     assert "FAILED at entry 10" in result.stderr
     assert "hash mismatch" in result.stderr
+
+
+def _run_dpn(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``dpn`` with no database configured but what ``args`` name."""
+    env = {k: v for k, v in os.environ.items() if k != "DPN_DATABASE_URL"}
+    env["PYTHONPATH"] = str(REPO)
+    return subprocess.run(
+        [*DPN, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str], code: str, status: int = 2) -> None:
+    assert result.returncode == status, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr  # no traceback
+    assert result.stderr.startswith(f"dpn: error: {code}: "), result.stderr
+
+
+def test_an_unknown_revision_to_downgrade_to_is_one_line(demo_db: Path) -> None:
+    result = _dpn(demo_db, "db", "downgrade", "nonsense")
+    _one_line_error(result, "revision_unknown")
+    assert "nonsense" in result.stderr
+    assert _dpn(demo_db, "verify").returncode == 0  # nothing was undone
+
+
+@pytest.mark.parametrize(
+    ("url", "code"),
+    [
+        ("notaurl", "database_url_malformed"),
+        ("nosuchdialect://host/db", "database_url_unsupported"),
+    ],
+)
+def test_a_database_option_that_is_no_url_is_one_line(tmp_path: Path, url: str, code: str) -> None:
+    for command in (["digest"], ["db", "upgrade"], ["serve", "--port", "1"]):
+        _one_line_error(_run_dpn(tmp_path, "--database", url, *command), code)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", [["verify"], ["digest"], ["journal"], ["db", "current"]])
+def test_a_mistyped_sqlite_path_creates_nothing(tmp_path: Path, command: list[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'no' / 'such' / 'dpn.sqlite3'}"
+    result = _run_dpn(tmp_path, "--database", url, *command)
+    _one_line_error(result, "database_missing")
+    assert "no database at" in result.stderr and "dpn db upgrade" in result.stderr
+    assert list(tmp_path.iterdir()) == []  # neither the directories nor the file
+
+
+@pytest.mark.parametrize("command", [["verify"], ["digest"], ["journal"]])
+def test_a_database_never_migrated_says_so(tmp_path: Path, command: list[str]) -> None:
+    empty = tmp_path / "empty.sqlite3"
+    sqlite3.connect(empty).close()
+    result = _run_dpn(tmp_path, "--database", f"sqlite:///{empty}", *command)
+    _one_line_error(result, "database_not_migrated")
+    assert "dpn db upgrade" in result.stderr
+    with sqlite3.connect(empty) as conn:
+        assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone() == (0,)
+
+
+@pytest.mark.parametrize(
+    "against",
+    [
+        "5:" + "g" * 64,  # not hex
+        "5:" + "a" * 63,  # too short
+        "5:" + "a" * 64 + "0",  # too long
+        "-5:" + "a" * 64,
+        "\u0665:" + "a" * 64,  # a digit, but not an ASCII one
+        "a" * 64,  # no seq
+    ],
+)
+def test_a_digest_that_is_not_seq_and_hex_hash_is_refused(tmp_path: Path, against: str) -> None:
+    # Refused before the database is even looked for.
+    _one_line_error(_dpn(tmp_path, "verify", f"--against={against}"), "digest_malformed")
+
+
+def test_a_digest_past_the_head_says_the_journal_is_shorter(demo_db: Path) -> None:
+    head = json.loads(_dpn(demo_db, "digest").stdout)
+    against = f"{head['seq'] + 5}:{head['head_hash']}"
+    result = _dpn(demo_db, "verify", "--against", against)
+    assert result.returncode == 1
+    assert "materialized state" not in result.stderr
+    assert f"the journal has {head['seq']} entries, fewer than the {head['seq'] + 5}" in (
+        result.stderr
+    )
+    report = json.loads(_dpn(demo_db, "verify", "--against", against, "--json").stdout)
+    assert report["where"] == "digest" and report["bad_seq"] is None
