@@ -24,10 +24,14 @@ def require_admin(caller: Principal) -> None:
         raise Forbidden("not_admin", "only an admin may do this")
 
 
-def require_asset_registrar(caller: Principal) -> None:
-    """Registering assets: an admin or an operator."""
-    if not (caller.has(Role.ADMIN) or caller.has(Role.OPERATOR)):
-        raise Forbidden("not_operator", "only an admin or an operator may register assets")
+def require_asset_registrar(caller: Principal, asset_id: str) -> None:
+    """Registering an asset: an admin or an operator (DESIGN "Access", issue 3), where
+    "operator" is the role granted without an asset (an operator of any asset). An
+    operator granted one asset acts only on that asset, and a new asset is not it."""
+    if not caller.operates_asset(asset_id):
+        raise Forbidden(
+            "not_operator", "only an admin or an operator of any asset may register assets"
+        )
 
 
 def require_asset_operator(caller: Principal, asset_id: str) -> None:

@@ -61,8 +61,9 @@ def _asset_out(asset: AssetRecord) -> AssetOut:
 
 @router.post("/assets", response_model=AssetOut, status_code=201)
 def register(body: AssetIn, caller: Caller, ledger: LedgerDep, key: IdempotencyKey) -> AssetOut:
-    """Register an asset (admin or operator); all its units start in its unissued pool."""
-    require_asset_registrar(caller)
+    """Register an asset (an admin, or an operator of any asset: one granted a single
+    asset may not); all its units start in its unissued pool."""
+    require_asset_registrar(caller, validate_asset_id(body.id))
     asset = register_asset(
         ledger,
         body.id,

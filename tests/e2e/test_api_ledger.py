@@ -58,15 +58,8 @@ class World:
 @pytest.fixture
 def world(client: TestClient) -> World:
     w = World(client)
-    assert (
-        w.post(
-            "/v1/roles",
-            w.admin,
-            {"address": OPERATOR.address, "role": "operator", "asset_id": ASSET},
-        ).status_code
-        == 204
-    )
-    # A per-asset operator cannot register; a global operator could. The admin registers.
+    # Registering takes an admin or an operator of any asset (api.policy); OPERATOR,
+    # granted ASSET alone once it is registered, may not (tests/e2e/test_api_platform.py).
     made = w.post(
         "/v1/assets",
         w.admin,
@@ -81,6 +74,14 @@ def world(client: TestClient) -> World:
         },
     )
     assert made.status_code == 201, made.text
+    assert (
+        w.post(
+            "/v1/roles",
+            w.admin,
+            {"address": OPERATOR.address, "role": "operator", "asset_id": ASSET},
+        ).status_code
+        == 204
+    )
     issued = w.post(
         f"/v1/assets/{ASSET}/issue",
         w.operator,
