@@ -10,20 +10,23 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from sqlalchemy import Engine
 
 from api.principals import ChangeListener, PrincipalCache
-from api.problems import PROBLEM_JSON, install_problem_handlers
+from api.problems import install_problem_handlers, problem_response
 from api.settings import Settings
 from ledger.db.engine import make_engine
 from ledger.journal import Clock, Ledger, system_clock
+from ledger.photos import PHOTO_BYTES_MAX
 
 __all__ = ["API_PREFIX", "create_app"]
 
 API_PREFIX = "/v1"
 REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID_LEN_MAX = 64
+PHOTOS_PATH = f"{API_PREFIX}/photos"
+log = logging.getLogger("dpn.api")
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
@@ -54,13 +57,15 @@ def _configure_logging() -> None:
 
 
 class RequestIdAndLimits:
-    """Pure ASGI middleware: gives each request an id (the client's ``X-Request-ID`` if
-    sane, else a new one), echoes it on the response, and refuses bodies over the limit
-    with 413 before the app reads them."""
+    """Pure ASGI middleware, around everything the app does: gives each request an id
+    (the client's ``X-Request-ID`` if sane, else a new one) that every log line and
+    every response carries; refuses bodies over the limit with 413 before the app reads
+    them; and answers an unexpected error itself (500), while the id is still set."""
 
-    def __init__(self, app: ASGIApp, body_bytes_max: int) -> None:
+    def __init__(self, app: ASGIApp, body_bytes_max: int, photo_bytes_max: int) -> None:
         self.app = app
         self.body_bytes_max = body_bytes_max
+        self.photo_bytes_max = photo_bytes_max
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,63 +77,64 @@ class RequestIdAndLimits:
         request_id = given if ok else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
-        limit = self._limit_for(scope)
+        limit, too_large = self._limit_for(scope)
         declared = headers.get(b"content-length")
+        started = overflowed = False
+        received = 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (REQUEST_ID_HEADER.encode(), request_id.encode()),
+                ]
+            await send(message)
+
+        async def app_send(message: Message) -> None:
+            # Once the body overflowed, the app's answer (FastAPI makes a 400 of a body
+            # it could not read) gives way to the 413 below.
+            if not overflowed:
+                await send_with_id(message)
+
+        async def limited_receive() -> Message:
+            nonlocal received, overflowed
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:
+                overflowed = True
+                raise _BodyTooLarge
+            return message
+
+        async def answer(status: int, code: str, detail: str) -> None:
+            response = problem_response(status, code, detail, Request(scope))
+            await response(scope, receive, send_with_id)
+
         try:
             if declared is not None and (not declared.isdigit() or int(declared) > limit):
-                await self._too_large(send, request_id, limit)
-                return
-            received = 0
-
-            async def limited_receive() -> Message:
-                nonlocal received
-                message = await receive()
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise _BodyTooLarge
-                return message
-
-            async def send_with_id(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    message.setdefault("headers", [])
-                    message["headers"] = [
-                        *message["headers"],
-                        (REQUEST_ID_HEADER.encode(), request_id.encode()),
-                    ]
-                await send(message)
-
-            try:
-                await self.app(scope, limited_receive, send_with_id)
-            except _BodyTooLarge:
-                await self._too_large(send, request_id, limit)
+                overflowed = True
+            else:
+                try:
+                    await self.app(scope, limited_receive, app_send)
+                except Exception:
+                    if not overflowed:
+                        # Here, not in an exception handler: Starlette runs those outside
+                        # every middleware, after this one has let the request id go.
+                        log.exception("unexpected error")
+                        if not started:
+                            await answer(500, "internal_error", "an unexpected error occurred")
+            if overflowed and not started:
+                await answer(413, too_large, f"the request body exceeds {limit} bytes")
         finally:
             request_id_var.reset(token)
 
-    def _limit_for(self, scope: Scope) -> int:
-        # Photo uploads have their own, larger limit (checked again by the route).
-        path: str = scope.get("path", "")
-        if path.endswith("/sightings"):
-            return self.body_bytes_max * 32
-        return self.body_bytes_max
-
-    async def _too_large(self, send: Send, request_id: str, limit: int) -> None:
-        body = (
-            '{"type":"https://dpn.example/problems/body_too_large","title":"body too large",'
-            f'"status":413,"detail":"the request body exceeds {limit} bytes",'
-            f'"code":"body_too_large","request_id":"{request_id}"}}'
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", PROBLEM_JSON.encode()),
-                    (b"content-length", str(len(body)).encode()),
-                    (REQUEST_ID_HEADER.encode(), request_id.encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+    def _limit_for(self, scope: Scope) -> tuple[int, str]:
+        """The body limit of this request, and the problem code for passing it. Photo
+        uploads have their own, larger limit (the route checks it again)."""
+        if scope.get("path") == PHOTOS_PATH and scope.get("method") == "POST":
+            return self.photo_bytes_max, "photo_too_large"
+        return self.body_bytes_max, "body_too_large"
 
 
 class _BodyTooLarge(Exception):
@@ -176,5 +182,9 @@ def create_app(
     install_problem_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
-    app.add_middleware(RequestIdAndLimits, body_bytes_max=settings.body_bytes_max)
+    app.add_middleware(
+        RequestIdAndLimits,
+        body_bytes_max=settings.body_bytes_max,
+        photo_bytes_max=min(settings.photo_bytes_max, PHOTO_BYTES_MAX),
+    )
     return app

@@ -145,5 +145,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # The last resort: Starlette runs this outside every middleware, so an error of
+        # the app itself is answered (and logged with its request id) by
+        # ``api.app.RequestIdAndLimits`` before it gets here.
         log.exception("unexpected error")
         return problem_response(500, "internal_error", "an unexpected error occurred", request)

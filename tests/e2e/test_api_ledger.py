@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from api.app import create_app
 from api.settings import Settings
 from ledger.db.engine import read_connection
+from ledger.photos import PHOTO_BYTES_MAX
 from ledger.verify import verify
 
 from .signin import MovableClock, sign_in, wallet
@@ -189,12 +190,34 @@ def test_photos_and_sightings(world: World) -> None:
         headers=world.bob | {"Idempotency-Key": "p2", "Content-Type": "image/gif"},
     )
     assert wrong_type.status_code == 422 and wrong_type.json()["code"] == "photo_type"
-    big = world.client.post(
+
+
+def test_photos_have_their_own_larger_body_limit(world: World) -> None:
+    photo_max, json_max = PHOTO_BYTES_MAX, Settings().body_bytes_max
+    assert photo_max > json_max  # else this test tells the two limits apart no more
+    largest = b"\x89PNG" + bytes(photo_max - 4)
+    kept = world.client.post(
         "/v1/photos",
-        content=b"x" * (5 * 1024 * 1024 + 1),
+        content=largest,
         headers=world.bob | {"Idempotency-Key": "p3", "Content-Type": "image/png"},
     )
-    assert big.status_code == 413
+    assert kept.status_code == 201, kept.text[:200]
+    assert kept.json()["size_bytes"] == photo_max
+    assert world.client.get(f"/v1/photos/{kept.json()['sha256']}").content == largest
+    too_big = world.client.post(
+        "/v1/photos",
+        content=largest + b"x",
+        headers=world.bob | {"Idempotency-Key": "p4", "Content-Type": "image/png"},
+    )
+    assert too_big.status_code == 413 and too_big.json()["code"] == "photo_too_large"
+    # Any other route keeps the ordinary limit.
+    padded = b'{"name": "Bob"' + b" " * json_max + b"}"
+    json_body = world.client.patch(
+        "/v1/members/me",
+        content=padded,
+        headers=world.bob | {"Idempotency-Key": "m1", "Content-Type": "application/json"},
+    )
+    assert json_body.status_code == 413 and json_body.json()["code"] == "body_too_large"
 
 
 # -- the access matrix --------------------------------------------------------------------

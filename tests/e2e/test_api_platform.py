@@ -4,6 +4,7 @@ register assets."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from api.app import create_app
+from api.problems import PROBLEM_JSON
 from api.settings import Settings
 
 from .signin import MovableClock, sign_in, wallet
@@ -47,6 +49,90 @@ def _asset(id_: str = ASSET) -> dict[str, Any]:
         "location": "Wageningen",
         "jurisdiction": "NL",
     }
+
+
+# -- request ids ---------------------------------------------------------------------------
+
+
+def test_an_unexpected_error_is_logged_and_answered_with_the_request_id(
+    sqlite_engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = _app(sqlite_engine)
+
+    @app.get("/test-only/boom")
+    def boom() -> None:  # a sync route: it runs in a worker thread
+        logging.getLogger("dpn.test").info("about to fail")
+        raise RuntimeError("boom")
+
+    with TestClient(app) as client, caplog.at_level(logging.INFO, logger="dpn"):
+        answer = client.get("/test-only/boom", headers={"X-Request-ID": "req-500"})
+    assert answer.status_code == 500
+    assert answer.headers["content-type"] == PROBLEM_JSON
+    assert answer.headers["x-request-id"] == "req-500"
+    assert answer.json()["code"] == "internal_error"
+    assert answer.json()["request_id"] == "req-500"
+    lines = [(r.name, r.getMessage(), getattr(r, "request_id", None)) for r in caplog.records]
+    assert ("dpn.test", "about to fail", "req-500") in lines
+    assert ("dpn.api", "unexpected error", "req-500") in lines
+    logged = next(r for r in caplog.records if r.getMessage() == "unexpected error")
+    assert logged.exc_info is not None and "boom" in str(logged.exc_info[1])
+
+
+def test_a_refused_body_carries_the_request_id(client: TestClient) -> None:
+    declared = client.post(
+        "/v1/auth/challenge",
+        content=b"{" + b" " * 300_000 + b"}",
+        headers={
+            "Idempotency-Key": "big",
+            "Content-Type": "application/json",
+            "X-Request-ID": "req-413",
+        },
+    )
+    assert declared.status_code == 413 and declared.json()["code"] == "body_too_large"
+    assert declared.headers["x-request-id"] == "req-413"
+    assert declared.json()["request_id"] == "req-413"
+
+    # Without a Content-Length the body is counted as it arrives: still 413, not the
+    # 400 FastAPI would make of a body it could not read.
+    def chunks() -> Iterator[bytes]:
+        yield b'{"address": "'
+        for _ in range(10):
+            yield b"0" * 30_000
+
+    streamed = client.post(
+        "/v1/auth/challenge",
+        content=chunks(),
+        headers={
+            "Idempotency-Key": "big-2",
+            "Content-Type": "application/json",
+            "X-Request-ID": "req-413-2",
+        },
+    )
+    assert streamed.status_code == 413 and streamed.json()["code"] == "body_too_large"
+    assert streamed.headers["x-request-id"] == "req-413-2"
+
+
+def test_a_photo_streamed_past_the_photo_limit_is_refused(sqlite_engine: Engine) -> None:
+    with TestClient(_app(sqlite_engine, photo_bytes_max=1_000)) as client:
+        bob = sign_in(client, BOB)
+
+        def chunks() -> Iterator[bytes]:
+            yield PNG
+            yield b"x" * 996  # 1,001 bytes in all
+
+        refused = client.post(
+            "/v1/photos",
+            content=chunks(),
+            headers=bob | {"Idempotency-Key": "p", "Content-Type": "image/png"},
+        )
+        assert refused.status_code == 413 and refused.json()["code"] == "photo_too_large"
+        assert "x-request-id" in refused.headers
+        kept = client.post(
+            "/v1/photos",
+            content=PNG + b"x" * 995,
+            headers=bob | {"Idempotency-Key": "p2", "Content-Type": "image/png"},
+        )
+        assert kept.status_code == 201 and kept.json()["size_bytes"] == 1_000
 
 
 # -- who registers assets ------------------------------------------------------------------
