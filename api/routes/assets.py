@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from sqlalchemy import select
 
 from api.deps import Caller, IdempotencyKey, LedgerDep
 from api.idempotency import ledger_key, once
@@ -26,6 +27,7 @@ from api.schemas.ledger import (
 from ledger.access import grant_role
 from ledger.core import validate_asset_id
 from ledger.db.engine import read_connection
+from ledger.db.schema import AssetDocument, table
 from ledger.photos import PHOTO_BYTES_MAX, PhotoRef, get_photo, store_photo
 from ledger.reads import cap_table, seq_at
 from ledger.registry import (
@@ -35,7 +37,6 @@ from ledger.registry import (
     get_asset,
     issue_units,
     list_assets,
-    list_documents,
     list_sightings,
     record_sighting,
     register_asset,
@@ -43,6 +44,7 @@ from ledger.registry import (
 
 router = APIRouter(prefix="/v1", tags=["assets"], responses=PROBLEM_RESPONSES)
 AssetPath = Annotated[str, Path(max_length=32)]
+_documents = table(AssetDocument)
 
 
 def _asset_out(asset: AssetRecord) -> AssetOut:
@@ -137,11 +139,27 @@ def issue(
     return {"seq": entry.seq}
 
 
-@router.get("/assets/{asset_id}/documents", response_model=list[DocumentIn])
-def documents(asset_id: AssetPath, ledger: LedgerDep) -> list[DocumentIn]:
-    """The asset's legal documents, each known by its SHA-256."""
+@router.get("/assets/{asset_id}/documents", response_model=Page[DocumentIn])
+def documents(
+    asset_id: AssetPath,
+    ledger: LedgerDep,
+    cursor: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    limit: Annotated[int, Query(ge=1, le=PAGE_SIZE_MAX)] = PAGE_SIZE_DEFAULT,
+) -> Page[DocumentIn]:
+    """The asset's legal documents, each known by its SHA-256, oldest first."""
+    # A page read of its own until ``ledger.registry.list_documents`` takes a cursor.
+    query = select(_documents.c.id, _documents.c.title, _documents.c.sha256).where(
+        _documents.c.asset_id == asset_id
+    )
+    if cursor is not None:
+        query = query.where(_documents.c.id > cursor)
     with read_connection(ledger.engine) as conn:
-        return [DocumentIn(title=d.title, sha256=d.sha256) for d in list_documents(conn, asset_id)]
+        get_asset(conn, asset_id)
+        rows = conn.execute(query.order_by(_documents.c.id).limit(limit)).all()
+    return Page(
+        items=[DocumentIn(title=r.title, sha256=r.sha256) for r in rows],
+        next_cursor=str(rows[-1].id) if len(rows) == limit else None,
+    )
 
 
 @router.post("/assets/{asset_id}/documents", response_model=DocumentIn, status_code=201)

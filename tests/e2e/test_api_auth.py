@@ -116,7 +116,9 @@ def test_api_keys_are_shown_once_scoped_and_revocable(client: TestClient) -> Non
     )
     assert again.json() == made.json()
     listed = client.get("/v1/api-keys", headers=ann).json()
-    assert [k["name"] for k in listed] == ["robot"] and all(k["key"] is None for k in listed)
+    assert listed["next_cursor"] is None
+    assert [k["name"] for k in listed["items"]] == ["robot"]
+    assert all(k["key"] is None for k in listed["items"])
     robot = {"Authorization": f"Bearer {key}"}
     assert client.get("/v1/verify", headers=robot).status_code == 200
     member_only = client.post(

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from api.app import create_app
 from api.problems import PROBLEM_JSON
+from api.routes.auth import API_KEYS_LIVE_MAX
 from api.settings import Settings
 
 from .signin import MovableClock, sign_in, wallet
@@ -133,6 +134,64 @@ def test_a_photo_streamed_past_the_photo_limit_is_refused(sqlite_engine: Engine)
             headers=bob | {"Idempotency-Key": "p2", "Content-Type": "image/png"},
         )
         assert kept.status_code == 201 and kept.json()["size_bytes"] == 1_000
+
+
+# -- bounded lists -------------------------------------------------------------------------
+
+
+def test_api_keys_are_capped_and_listed_in_pages(client: TestClient) -> None:
+    ann = sign_in(client, ANN)
+    ids = []
+    for n in range(API_KEYS_LIVE_MAX):
+        made = _post(client, "/v1/api-keys", ann, f"k{n}", {"name": f"robot {n}"})
+        assert made.status_code == 201, made.text
+        ids.append(made.json()["id"])
+    over = _post(client, "/v1/api-keys", ann, "over", {"name": "one too many"})
+    assert over.status_code == 422 and over.json()["code"] == "api_keys_too_many"
+    assert over.json()["limit"] == API_KEYS_LIVE_MAX
+    # A revoked key frees its place, and is still listed.
+    assert client.delete(f"/v1/api-keys/{ids[0]}", headers=ann).status_code == 204
+    again = _post(client, "/v1/api-keys", ann, "over-2", {"name": "replacement"})
+    assert again.status_code == 201
+    ids.append(again.json()["id"])
+
+    seen: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 20} | ({"cursor": cursor} if cursor else {})
+        page = client.get("/v1/api-keys", headers=ann, params=params).json()
+        seen += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert [k["id"] for k in seen] == ids  # oldest first, each once
+    assert [k["id"] for k in seen if k["revoked_at"] is not None] == [ids[0]]
+    assert client.get("/v1/api-keys", headers=ann, params={"limit": 201}).status_code == 422
+    unknown = client.get("/v1/api-keys", headers=ann, params={"cursor": "feedfeedfeedfeed"})
+    assert unknown.status_code == 422 and unknown.json()["code"] == "cursor_unknown"
+    # Another member's keys are none of Ann's: not listed, not a cursor for her.
+    bob = sign_in(client, BOB)
+    assert client.get("/v1/api-keys", headers=bob).json() == {"items": [], "next_cursor": None}
+    theirs = client.get("/v1/api-keys", headers=bob, params={"cursor": ids[1]})
+    assert theirs.status_code == 422 and theirs.json()["code"] == "cursor_unknown"
+
+
+def test_documents_are_listed_in_pages(client: TestClient) -> None:
+    admin = sign_in(client, ADMIN)
+    docs = [{"title": f"Deed {n}", "sha256": f"{n:02x}" * 32} for n in range(5)]
+    made = _post(client, "/v1/assets", admin, "asset", _asset() | {"documents": docs[:2]})
+    assert made.status_code == 201, made.text
+    for n, doc in enumerate(docs[2:]):
+        added = _post(client, f"/v1/assets/{ASSET}/documents", admin, f"d{n}", doc)
+        assert added.status_code == 201, added.text
+    path = f"/v1/assets/{ASSET}/documents"
+    first = client.get(path, params={"limit": 3}).json()
+    assert first["items"] == docs[:3] and first["next_cursor"] is not None
+    rest = client.get(path, params={"limit": 3, "cursor": first["next_cursor"]}).json()
+    assert rest == {"items": docs[3:], "next_cursor": None}
+    assert client.get(path, params={"limit": 201}).status_code == 422
+    unknown = client.get(f"/v1/assets/{OTHER_ASSET}/documents")
+    assert unknown.status_code == 404 and unknown.json()["code"] == "unknown_asset"
 
 
 # -- who registers assets ------------------------------------------------------------------
