@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import Caller, IdempotencyKey, LedgerDep
 from api.idempotency import ledger_key, once
@@ -207,15 +209,18 @@ async def upload_photo(
         data += chunk
         if len(data) > PHOTO_BYTES_MAX:
             raise ApiProblem(413, "photo_too_large", f"photos are at most {PHOTO_BYTES_MAX} bytes")
-    stored = store_photo(ledger, bytes(data), content_type)
-    _, answer = once(
+    photo_bytes = bytes(data)
+    # The key is claimed before the bytes are stored: a key reused for another photo is
+    # refused with nothing kept. In a thread: storing and claiming wait on the database.
+    answer = await run_in_threadpool(
+        once,
         ledger,
         scope=f"photo:{caller.address}",
         key=key,
-        request={"sha256": stored.sha256, "type": content_type},
-        run=lambda: (201, _photo_out(stored).model_dump()),
+        request={"sha256": hashlib.sha256(photo_bytes).hexdigest(), "type": content_type},
+        run=lambda: (201, _photo_out(store_photo(ledger, photo_bytes, content_type)).model_dump()),
     )
-    return PhotoOut.model_validate(answer)
+    return PhotoOut.model_validate(answer[1])
 
 
 @router.get(

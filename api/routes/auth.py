@@ -1,4 +1,12 @@
-"""Sign-In with Ethereum, bearer tokens and API keys."""
+"""Sign-In with Ethereum, bearer tokens and API keys.
+
+Sign-in is anonymous, so its Idempotency-Keys are scoped to the request's subject, the
+wallet: the address in the body (challenge) or the one the signed message names
+(token). Wallets never share keys, so no caller can spend or see another wallet's key
+by using the same one for itself; a key is only ever answered for its own wallet (the
+same request: the same answer; another request of that wallet: 409). A failed sign-in
+is not remembered, so a stranger cannot take a wallet's key by failing with it first.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +23,10 @@ from api.schemas.auth import ApiKeyIn, ApiKeyOut, ChallengeIn, ChallengeOut, Tok
 from api.schemas.common import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, Page
 from ledger.access import create_api_key, issue_challenge, redeem_signature
 from ledger.access import revoke_api_key as revoke
+from ledger.address import validate_address
 from ledger.db.engine import read_connection
 from ledger.db.schema import ApiKey, table
-from ledger.errors import InvalidInput, Refused
+from ledger.errors import InvalidInput, Refused, Unauthenticated
 
 __all__ = ["API_KEYS_LIVE_MAX", "router"]
 
@@ -26,6 +35,16 @@ KEY_ID_LEN_MAX = 24
 
 router = APIRouter(prefix="/v1", tags=["auth"], responses=PROBLEM_RESPONSES)
 _keys = table(ApiKey)
+
+
+def _address_signing_in(message: str) -> str:
+    """The wallet an EIP-4361 message is for: its second line (``ledger.access`` writes
+    the messages; the signature check itself is ``redeem_signature``'s)."""
+    lines = message.split("\n", 2)
+    try:
+        return validate_address(lines[1] if len(lines) > 1 else "")
+    except InvalidInput:
+        raise Unauthenticated("siwe_malformed", "the message names no address") from None
 
 
 @router.post("/auth/challenge", response_model=ChallengeOut, status_code=201)
@@ -40,8 +59,9 @@ def challenge(
             message=issued.message, nonce=issued.nonce, expires_at=issued.expires_at
         ).model_dump(mode="json")
 
+    address = validate_address(body.address)
     status, answer = once(
-        ledger, scope=f"challenge:{body.address}", key=key, request=body.model_dump(), run=run
+        ledger, scope=f"challenge:{address}", key=key, request=body.model_dump(), run=run
     )
     return JSONResponse(answer, status_code=status)
 
@@ -61,7 +81,7 @@ def token(
 
     status, answer = once(
         ledger,
-        scope="token",
+        scope=f"token:{_address_signing_in(body.message)}",
         key=key,
         request=body.model_dump(),
         run=run,

@@ -148,13 +148,64 @@ def test_idempotency_key_rules(client: TestClient) -> None:
     second = client.post(
         "/v1/auth/challenge", json={"address": ANN.address}, headers={"Idempotency-Key": "same"}
     )
+    assert (first.status_code, second.status_code) == (201, 201)
     assert first.json() == second.json()
-    other = client.post(
+    malformed = client.post(
         "/v1/auth/challenge",
         json={"address": ANN.address.lower()},
         headers={"Idempotency-Key": "same"},
     )
-    assert other.status_code in (409, 422)
+    assert malformed.status_code == 422 and malformed.json()["code"] == "address_checksum"
+
+
+def test_challenge_keys_are_scoped_to_the_wallet(client: TestClient) -> None:
+    # Another wallet's challenge under the same key is its own request, not a conflict
+    # and not a copy of the first wallet's answer.
+    ann = client.post(
+        "/v1/auth/challenge", json={"address": ANN.address}, headers={"Idempotency-Key": "c"}
+    )
+    bob = client.post(
+        "/v1/auth/challenge", json={"address": BOB.address}, headers={"Idempotency-Key": "c"}
+    )
+    assert (ann.status_code, bob.status_code) == (201, 201)
+    assert f"\n{BOB.address}\n" in bob.json()["message"]
+    assert ann.json()["nonce"] != bob.json()["nonce"]
+
+
+def test_token_keys_are_scoped_to_the_wallet_signing_in(client: TestClient) -> None:
+    ann_message, bob_message = _challenge(client, ANN, "c1"), _challenge(client, BOB, "c1")
+    ann_signed = (ann_message, ANN.sign(ann_message))
+    # Two wallets signing in with the same key: both succeed, with tokens of their own.
+    ann_status, ann_token = _token(client, *ann_signed, key="login")
+    bob_status, bob_token = _token(client, bob_message, BOB.sign(bob_message), key="login")
+    assert (ann_status, bob_status) == (201, 201)
+    assert ann_token["access_token"] != bob_token["access_token"]
+    me = client.get(
+        "/v1/members/me", headers={"Authorization": f"Bearer {bob_token['access_token']}"}
+    )
+    assert me.json()["address"] == BOB.address
+    # The same request again: the same answer.
+    assert _token(client, *ann_signed, key="login") == (201, ann_token)
+    # The same wallet, the same key, another sign-in: refused before the new nonce is
+    # spent, so that message still signs in under a fresh key.
+    fresh = _challenge(client, ANN, "c2")
+    status, refused = _token(client, fresh, ANN.sign(fresh), key="login")
+    assert (status, refused["code"]) == (409, "idempotency_conflict")
+    status, token = _token(client, fresh, ANN.sign(fresh), key="login-2")
+    assert status == 201 and token["access_token"] != ann_token["access_token"]
+
+
+def test_a_stranger_cannot_take_a_wallets_sign_in_key(client: TestClient) -> None:
+    # A stranger fetches a real message for Ann and fails to sign in with it under the
+    # key Ann will use: the failure is not remembered, so Ann's own sign-in goes through.
+    message = _challenge(client, ANN, "c1")
+    status, failed = _token(client, message, BOB.sign(message), key="ann-login")
+    assert (status, failed["code"]) == (401, "siwe_wrong_signer")
+    status, token = _token(client, message, ANN.sign(message), key="ann-login")
+    assert status == 201 and token["token_type"] == "bearer"
+    # A message naming no wallet is refused as a sign-in failure.
+    status, garbage = _token(client, "not a sign-in message", ANN.sign("x"), key="g")
+    assert (status, garbage["code"]) == (401, "siwe_malformed")
 
 
 def test_errors_are_problem_json_with_request_ids(client: TestClient) -> None:

@@ -4,19 +4,26 @@ register assets."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
+import api.routes.auth as auth_routes
 from api.app import create_app
 from api.problems import PROBLEM_JSON
 from api.routes.auth import API_KEYS_LIVE_MAX
 from api.settings import Settings
+from ledger.access import create_api_key
+from ledger.db.schema import ApiKey, table
 
 from .signin import MovableClock, sign_in, wallet
 
@@ -134,6 +141,69 @@ def test_a_photo_streamed_past_the_photo_limit_is_refused(sqlite_engine: Engine)
             headers=bob | {"Idempotency-Key": "p2", "Content-Type": "image/png"},
         )
         assert kept.status_code == 201 and kept.json()["size_bytes"] == 1_000
+
+
+# -- Idempotency-Keys claimed before the action --------------------------------------------
+
+
+def test_a_key_reused_for_another_photo_stores_nothing(client: TestClient) -> None:
+    bob = sign_in(client, BOB)
+    first, other = PNG + b"first", PNG + b"other"
+
+    def upload(data: bytes, who: dict[str, str] = bob) -> Any:
+        headers = who | {"Idempotency-Key": "photo", "Content-Type": "image/png"}
+        return client.post("/v1/photos", content=data, headers=headers)
+
+    kept = upload(first)
+    assert kept.status_code == 201
+    assert upload(first).json() == kept.json()
+    refused = upload(other)
+    assert refused.status_code == 409 and refused.json()["code"] == "idempotency_conflict"
+    unknown = client.get(f"/v1/photos/{hashlib.sha256(other).hexdigest()}")
+    assert unknown.status_code == 404 and unknown.json()["code"] == "unknown_photo"
+    # Keys are the caller's own: another member's "photo" is a request of its own.
+    ann = sign_in(client, ANN)
+    assert upload(other, ann).status_code == 201
+
+
+def test_a_failed_action_leaves_its_key_free(client: TestClient) -> None:
+    bob = sign_in(client, BOB)
+    headers = bob | {"Idempotency-Key": "again", "Content-Type": "image/gif"}
+    wrong = client.post("/v1/photos", content=b"GIF89a", headers=headers)
+    assert wrong.status_code == 422 and wrong.json()["code"] == "photo_type"
+    headers = bob | {"Idempotency-Key": "again", "Content-Type": "image/png"}
+    assert client.post("/v1/photos", content=PNG, headers=headers).status_code == 201
+
+
+def test_concurrent_twins_make_one_api_key(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    made = create_api_key
+    entered = threading.Event()
+
+    def slow_create(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        time.sleep(0.5)  # the twin arrives meanwhile
+        return made(*args, **kwargs)
+
+    monkeypatch.setattr(auth_routes, "create_api_key", slow_create)
+    app = create_app(Settings(), engine=engine)  # the system clock: requests in threads
+    with TestClient(app) as client:
+        ann = sign_in(client, ANN)
+
+        def create() -> Any:
+            return _post(client, "/v1/api-keys", ann, "twin", {"name": "robot"})
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            first = pool.submit(create)
+            assert entered.wait(timeout=10)
+            second = pool.submit(create)
+            answers = [first.result(timeout=30), second.result(timeout=30)]
+        assert [a.status_code for a in answers] == [201, 201]
+        assert answers[0].json() == answers[1].json()
+        listed = client.get("/v1/api-keys", headers=ann).json()["items"]
+        assert [k["id"] for k in listed] == [answers[0].json()["id"]]
+    keys = table(ApiKey)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(keys)).scalar_one() == 1
 
 
 # -- bounded lists -------------------------------------------------------------------------
