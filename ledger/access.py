@@ -23,13 +23,12 @@ from sqlalchemy import Connection, insert, select, text, update
 from ledger.address import validate_address
 from ledger.core import EntryDraft, format_time, validate_asset_id
 from ledger.db.schema import AccessToken, ApiKey, AuthNonce, MemberRole, table
-from ledger.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from ledger.errors import InvalidInput, NotFound, Unauthenticated
 from ledger.journal import Ledger
 from ledger.members import MemberKind, find_member, register_member_in
 from ledger.registry import get_asset
 
 __all__ = [
-    "ApiKeyCreated",
     "Challenge",
     "Principal",
     "Role",
@@ -37,12 +36,11 @@ __all__ = [
     "TokenIssued",
     "announce_principals_changed",
     "authenticate",
-    "create_api_key",
+    "digest_of",
     "grant_role",
     "issue_challenge",
-    "list_api_keys",
     "redeem_signature",
-    "revoke_api_key",
+    "siwe_address",
 ]
 
 PRINCIPALS_CHANNEL = "dpn_principals"  # PostgreSQL NOTIFY channel; the payload: the schema
@@ -88,15 +86,6 @@ class TokenIssued:
 
 
 @dataclass(frozen=True, slots=True)
-class ApiKeyCreated:
-    id: str
-    key: str  # shown once; only its hash is kept
-    name: str
-    roles: tuple[str, ...]
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
 class Principal:
     """Who is calling, and what they may act as."""
 
@@ -115,8 +104,9 @@ class Principal:
         return Role.ADMIN in self.roles or asset_id in self.operates or "*" in self.operates
 
 
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+def digest_of(credential: str) -> str:
+    """What is stored of a token or an API key: its SHA-256, never the thing itself."""
+    return hashlib.sha256(credential.encode()).hexdigest()
 
 
 def _siwe_message(
@@ -128,6 +118,16 @@ def _siwe_message(
         f"URI: {terms.uri}\nVersion: 1\nChain ID: {terms.chain_id}\nNonce: {nonce}\n"
         f"Issued At: {format_time(issued)}\nExpiration Time: {format_time(expires)}"
     )
+
+
+def siwe_address(message: str) -> str:
+    """The wallet an EIP-4361 message is for: the address on its second line (the
+    signature check that it signed the message is ``redeem_signature``'s)."""
+    lines = message[:MESSAGE_LEN_MAX].split("\n", 2)
+    try:
+        return validate_address(lines[1] if len(lines) > 1 else "")
+    except InvalidInput:
+        raise Unauthenticated("siwe_malformed", "the message names no address") from None
 
 
 def issue_challenge(ledger: Ledger, terms: SiweTerms, address: str) -> Challenge:
@@ -198,7 +198,7 @@ def redeem_signature(ledger: Ledger, terms: SiweTerms, message: str, signature: 
         expires = now + timedelta(seconds=terms.token_ttl_s)
         tx.conn.execute(
             insert(table(AccessToken)).values(
-                token_hash=_sha256(token), address=row.address, issued_at=now, expires_at=expires
+                token_hash=digest_of(token), address=row.address, issued_at=now, expires_at=expires
             )
         )
     return TokenIssued(token, expires, row.address)
@@ -228,7 +228,7 @@ def authenticate(
     """The principal behind a bearer token or API key, or ``Unauthenticated``."""
     if len(bearer) > 128:
         raise Unauthenticated("token_invalid", "the credential is not valid")
-    digest = _sha256(bearer)
+    digest = digest_of(bearer)
     if bearer.startswith(TOKEN_PREFIX):
         tokens = table(AccessToken)
         row = conn.execute(
@@ -267,68 +267,6 @@ def announce_principals_changed(conn: Connection) -> None:
         conn.execute(
             text("SELECT pg_notify(:channel, current_schema())"), {"channel": PRINCIPALS_CHANNEL}
         )
-
-
-def create_api_key(
-    ledger: Ledger, principal: Principal, name: str, roles: tuple[str, ...]
-) -> ApiKeyCreated:
-    """A new API key for the caller, limited to ``roles`` (each one the caller holds)."""
-    if not 0 < len(name) <= 64:
-        raise InvalidInput("field_too_long", "name must be 1..64 characters")
-    try:
-        wanted = tuple(sorted({Role(r) for r in roles} | {Role.MEMBER}))
-    except ValueError:
-        raise InvalidInput("role_unknown", f"roles must be among {', '.join(Role)}") from None
-    missing = [r for r in wanted if r not in principal.roles]
-    if missing:
-        raise Forbidden("role_not_held", f"you do not hold {', '.join(missing)}")
-    key_id = secrets.token_hex(8)
-    key = f"{API_KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
-    now = ledger.clock()
-    with ledger.engine.begin() as conn:
-        conn.execute(
-            insert(table(ApiKey)).values(
-                id=key_id,
-                key_hash=_sha256(key),
-                address=principal.address,
-                name=name,
-                roles=",".join(wanted),
-                created_at=now,
-                revoked_at=None,
-            )
-        )
-    return ApiKeyCreated(key_id, key, name, tuple(str(r) for r in wanted), now)
-
-
-def list_api_keys(conn: Connection, address: str) -> list[dict[str, object]]:
-    """The caller's API keys (never the keys themselves)."""
-    keys = table(ApiKey)
-    return [
-        {
-            "id": r.id,
-            "name": r.name,
-            "roles": r.roles.split(","),
-            "created_at": r.created_at,
-            "revoked_at": r.revoked_at,
-        }
-        for r in conn.execute(
-            select(keys).where(keys.c.address == address).order_by(keys.c.created_at)
-        )
-    ]
-
-
-def revoke_api_key(ledger: Ledger, principal: Principal, key_id: str) -> None:
-    """Revoke one of the caller's API keys (a no-op if already revoked)."""
-    keys = table(ApiKey)
-    with ledger.engine.begin() as conn:
-        row = conn.execute(
-            select(keys.c.address, keys.c.revoked_at).where(keys.c.id == key_id[:24])
-        ).first()
-        if row is None or row.address != principal.address:
-            raise NotFound("unknown_api_key", f"you have no API key {key_id[:24]!r}")
-        if row.revoked_at is None:
-            conn.execute(update(keys).where(keys.c.id == key_id).values(revoked_at=ledger.clock()))
-            announce_principals_changed(conn)
 
 
 def grant_role(

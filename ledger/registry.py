@@ -1,4 +1,5 @@
-"""The registry: members, assets (with documents and sightings) and the issue of units.
+"""The registry: members, assets (with documents) and the issue of units. Sightings are
+``ledger.sightings``.
 
 Each change is a journal entry; the registry rows are written in the same transaction,
 and only when the entry is new (a repeated idempotency key returns what was recorded).
@@ -9,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import Connection, case, func, insert, select
@@ -22,29 +22,26 @@ from ledger.core import (
     Posting,
     check_amount,
     check_text,
-    format_time,
     limits,
     validate_asset_id,
 )
-from ledger.db.schema import Asset, AssetDocument, Member, Sighting, table
+from ledger.db.schema import Asset, AssetDocument, Member, table
 from ledger.errors import Conflict, InvalidInput, NotFound, Refused
 from ledger.journal import ASSET_REGISTER_KIND, Ledger
-from ledger.members import get_member, member_holder
-from ledger.photos import photo_exists
+from ledger.members import member_holder
 
 __all__ = [
     "AssetRecord",
+    "DocumentRecord",
     "DocumentRef",
     "LegalFramework",
-    "SightingRecord",
     "add_document",
+    "check_sha256",
     "get_asset",
     "issue_units",
     "list_assets",
     "list_documents",
-    "list_sightings",
     "pool_holder",
-    "record_sighting",
     "register_asset",
     "units_of",
 ]
@@ -53,7 +50,6 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _members = table(Member)
 _assets = table(Asset)
 _documents = table(AssetDocument)
-_sightings = table(Sighting)
 
 
 class LegalFramework(StrEnum):
@@ -93,7 +89,7 @@ def units_of(asset_id: str) -> str:
     return f"units:{asset_id}"
 
 
-def _sha256(name: str, value: str) -> str:
+def check_sha256(name: str, value: str) -> str:
     if not isinstance(value, str) or not _SHA256.fullmatch(value):
         raise InvalidInput("sha256_malformed", f"{name} must be 64 lowercase hex digits")
     return value
@@ -145,7 +141,7 @@ def register_asset(
             f"at most {limits.DOCUMENTS_PER_REQUEST_MAX} documents per request",
         )
     docs = [
-        (check_text("document title", d.title, 128), _sha256("document sha256", d.sha256))
+        (check_text("document title", d.title, 128), check_sha256("document sha256", d.sha256))
         for d in documents
     ]
     if len({h for _, h in docs}) < len(docs):
@@ -266,7 +262,7 @@ def add_document(
     """Attach a legal document (title and SHA-256) to an asset."""
     validate_asset_id(asset_id)
     title = check_text("document title", document.title, 128)
-    digest = _sha256("document sha256", document.sha256)
+    digest = check_sha256("document sha256", document.sha256)
     draft = EntryDraft(
         kind="asset.document",
         idempotency_key=key,
@@ -298,56 +294,6 @@ def add_document(
         return tx.append(draft).entry
 
 
-def record_sighting(
-    ledger: Ledger,
-    asset_id: str,
-    *,
-    seen_at: datetime,
-    location: str,
-    reporter: str,
-    photo_sha256: str,
-    key: str,
-    actor: str,
-) -> Entry:
-    """Add to an asset's tracking history: seen when, where, by whom, which (stored)
-    photo."""
-    validate_asset_id(asset_id)
-    validate_address(reporter)
-    check_text("location", location, 128)
-    _sha256("photo sha256", photo_sha256)
-    draft = EntryDraft(
-        kind="asset.sighting",
-        idempotency_key=key,
-        actor=actor,
-        payload={
-            "asset_id": asset_id,
-            "seen_at": format_time(seen_at),
-            "location": location,
-            "reporter": reporter,
-            "photo_sha256": photo_sha256,
-        },
-    )
-    with ledger.write() as tx:
-        prior = tx.replay_of(draft)
-        if prior is not None:
-            return prior
-        get_asset(tx.conn, asset_id)
-        get_member(tx.conn, reporter)
-        if not photo_exists(tx.conn, photo_sha256):
-            raise NotFound("unknown_photo", f"no photo {photo_sha256}: upload it first")
-        tx.conn.execute(
-            insert(_sightings).values(
-                asset_id=asset_id,
-                seen_at=seen_at,
-                location=location,
-                reporter=reporter,
-                photo_sha256=photo_sha256,
-                recorded_seq=tx.next_seq,
-            )
-        )
-        return tx.append(draft).entry
-
-
 def list_assets(conn: Connection, *, after_id: str | None, limit: int) -> list[AssetRecord]:
     """Assets in ID order, after ``after_id``."""
     query = select(_assets.c.id).order_by(_assets.c.id).limit(limit)
@@ -356,41 +302,22 @@ def list_assets(conn: Connection, *, after_id: str | None, limit: int) -> list[A
     return [get_asset(conn, asset_id) for asset_id in conn.execute(query).scalars()]
 
 
-def list_documents(conn: Connection, asset_id: str) -> list[DocumentRef]:
-    """An asset's legal documents, oldest first."""
-    get_asset(conn, asset_id)
-    return [
-        DocumentRef(r.title, r.sha256)
-        for r in conn.execute(
-            select(_documents).where(_documents.c.asset_id == asset_id).order_by(_documents.c.id)
-        )
-    ]
-
-
 @dataclass(frozen=True, slots=True)
-class SightingRecord:
-    id: int
-    seen_at: datetime
-    location: str
-    reporter: str
-    photo_sha256: str
-    recorded_seq: int
+class DocumentRecord:
+    id: int  # the order documents were recorded in; a cursor
+    title: str
+    sha256: str
 
 
-def list_sightings(
-    conn: Connection, asset_id: str, *, before_id: int | None, limit: int
-) -> list[SightingRecord]:
-    """An asset's tracking history, newest first, before ``before_id``."""
+def list_documents(
+    conn: Connection, asset_id: str, *, after_id: int | None, limit: int
+) -> list[DocumentRecord]:
+    """An asset's legal documents, oldest first, after ``after_id``."""
     get_asset(conn, asset_id)
-    query = (
-        select(_sightings)
-        .where(_sightings.c.asset_id == asset_id)
-        .order_by(_sightings.c.id.desc())
-        .limit(limit)
+    query = select(_documents.c.id, _documents.c.title, _documents.c.sha256).where(
+        _documents.c.asset_id == asset_id
     )
-    if before_id is not None:
-        query = query.where(_sightings.c.id < before_id)
-    return [
-        SightingRecord(r.id, r.seen_at, r.location, r.reporter, r.photo_sha256, r.recorded_seq)
-        for r in conn.execute(query)
-    ]
+    if after_id is not None:
+        query = query.where(_documents.c.id > after_id)
+    rows = conn.execute(query.order_by(_documents.c.id).limit(limit))
+    return [DocumentRecord(r.id, r.title, r.sha256) for r in rows]

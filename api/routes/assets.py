@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Caller, IdempotencyKey, LedgerDep
@@ -29,7 +28,6 @@ from api.schemas.ledger import (
 from ledger.access import grant_role
 from ledger.core import validate_asset_id
 from ledger.db.engine import read_connection
-from ledger.db.schema import AssetDocument, table
 from ledger.photos import PHOTO_BYTES_MAX, PhotoRef, get_photo, store_photo
 from ledger.reads import cap_table, seq_at
 from ledger.registry import (
@@ -39,14 +37,13 @@ from ledger.registry import (
     get_asset,
     issue_units,
     list_assets,
-    list_sightings,
-    record_sighting,
+    list_documents,
     register_asset,
 )
+from ledger.sightings import list_sightings, record_sighting
 
 router = APIRouter(prefix="/v1", tags=["assets"], responses=PROBLEM_RESPONSES)
 AssetPath = Annotated[str, Path(max_length=32)]
-_documents = table(AssetDocument)
 
 
 def _asset_out(asset: AssetRecord) -> AssetOut:
@@ -113,8 +110,6 @@ def add_operator(
 ) -> None:
     """Make a member an operator of this asset (admin)."""
     require_admin(caller)
-    with read_connection(ledger.engine) as conn:
-        get_asset(conn, asset_id)
     grant_role(
         ledger,
         body.address,
@@ -149,18 +144,11 @@ def documents(
     limit: Annotated[int, Query(ge=1, le=PAGE_SIZE_MAX)] = PAGE_SIZE_DEFAULT,
 ) -> Page[DocumentIn]:
     """The asset's legal documents, each known by its SHA-256, oldest first."""
-    # A page read of its own until ``ledger.registry.list_documents`` takes a cursor.
-    query = select(_documents.c.id, _documents.c.title, _documents.c.sha256).where(
-        _documents.c.asset_id == asset_id
-    )
-    if cursor is not None:
-        query = query.where(_documents.c.id > cursor)
     with read_connection(ledger.engine) as conn:
-        get_asset(conn, asset_id)
-        rows = conn.execute(query.order_by(_documents.c.id).limit(limit)).all()
+        found = list_documents(conn, asset_id, after_id=cursor, limit=limit)
     return Page(
-        items=[DocumentIn(title=r.title, sha256=r.sha256) for r in rows],
-        next_cursor=str(rows[-1].id) if len(rows) == limit else None,
+        items=[DocumentIn(title=d.title, sha256=d.sha256) for d in found],
+        next_cursor=str(found[-1].id) if len(found) == limit else None,
     )
 
 

@@ -14,37 +14,21 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query
 from fastapi.responses import JSONResponse
-from sqlalchemy import Connection, and_, func, or_, select
 
 from api.deps import Caller, IdempotencyKey, LedgerDep, PrincipalsDep, SettingsDep, siwe_terms
 from api.idempotency import once
 from api.problems import PROBLEM_RESPONSES
 from api.schemas.auth import ApiKeyIn, ApiKeyOut, ChallengeIn, ChallengeOut, TokenIn, TokenOut
 from api.schemas.common import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, Page
-from ledger.access import create_api_key, issue_challenge, redeem_signature
-from ledger.access import revoke_api_key as revoke
+from ledger.access import issue_challenge, redeem_signature, siwe_address
 from ledger.address import validate_address
+from ledger.api_keys import KEY_ID_LEN_MAX, create_api_key, list_api_keys
+from ledger.api_keys import revoke_api_key as revoke
 from ledger.db.engine import read_connection
-from ledger.db.schema import ApiKey, table
-from ledger.errors import InvalidInput, Refused, Unauthenticated
 
-__all__ = ["API_KEYS_LIVE_MAX", "router"]
-
-API_KEYS_LIVE_MAX = 50  # unrevoked API keys per member
-KEY_ID_LEN_MAX = 24
+__all__ = ["router"]
 
 router = APIRouter(prefix="/v1", tags=["auth"], responses=PROBLEM_RESPONSES)
-_keys = table(ApiKey)
-
-
-def _address_signing_in(message: str) -> str:
-    """The wallet an EIP-4361 message is for: its second line (``ledger.access`` writes
-    the messages; the signature check itself is ``redeem_signature``'s)."""
-    lines = message.split("\n", 2)
-    try:
-        return validate_address(lines[1] if len(lines) > 1 else "")
-    except InvalidInput:
-        raise Unauthenticated("siwe_malformed", "the message names no address") from None
 
 
 @router.post("/auth/challenge", response_model=ChallengeOut, status_code=201)
@@ -81,7 +65,7 @@ def token(
 
     status, answer = once(
         ledger,
-        scope=f"token:{_address_signing_in(body.message)}",
+        scope=f"token:{siwe_address(body.message)}",
         key=key,
         request=body.model_dump(),
         run=run,
@@ -99,17 +83,9 @@ def new_api_key(
     authorization: Annotated[str, Header(max_length=200)],
 ) -> JSONResponse:
     """A key for automation, limited to some of your roles. The key is shown once.
-    A member holds at most ``API_KEYS_LIVE_MAX`` unrevoked keys (422 ``api_keys_too_many``)."""
+    A member holds at most 50 unrevoked keys (422 ``api_keys_too_many``)."""
 
     def run() -> tuple[int, dict[str, Any]]:
-        with read_connection(ledger.engine) as conn:
-            live = _live_keys(conn, caller.address)
-        if live >= API_KEYS_LIVE_MAX:
-            raise Refused(
-                "api_keys_too_many",
-                f"you hold {live} unrevoked API keys, the most allowed; revoke one first",
-                limit=API_KEYS_LIVE_MAX,
-            )
         made = create_api_key(ledger, caller, body.name, tuple(body.roles))
         return 201, ApiKeyOut(
             id=made.id,
@@ -130,17 +106,6 @@ def new_api_key(
     return JSONResponse(answer, status_code=status)
 
 
-def _live_keys(conn: Connection, address: str) -> int:
-    # Counted apart from the insert (that is ``ledger.access.create_api_key``'s own
-    # transaction): concurrent creations may pass the cap by as many as run at once.
-    count = conn.execute(
-        select(func.count())
-        .select_from(_keys)
-        .where(_keys.c.address == address, _keys.c.revoked_at.is_(None))
-    ).scalar_one()
-    return int(count)
-
-
 @router.get("/api-keys", response_model=Page[ApiKeyOut])
 def api_keys(
     caller: Caller,
@@ -151,34 +116,19 @@ def api_keys(
     limit: Annotated[int, Query(ge=1, le=PAGE_SIZE_MAX)] = PAGE_SIZE_DEFAULT,
 ) -> Page[ApiKeyOut]:
     """Your API keys, revoked ones too, oldest first (never the keys themselves)."""
-    query = select(_keys).where(_keys.c.address == caller.address)
     with read_connection(ledger.engine) as conn:
-        if cursor is not None:
-            after = conn.execute(
-                select(_keys.c.created_at).where(
-                    _keys.c.id == cursor, _keys.c.address == caller.address
-                )
-            ).first()
-            if after is None:
-                raise InvalidInput("cursor_unknown", "the cursor names none of your API keys")
-            query = query.where(
-                or_(
-                    _keys.c.created_at > after.created_at,
-                    and_(_keys.c.created_at == after.created_at, _keys.c.id > cursor),
-                )
-            )
-        rows = conn.execute(query.order_by(_keys.c.created_at, _keys.c.id).limit(limit)).all()
+        found = list_api_keys(conn, caller.address, after_id=cursor, limit=limit)
     items = [
         ApiKeyOut(
-            id=r.id,
-            name=r.name,
-            roles=r.roles.split(","),
-            created_at=r.created_at,
-            revoked_at=r.revoked_at,
+            id=k.id,
+            name=k.name,
+            roles=list(k.roles),
+            created_at=k.created_at,
+            revoked_at=k.revoked_at,
         )
-        for r in rows
+        for k in found
     ]
-    return Page(items=items, next_cursor=rows[-1].id if len(rows) == limit else None)
+    return Page(items=items, next_cursor=found[-1].id if len(found) == limit else None)
 
 
 @router.delete("/api-keys/{key_id}", status_code=204)

@@ -20,9 +20,8 @@ from sqlalchemy import Engine, func, select
 import api.routes.auth as auth_routes
 from api.app import create_app
 from api.problems import PROBLEM_JSON
-from api.routes.auth import API_KEYS_LIVE_MAX
 from api.settings import Settings
-from ledger.access import create_api_key
+from ledger.api_keys import API_KEYS_LIVE_MAX, create_api_key
 from ledger.db.schema import ApiKey, table
 
 from .signin import MovableClock, sign_in, wallet

@@ -16,7 +16,8 @@ from ledger.members import get_member, register_member
 from ledger.photos import store_photo
 from ledger.reads import cap_table, journal_page, seq_at
 from ledger.reads import digest as digest_of
-from ledger.registry import DocumentRef, add_document, get_asset, record_sighting, register_asset
+from ledger.registry import DocumentRef, add_document, get_asset, register_asset
+from ledger.sightings import record_sighting
 from ledger.verify import verify
 
 from .network import ANN, ASSET, BOB, DAN, build_network

@@ -1,0 +1,85 @@
+"""API keys in the ledger: at most ``API_KEYS_LIVE_MAX`` unrevoked a member, even when
+creations race; listed in pages; revoked by their owner only."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from ledger import api_keys
+from ledger.access import Principal, Role
+from ledger.api_keys import (
+    API_KEYS_LIVE_MAX,
+    ApiKeyCreated,
+    create_api_key,
+    list_api_keys,
+    revoke_api_key,
+)
+from ledger.errors import InvalidInput, NotFound, Refused
+from ledger.journal import Ledger
+from ledger.members import register_member
+
+from .network import ANN, BOB
+
+RACERS = 4
+
+
+def _member(ledger: Ledger, address: str) -> Principal:
+    register_member(ledger, address, "individual", "m", key=f"m:{address}", actor="test")
+    return Principal(address, frozenset({Role.MEMBER}), frozenset(), "token")
+
+
+def test_racing_creations_never_pass_the_cap(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ann = _member(ledger, ANN)
+    for n in range(API_KEYS_LIVE_MAX - 1):
+        create_api_key(ledger, ann, f"robot {n}", ())
+    count = api_keys._live_keys
+
+    def slow_count(*args: Any) -> int:
+        counted = count(*args)
+        time.sleep(0.05)  # between the count and the insert: the others count meanwhile
+        return counted
+
+    monkeypatch.setattr(api_keys, "_live_keys", slow_count)
+    start = threading.Barrier(RACERS)
+
+    def race(n: int) -> ApiKeyCreated | str:
+        start.wait()
+        try:
+            return create_api_key(ledger, ann, f"racer {n}", ())
+        except Refused as refused:
+            return refused.code
+
+    with ThreadPoolExecutor(RACERS) as pool:
+        outcomes = list(pool.map(race, range(RACERS)))
+    made = [o for o in outcomes if isinstance(o, ApiKeyCreated)]
+    assert len(made) == 1
+    assert sorted(o for o in outcomes if isinstance(o, str)) == ["api_keys_too_many"] * 3
+    with ledger.engine.connect() as conn:
+        listed = list_api_keys(conn, ANN, after_id=None, limit=200)
+    assert len(listed) == API_KEYS_LIVE_MAX
+
+
+def test_keys_list_in_pages_and_revoked_ones_make_room(ledger: Ledger) -> None:
+    ann, bob = _member(ledger, ANN), _member(ledger, BOB)
+    made = [create_api_key(ledger, ann, f"robot {n}", ()).id for n in range(5)]
+    with ledger.engine.connect() as conn:
+        first = list_api_keys(conn, ANN, after_id=None, limit=2)
+        rest = list_api_keys(conn, ANN, after_id=first[-1].id, limit=10)
+        assert [k.id for k in first + rest] == made
+        with pytest.raises(InvalidInput) as unknown:
+            list_api_keys(conn, BOB, after_id=made[0], limit=10)  # not one of BOB's
+        assert unknown.value.code == "cursor_unknown"
+    with pytest.raises(NotFound):
+        revoke_api_key(ledger, bob, made[0])
+    revoke_api_key(ledger, ann, made[0])
+    revoke_api_key(ledger, ann, made[0])  # again: nothing more happens
+    with ledger.engine.connect() as conn:
+        listed = list_api_keys(conn, ANN, after_id=None, limit=10)
+    assert [k.revoked_at is not None for k in listed] == [True] + [False] * 4
