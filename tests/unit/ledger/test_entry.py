@@ -481,3 +481,7 @@ def test_times_beyond_years_1_to_9999_in_utc_are_refused(moment: datetime) -> No
 )
 def test_nul_is_refused_in_every_text_on_every_database(changes: dict[str, Any]) -> None:
     assert refusal(transfer(**changes)) == "text_nul"
+
+
+def test_text_that_spells_out_an_escaped_nul_is_not_refused() -> None:
+    check_draft(transfer(payload={"memo": "\\u0000", "\\u0000": 1}))  # six characters each
