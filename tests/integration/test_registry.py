@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from ledger.core import limits
+from ledger.core import Entry, limits
 from ledger.db.schema import AssetDocument, Sighting, table
 from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound, Refused
 from ledger.journal import Ledger
@@ -102,61 +103,40 @@ def test_asset_registration_refuses_bad_fields(
         assert journal_page(conn) == []
 
 
+SEEN = datetime(2027, 3, 1, 9, 30, tzinfo=UTC)
+
+
+def _sight(ledger: Ledger, key: str, **changes: Any) -> Entry:
+    """DAN reports seeing ASSET in Field 7 at SEEN with PHOTO, but for ``changes``."""
+    fields: dict[str, Any] = {
+        "asset_id": ASSET,
+        "seen_at": SEEN,
+        "location": "Field 7",
+        "reporter": DAN,
+        "photo_sha256": PHOTO,
+        "actor": DAN,
+    } | changes
+    return record_sighting(ledger, fields.pop("asset_id"), key=key, **fields)
+
+
 def test_documents_and_sightings_build_the_asset_history(ledger: Ledger) -> None:
     build_network(ledger)
     add_document(ledger, ASSET, DocumentRef("Deed", DEED), key="doc", actor="admin")
     with pytest.raises(Conflict):
         add_document(ledger, ASSET, DocumentRef("Deed copy", DEED), key="doc2", actor="admin")
-    seen = datetime(2027, 3, 1, 9, 30, tzinfo=UTC)
     with pytest.raises(NotFound) as missing:
-        record_sighting(
-            ledger,
-            ASSET,
-            seen_at=seen,
-            location="Field 7",
-            reporter=DAN,
-            photo_sha256=PHOTO,
-            key="s0",
-            actor=DAN,
-        )
+        _sight(ledger, "s0")
     assert missing.value.code == "unknown_photo"
     assert store_photo(ledger, PHOTO_BYTES, "image/jpeg").sha256 == PHOTO
-    entry = record_sighting(
-        ledger,
-        ASSET,
-        seen_at=seen,
-        location="Field 7",
-        reporter=DAN,
-        photo_sha256=PHOTO,
-        key="s1",
-        actor=DAN,
-    )
+    entry = _sight(ledger, "s1")
     assert entry.payload["photo_sha256"] == PHOTO
     with pytest.raises(NotFound):
-        record_sighting(
-            ledger,
-            ASSET,
-            seen_at=seen,
-            location="Field 7",
-            reporter="0xd09Ad14080d4b257a819a4f579b8485Be88f086c",
-            photo_sha256=PHOTO,
-            key="s2",
-            actor="x",
-        )
+        _sight(ledger, "s2", reporter="0xd09Ad14080d4b257a819a4f579b8485Be88f086c")
     with pytest.raises(InvalidInput):
-        record_sighting(
-            ledger,
-            "11111111111111112",
-            seen_at=seen,
-            location="Field 7",
-            reporter=DAN,
-            photo_sha256=PHOTO,
-            key="s3",
-            actor="x",
-        )
+        _sight(ledger, "s3", asset_id="11111111111111112")
     with ledger.engine.connect() as conn:
         sightings = conn.execute(select(table(Sighting))).all()
-        assert [(s.seen_at, s.reporter, s.photo_sha256) for s in sightings] == [(seen, DAN, PHOTO)]
+        assert [(s.seen_at, s.reporter, s.photo_sha256) for s in sightings] == [(SEEN, DAN, PHOTO)]
         assert get_asset(conn, ASSET).make == "Deere"
         assert verify(conn).ok
 
@@ -186,16 +166,7 @@ def test_a_sighting_far_before_year_one_in_utc_is_refused(ledger: Ledger) -> Non
     with ledger.engine.connect() as conn:
         before = digest_of(conn)
     with pytest.raises(InvalidInput) as caught:
-        record_sighting(
-            ledger,
-            ASSET,
-            seen_at=seen,
-            location="Field 7",
-            reporter=DAN,
-            photo_sha256=PHOTO,
-            key="s-early",
-            actor=DAN,
-        )
+        _sight(ledger, "s-early", seen_at=seen)
     assert caught.value.code == "time_out_of_range"
     with ledger.engine.connect() as conn:
         assert digest_of(conn) == before
