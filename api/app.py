@@ -151,6 +151,7 @@ def create_app(
     _configure_logging()
     ledger = Ledger(engine or make_engine(settings.database_url), clock=clock)
     principals = PrincipalCache(fresh_s=settings.principals_fresh_s)
+    principals.follow(ledger.engine)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

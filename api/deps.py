@@ -21,7 +21,6 @@ __all__ = [
     "Caller",
     "IdempotencyKey",
     "LedgerDep",
-    "PrincipalsDep",
     "SettingsDep",
     "current_principal",
     "idempotency_key",
@@ -55,14 +54,6 @@ def siwe_terms(settings: Settings) -> SiweTerms:
         challenge_ttl_s=settings.challenge_ttl_s,
         token_ttl_s=settings.token_ttl_s,
     )
-
-
-async def _principals(request: Request) -> PrincipalCache:
-    principals: PrincipalCache = request.app.state.principals
-    return principals
-
-
-PrincipalsDep = Annotated[PrincipalCache, Depends(_principals)]
 
 
 async def current_principal(

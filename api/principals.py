@@ -6,25 +6,26 @@ authorizes. A worker therefore keeps what it resolved for a few seconds (the set
 keyed by the credential's SHA-256, at most ``ENTRIES_MAX`` of them.
 
 On the worker that revokes a key or grants a role, the remembered principals are
-forgotten at once; on PostgreSQL every other worker hears of it (LISTEN/NOTIFY) and
-forgets them too. On SQLite, or while a listener reconnects, another worker may go on
-using what it remembered for that long.
+forgotten as soon as that transaction has committed, whichever route or command made the
+change (``PrincipalCache.follow``); on PostgreSQL every other worker hears of it
+(LISTEN/NOTIFY) and forgets them too. On SQLite, or while a listener reconnects,
+another worker may go on using what it remembered for that long.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import psycopg
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, event
 
-from ledger.access import PRINCIPALS_CHANNEL, Principal
+from ledger.access import PRINCIPALS_CHANGED, PRINCIPALS_CHANNEL, Principal, digest_of
 
 __all__ = ["ENTRIES_MAX", "FRESH_S", "ChangeListener", "PrincipalCache"]
 
@@ -32,6 +33,7 @@ FRESH_S = 2.0
 ENTRIES_MAX = 10_000
 POLL_S = 0.5  # how often the listener looks up from waiting to see if it should stop
 RECONNECT_S = 1.0
+_FORGET_ON_CHECKIN = "dpn_forget_principals"
 
 log = logging.getLogger("dpn.principals")
 
@@ -52,10 +54,28 @@ class PrincipalCache:
         self._entries: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
         self._generation = 0
 
-    @staticmethod
-    def key(credential: str) -> str:
-        """The cache key of a credential: never the credential itself."""
-        return hashlib.sha256(credential.encode()).hexdigest()
+    key = staticmethod(digest_of)  # the cache key of a credential: never the credential
+
+    def follow(self, engine: Engine) -> None:
+        """Forget everything whenever a transaction on ``engine`` that announced changed
+        principals (``ledger.access.announce_principals_changed``) has committed: once
+        its connection is back in the pool, so no request can resolve the old roles
+        after the forgetting and before the commit."""
+
+        def committed(conn: Connection) -> None:
+            if conn.info.pop(PRINCIPALS_CHANGED, False):
+                conn.info[_FORGET_ON_CHECKIN] = True
+
+        def rolled_back(conn: Connection) -> None:
+            conn.info.pop(PRINCIPALS_CHANGED, None)
+
+        def checked_in(_dbapi_connection: Any, record: Any) -> None:
+            if record.info.pop(_FORGET_ON_CHECKIN, False):
+                self.forget_all()
+
+        event.listen(engine, "commit", committed)
+        event.listen(engine, "rollback", rolled_back)
+        event.listen(engine.pool, "checkin", checked_in)
 
     def get(self, key: str, now: datetime) -> Principal | None:
         """The remembered principal, if still fresh and its credential unexpired."""

@@ -44,6 +44,7 @@ __all__ = [
 ]
 
 PRINCIPALS_CHANNEL = "dpn_principals"  # PostgreSQL NOTIFY channel; the payload: the schema
+PRINCIPALS_CHANGED = "dpn_principals_changed"  # the mark in Connection.info
 TOKEN_PREFIX = "dpn_at_"
 API_KEY_PREFIX = "dpn_key_"
 MESSAGE_LEN_MAX = 2_048
@@ -260,9 +261,11 @@ def authenticate(
 
 
 def announce_principals_changed(conn: Connection) -> None:
-    """Tell every server worker, when this transaction commits, that a credential or a
-    role changed, so they forget the principals they remember (PostgreSQL NOTIFY; on
-    SQLite there is no one to tell beyond the worker itself)."""
+    """Say, within the transaction that revokes a credential or changes a role, that
+    principals resolved before it are stale. The connection is marked (``conn.info``,
+    ``PRINCIPALS_CHANGED``) for whoever remembers principals in this process; on
+    PostgreSQL every other process hears a NOTIFY when the transaction commits."""
+    conn.info[PRINCIPALS_CHANGED] = True
     if conn.dialect.name == "postgresql":
         conn.execute(
             text("SELECT pg_notify(:channel, current_schema())"), {"channel": PRINCIPALS_CHANNEL}

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query
 from fastapi.responses import JSONResponse
 
-from api.deps import Caller, IdempotencyKey, LedgerDep, PrincipalsDep, SettingsDep, siwe_terms
+from api.deps import Caller, IdempotencyKey, LedgerDep, SettingsDep, siwe_terms
 from api.idempotency import once
 from api.problems import PROBLEM_RESPONSES
 from api.schemas.auth import ApiKeyIn, ApiKeyOut, ChallengeIn, ChallengeOut, TokenIn, TokenOut
@@ -136,8 +136,6 @@ def revoke_api_key(
     key_id: Annotated[str, Path(max_length=KEY_ID_LEN_MAX)],
     caller: Caller,
     ledger: LedgerDep,
-    principals: PrincipalsDep,
 ) -> None:
     """Revoke one of your API keys."""
     revoke(ledger, caller, key_id)
-    principals.forget_all()

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
-from api.deps import Caller, IdempotencyKey, LedgerDep, PrincipalsDep
+from api.deps import Caller, IdempotencyKey, LedgerDep
 from api.idempotency import ledger_key
 from api.policy import require_admin
 from api.problems import PROBLEM_RESPONSES
@@ -137,7 +137,6 @@ def new_role(
     body: RoleIn,
     caller: Caller,
     ledger: LedgerDep,
-    principals: PrincipalsDep,
     key: IdempotencyKey,
 ) -> None:
     """Grant a member a role (admin)."""
@@ -150,7 +149,6 @@ def new_role(
         key=ledger_key(caller.address, key),
         actor=caller.address,
     )
-    principals.forget_all()
 
 
 @router.get("/journal", response_model=Page[EntryOut])

@@ -247,3 +247,25 @@ def test_a_granted_role_counts_at_once_though_principals_are_remembered(
     )
     assert granted.status_code == 204, granted.text
     assert client.get("/v1/verify", headers=bob).status_code == 200
+
+
+def test_an_operator_granted_on_an_asset_counts_at_once_too(client: TestClient) -> None:
+    # Any route that changes roles makes the worker forget, not only /v1/roles.
+    ann, bob = sign_in(client, ANN), sign_in(client, BOB)  # ANN is an admin
+    asset = "1M8GDM9AXKP042788"
+    body = {"id": asset, "make": "m", "model": "m", "serial": "s", "location": "l",
+            "jurisdiction": "NL"}  # fmt: skip
+    made = client.post("/v1/assets", json=body, headers=ann | {"Idempotency-Key": "a"})
+    assert made.status_code == 201, made.text
+    document = {"title": "Deed", "sha256": "ab" * 32}
+    path = f"/v1/assets/{asset}/documents"
+    refused = client.post(path, json=document, headers=bob | {"Idempotency-Key": "d1"})
+    assert refused.json()["code"] == "not_operator"  # and BOB's principal is remembered
+    granted = client.post(
+        f"/v1/assets/{asset}/operators",
+        json={"address": BOB.address},
+        headers=ann | {"Idempotency-Key": "op"},
+    )
+    assert granted.status_code == 204, granted.text
+    added = client.post(path, json=document, headers=bob | {"Idempotency-Key": "d2"})
+    assert added.status_code == 201, added.text

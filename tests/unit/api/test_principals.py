@@ -1,12 +1,15 @@
 """The per-worker memory of resolved principals: fresh for a while, never past the
-credential's expiry, forgotten at once on revocation, bounded in size."""
+credential's expiry, forgotten once a change of principals commits, bounded in size."""
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import Engine, text
+
 from api.principals import PrincipalCache
-from ledger.access import Principal, Role
+from ledger.access import Principal, Role, announce_principals_changed
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -66,3 +69,23 @@ def test_the_oldest_entry_goes_when_full() -> None:
         cache.put(key, _principal(f"0x{n}"), cache.generation)
     assert cache.get(keys[0], NOW) is None
     assert [cache.get(k, NOW) for k in keys[1:]] == [_principal("0x1"), _principal("0x2")]
+
+
+def test_a_committed_announcement_forgets_and_a_rolled_back_one_does_not(
+    sqlite_engine: Engine,
+) -> None:
+    cache = PrincipalCache()
+    cache.follow(sqlite_engine)
+    principal = _principal()
+    key = cache.key("dpn_at_x")
+    cache.put(key, principal, cache.generation)
+    with suppress(RuntimeError), sqlite_engine.begin() as conn:
+        announce_principals_changed(conn)
+        raise RuntimeError("the change failed")
+    with sqlite_engine.begin() as conn:
+        conn.execute(text("SELECT 1"))  # a later, unrelated transaction on that connection
+    assert cache.get(key, NOW) == principal
+    with sqlite_engine.begin() as conn:
+        announce_principals_changed(conn)
+        assert cache.get(key, NOW) == principal  # not before the commit
+    assert cache.get(key, NOW) is None
