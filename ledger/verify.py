@@ -104,7 +104,11 @@ def _chain(conn: Connection, report: VerifyReport) -> Iterator[Entry]:
                 raise _Bad(entry.seq, f"seq gap: expected {expected_seq}, found {entry.seq}")
             if entry.prev_hash != prev_hash:
                 raise _Bad(entry.seq, f"chain broken: prev_hash {entry.prev_hash} != {prev_hash}")
-            if entry.computed_hash() != entry.hash:
+            try:
+                computed = entry.computed_hash()
+            except LedgerError as exc:  # stored text no database should hold (NUL, say)
+                raise _Bad(entry.seq, f"entry cannot be encoded: {exc}") from None
+            if computed != entry.hash:
                 raise _Bad(entry.seq, "hash mismatch: the entry's content was altered")
             history.check(entry)
             yield entry

@@ -11,7 +11,7 @@ from typing import Any
 
 from ledger.errors import InvalidInput
 
-__all__ = ["JsonValue", "canonical_bytes", "check_json_value", "check_text_encodable"]
+__all__ = ["JsonValue", "canonical_bytes", "check_json_value", "check_text_storable"]
 
 JsonValue = None | bool | int | str | list["JsonValue"] | dict[str, "JsonValue"]
 
@@ -19,8 +19,12 @@ _DEPTH_MAX = 16
 _INT_MAX = 10**78
 
 
-def check_text_encodable(text: str) -> None:
-    """Raise ``InvalidInput`` if ``text`` cannot be written as UTF-8 (a lone surrogate)."""
+def check_text_storable(text: str) -> None:
+    """Raise ``InvalidInput`` unless ``text`` can be kept alike on every database: valid
+    Unicode (no lone surrogate, so it can be written as UTF-8) and without NUL, which
+    PostgreSQL text cannot hold."""
+    if "\x00" in text:
+        raise InvalidInput("text_nul", "text must not contain NUL (U+0000)")
     if text.isascii():  # the common case, without encoding a copy
         return
     try:
@@ -42,7 +46,7 @@ def check_json_value(value: Any, depth: int = 0) -> None:
             raise InvalidInput("payload_int_too_large", "payload integers have at most 78 digits")
         return
     if isinstance(value, str):
-        check_text_encodable(value)
+        check_text_storable(value)
         return
     if isinstance(value, float):
         raise InvalidInput("payload_float", "payload may not contain floats; use integers")
@@ -54,7 +58,7 @@ def check_json_value(value: Any, depth: int = 0) -> None:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise InvalidInput("payload_key", "payload keys must be strings")
-            check_text_encodable(key)
+            check_text_storable(key)
             check_json_value(item, depth + 1)
         return
     raise InvalidInput("payload_type", f"payload may not contain {type(value).__name__}")

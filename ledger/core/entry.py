@@ -21,7 +21,7 @@ from ledger.core import limits
 from ledger.core.canonical import (
     JsonValue,
     canonical_bytes,
-    check_text_encodable,
+    check_text_storable,
 )
 from ledger.errors import InvalidInput
 
@@ -290,9 +290,7 @@ def check_text(name: str, value: str, limit: int) -> str:
     be stored alike on every database; otherwise raise ``InvalidInput``."""
     if not isinstance(value, str):
         raise InvalidInput("field_type", f"{name} must be text")
-    check_text_encodable(value)
-    if "\x00" in value:
-        raise InvalidInput("text_nul", f"{name} must not contain NUL (U+0000)")
+    check_text_storable(value)
     if not value:
         raise InvalidInput("field_empty", f"{name} must not be empty")
     if len(value) > limit:
@@ -310,18 +308,6 @@ def check_amount(amount: int, what: str = "amount") -> None:
         raise InvalidInput("amount_over_limit", f"{what} exceeds the limit of {limits.AMOUNT_MAX}")
 
 
-def _holds_nul(value: object) -> bool:
-    """True if any text in a JSON value (a key or a string) contains NUL: the encoding
-    can write it, but PostgreSQL cannot store it, so no database may."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, Mapping):
-        return any("\x00" in k or _holds_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_holds_nul(v) for v in value)
-    return False
-
-
 def check_draft(draft: EntryDraft) -> None:
     """Check a draft's shape: limits, non-zero amounts, postings balanced per instrument."""
     check_text("kind", draft.kind, limits.KIND_LEN_MAX)
@@ -336,15 +322,9 @@ def check_draft(draft: EntryDraft) -> None:
             "too_many_hold_changes",
             f"an entry has at most {limits.HOLD_CHANGES_PER_ENTRY_MAX} hold changes",
         )
-    if draft.payload:
-        body = canonical_bytes(dict(draft.payload))  # refuses what is not plain JSON
-        if len(body) > limits.PAYLOAD_BYTES_MAX:
-            raise InvalidInput(
-                "payload_too_large", f"payload exceeds {limits.PAYLOAD_BYTES_MAX} bytes"
-            )
-        # NUL encodes as \u0000, so without that text there is none (and no walk).
-        if b"\\u0000" in body and _holds_nul(draft.payload):
-            raise InvalidInput("text_nul", "payload text must not contain NUL (U+0000)")
+    # The encoding refuses what is not plain JSON, or text no database can keep.
+    if draft.payload and len(canonical_bytes(dict(draft.payload))) > limits.PAYLOAD_BYTES_MAX:
+        raise InvalidInput("payload_too_large", f"payload exceeds {limits.PAYLOAD_BYTES_MAX} bytes")
     sums: dict[str, int] = {}
     seen: set[AccountKey] = set()
     for posting in draft.postings:
@@ -357,10 +337,8 @@ def check_draft(draft: EntryDraft) -> None:
                 "posting_duplicate_account", f"account {posting.account} is posted twice"
             )
         seen.add(posting.account)
-        check_text_encodable(posting.account.holder)
-        check_text_encodable(posting.account.instrument)
-        if "\x00" in posting.account.holder or "\x00" in posting.account.instrument:
-            raise InvalidInput("text_nul", "account names must not contain NUL (U+0000)")
+        check_text_storable(posting.account.holder)
+        check_text_storable(posting.account.instrument)
         instrument = posting.account.instrument
         sums[instrument] = sums.get(instrument, 0) + posting.amount
     unbalanced = {k: v for k, v in sums.items() if v != 0}
@@ -372,6 +350,8 @@ def check_draft(draft: EntryDraft) -> None:
         )
     for change in draft.hold_changes:
         check_text("hold id", change.hold_id, limits.HOLD_ID_LEN_MAX)
+        check_text_storable(change.account.holder)
+        check_text_storable(change.account.instrument)
         check_amount(change.amount, "hold amount")
         if change.account.is_external:
             raise InvalidInput("hold_on_external", "holds are placed on owners' accounts only")

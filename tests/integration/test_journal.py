@@ -95,6 +95,11 @@ def _tamper(engine: Engine, statements: str) -> None:
             0,
         ),
         ("UPDATE journal_entries SET actor = 'mallory' WHERE seq = {seq}", "hash mismatch", 0),
+        (  # a NUL (JSON \u0000) that no write would have let in
+            'UPDATE journal_entries SET payload = \'{{"memo":"a\\u0000b"}}\' WHERE seq = {seq}',
+            "cannot be encoded: text_nul",
+            0,
+        ),
         ("UPDATE journal_entries SET prev_hash = hash WHERE seq = {seq}", "chain broken", 0),
         (
             "DELETE FROM journal_postings WHERE seq = {seq}; DELETE FROM journal_entries"

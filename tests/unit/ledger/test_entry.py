@@ -34,6 +34,8 @@ from ledger.core import (
 from ledger.core.entry import _sealed_body_bytes
 from ledger.errors import InvalidInput, LedgerError
 
+from .strategies import storable_text
+
 
 def code_of(call: Callable[[], object], error: type[LedgerError]) -> str:
     """Run ``call``; fail unless it raises ``error``; return the error's stable code."""
@@ -243,23 +245,16 @@ def test_a_draft_that_cannot_be_encoded_is_refused_as_invalid_input(
 
 # -- sealing and hashing ----------------------------------------------------------------------
 
-storable = st.characters(codec="utf-8", exclude_characters="\x00")  # NUL: text_nul
-
-
-def texts_or_empty(size: int) -> st.SearchStrategy[str]:
-    return st.text(storable, max_size=size)
-
-
-texts = st.text(storable, min_size=1, max_size=12)
-json_scalars = st.none() | st.booleans() | st.integers() | texts_or_empty(8)
+texts = storable_text(12, min_size=1)
+json_scalars = st.none() | st.booleans() | st.integers() | storable_text(8)
 json_values: st.SearchStrategy[JsonValue] = st.recursive(
     json_scalars,
     lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(texts_or_empty(5), inner, max_size=3)
+        st.lists(inner, max_size=3) | st.dictionaries(storable_text(5), inner, max_size=3)
     ),
     max_leaves=10,
 )
-payloads = st.dictionaries(texts_or_empty(6), json_values, max_size=4)
+payloads = st.dictionaries(storable_text(6), json_values, max_size=4)
 accounts = st.builds(AccountKey, st.sampled_from([ALICE, BOB, "pool:X", "external:deposits"]),
                      st.sampled_from([USD, UNITS, "ccy:ETH"]))  # fmt: skip
 amounts = st.integers(-limits.AMOUNT_MAX, limits.AMOUNT_MAX).filter(bool)
@@ -474,13 +469,28 @@ def test_times_beyond_years_1_to_9999_in_utc_are_refused(moment: datetime) -> No
     assert code_of(lambda: parse_time(moment.isoformat()), InvalidInput) == "time_out_of_range"
 
 
+_NUL_ACCOUNT = AccountKey("member:0x\x00", USD)
+_SURROGATE_ACCOUNT = AccountKey("member:0x\ud800", USD)
+
+
 @pytest.mark.parametrize(
-    "changes",
-    [{"payload": {"memo": "a\x00b"}}, {"payload": {"a\x00": 1}}, {"actor": "x\x00"}],
-    ids=["payload-value", "payload-key", "actor"],
-)
-def test_nul_is_refused_in_every_text_on_every_database(changes: dict[str, Any]) -> None:
-    assert refusal(transfer(**changes)) == "text_nul"
+    ("changes", "code"),
+    [
+        ({"payload": {"memo": "a\x00b"}}, "text_nul"),
+        ({"payload": {"a\x00": 1}}, "text_nul"),
+        ({"actor": "x\x00"}, "text_nul"),
+        ({"postings": (Posting(_NUL_ACCOUNT, -5), Posting(B_USD, 5))}, "text_nul"),
+        ({"hold_changes": (HoldChange("h", _NUL_ACCOUNT, HoldOp.PLACE, 5),)}, "text_nul"),
+        ({"hold_changes": (HoldChange("h", _SURROGATE_ACCOUNT, HoldOp.PLACE, 5),)},
+         "text_not_utf8"),
+    ],
+    ids=["payload-value", "payload-key", "actor", "posting-account", "hold-account",
+         "hold-account-surrogate"],
+)  # fmt: skip
+def test_text_no_database_can_keep_is_refused_everywhere(
+    changes: dict[str, Any], code: str
+) -> None:
+    assert refusal(transfer(**changes)) == code
 
 
 def test_text_that_spells_out_an_escaped_nul_is_not_refused() -> None:

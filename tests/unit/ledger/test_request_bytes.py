@@ -8,7 +8,9 @@ from hypothesis import strategies as st
 from ledger.core import AccountKey, EntryDraft, HoldChange, HoldOp, Posting, canonical_bytes
 from ledger.core.entry import _request
 
-text = st.text(max_size=12)
+from .strategies import storable_text
+
+text = storable_text(12)
 payloads = st.dictionaries(text, st.integers() | text | st.booleans() | st.none(), max_size=3)
 postings = st.lists(st.tuples(text, text, st.integers(-(10**40), 10**40)), max_size=3)
 holds = st.lists(
