@@ -28,6 +28,7 @@ from ledger.members import member_holder
 
 __all__ = [
     "DEPOSITS",
+    "REVERSAL_KIND",
     "REVERSIBLE_KINDS",
     "currency_of",
     "deposit",
@@ -41,6 +42,7 @@ __all__ = [
 
 DEPOSITS = "external:deposits"
 REVERSIBLE_KINDS = frozenset({"transfer", "cash.deposit", "cash.withdraw"})
+REVERSAL_KIND = "reversal"
 _MEMO_LEN_MAX = limits.TEXT_LEN_MAX
 _CURRENCY_CODE = re.compile(r"[A-Z0-9]{2,10}")
 
@@ -266,7 +268,7 @@ def reverse(ledger: Ledger, seq: int, *, reason: str, key: str, actor: str) -> E
             " entries can be reversed",
         )
     draft = EntryDraft(
-        kind="reversal",
+        kind=REVERSAL_KIND,
         idempotency_key=key,
         actor=actor,
         payload={"reverses_id": original.id, "reason": _memo(reason)},

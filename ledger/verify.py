@@ -16,18 +16,25 @@ from typing import TypeVar
 
 from sqlalchemy import Connection, func, select
 
-from ledger.core import GENESIS_HASH, AccountKey, HoldOp, LedgerState, check_draft
+from ledger.core import (
+    GENESIS_HASH,
+    AccountKey,
+    HoldOp,
+    LedgerState,
+    check_draft,
+    entry_id_for,
+)
 from ledger.core.entry import Entry, EntryDraft
 from ledger.db.schema import Account, Asset, Balance, Hold, JournalEntry, JournalHoldChange, table
 from ledger.entries import ENTRY_CHUNK, load_entries, stream_entries
 from ledger.errors import LedgerError
 from ledger.journal import ASSET_REGISTER_KIND
 from ledger.journal_load import IN_CHUNK
+from ledger.transfers import REVERSAL_KIND, REVERSIBLE_KINDS
 
 __all__ = ["VerifyReport", "verify"]
 
 _T = TypeVar("_T")
-_REVERSAL_KIND = "reversal"  # the kind ``ledger.transfers.reverse`` writes
 
 
 @dataclass(slots=True)
@@ -154,7 +161,7 @@ class _History:
                     entry.seq, f"hold {change.hold_id!r} placed again (first by entry {first})"
                 )
         if entry.reverses is None:
-            if entry.kind == _REVERSAL_KIND:
+            if entry.kind == REVERSAL_KIND:
                 raise _Bad(entry.seq, "a reversal that names no entry it reverses")
             return
         target = entry.reverses
@@ -166,6 +173,8 @@ class _History:
         original = self.originals.get(target)
         if original is None:  # not possible on an unbroken chain: every seq before is there
             raise _Bad(entry.seq, f"reverses entry {target}, which is missing")
+        if original.kind not in REVERSIBLE_KINDS:
+            raise _Bad(entry.seq, f"reverses entry {target}, a {original.kind}: not reversible")
         undone = {p.account: -p.amount for p in original.postings}
         if {p.account: p.amount for p in entry.postings} != undone or entry.hold_changes:
             raise _Bad(
@@ -184,6 +193,10 @@ def _parts(values: list[_T]) -> Iterator[list[_T]]:
 
 
 def _check_entry(entry: Entry, state: LedgerState, total_units: dict[str, int]) -> None:
+    # Entry ids are unique because they derive from the (unique) idempotency key: the
+    # database keeps no index of its own on them.
+    if entry.id != entry_id_for(entry.idempotency_key):
+        raise _Bad(entry.seq, f"entry id {entry.id} is not the one its idempotency key gives")
     try:
         check_draft(
             EntryDraft(

@@ -1,5 +1,6 @@
-"""``verify`` checks that a reversal undoes its entry exactly, that an entry is reversed
-at most once and that a hold id is placed once, and names the first entry that breaks it.
+"""``verify`` checks that a reversal undoes a reversible entry exactly, that an entry is
+reversed at most once, that a hold id is placed once and that entry ids derive from
+their keys, and names the first entry that breaks it.
 
 The journals here are forged the way someone with DDL rights could: behind the
 append-only triggers, and with every hash from the altered entry on recomputed, so the
@@ -261,3 +262,27 @@ def test_a_hold_id_placed_again_after_it_closed_is_named(ledger: Ledger) -> None
     report = _verify(ledger.engine)
     assert report.bad_seq == second
     assert f"hold 'bid' placed again (first by entry {first})" in report.problems[0]
+
+
+def test_a_reversal_of_an_entry_that_may_not_be_reversed_is_named(ledger: Ledger) -> None:
+    build_network(ledger)  # seq 1 registers a member: no postings, and not reversible
+    draft = EntryDraft(kind="reversal", idempotency_key="undo-member", actor="x", reverses=1)
+    bad = ledger.append(draft).entry.seq  # negates seq 1's (no) postings exactly
+    report = _verify(ledger.engine)
+    assert report.bad_seq == bad
+    assert "reverses entry 1, a member.register: not reversible" in report.problems[0]
+
+
+def test_an_entry_id_not_derived_from_its_key_is_named(ledger: Ledger) -> None:
+    # No index keeps entry ids unique: their derivation from the unique key does.
+    h = _history(ledger)
+    with ledger.engine.connect() as conn:
+        (sale,) = load_entries(conn, [h.sale])
+
+    def reuse_the_sales_id(conn: Connection) -> None:
+        conn.execute(update(_entries).where(_entries.c.seq == h.tip).values(id=sale.id))
+
+    _forge(ledger.engine, h.tip, reuse_the_sales_id)
+    report = _verify(ledger.engine)
+    assert report.bad_seq == h.tip
+    assert f"entry id {sale.id} is not the one its idempotency key gives" in report.problems[0]
