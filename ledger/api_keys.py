@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
 from ledger.access import API_KEY_PREFIX, Principal, Role, announce_principals_changed, digest_of
+from ledger.core import check_text
 from ledger.db.engine import write_connection
 from ledger.db.schema import ApiKey, Member, table
 from ledger.errors import Forbidden, InvalidInput, NotFound, Refused
@@ -58,8 +59,7 @@ def create_api_key(
     ledger: Ledger, principal: Principal, name: str, roles: tuple[str, ...]
 ) -> ApiKeyCreated:
     """A new API key for the caller, limited to ``roles`` (each one the caller holds)."""
-    if not 0 < len(name) <= NAME_LEN_MAX:
-        raise InvalidInput("field_too_long", f"name must be 1..{NAME_LEN_MAX} characters")
+    check_text("name", name, NAME_LEN_MAX)
     try:
         wanted = tuple(sorted({Role(r) for r in roles} | {Role.MEMBER}))
     except ValueError:

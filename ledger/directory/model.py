@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ledger.core import check_text
 from ledger.core.canonical import JsonValue
 from ledger.db.schema import Node, NodeFlow, NodeFunction, table
 from ledger.errors import InvalidInput
@@ -100,15 +101,14 @@ class Content:
 # -- checking input -----------------------------------------------------------------------
 
 
-def check_text(what: str, value: object) -> str:
+def check_node_text(what: str, value: object) -> str:
+    """A node's name or place: text the ledger keeps (``ledger.core.check_text``), not
+    blank, without control characters."""
     if not isinstance(value, str):
         raise InvalidInput("field_type", f"{what} must be text")
+    check_text(what, value, NODE_TEXT_LEN_MAX)
     if not value.strip():
         raise InvalidInput("field_empty", f"{what} must not be empty")
-    if len(value) > NODE_TEXT_LEN_MAX:
-        raise InvalidInput(
-            "field_too_long", f"{what} is longer than {NODE_TEXT_LEN_MAX} characters"
-        )
     if _CONTROL.search(value):
         raise InvalidInput("field_control_character", f"{what} contains a control character")
     return value
@@ -179,8 +179,8 @@ def checked_content(
     if len(set(checked_flows)) != len(checked_flows):
         raise InvalidInput("duplicate_flow", "a flow is listed twice with the same direction")
     return Content(
-        check_text("name", name),
-        check_text("place", place),
+        check_node_text("name", name),
+        check_node_text("place", place),
         lat,
         lon,
         tuple(sorted(checked_functions)),

@@ -18,8 +18,8 @@ from ledger.directory.model import (
     NodeRecord,
     check_direction,
     check_node_id,
+    check_node_text,
     check_slug,
-    check_text,
     node_record,
 )
 from ledger.errors import InvalidInput, NotFound
@@ -105,7 +105,9 @@ def search_nodes(
             has_flow = has_flow.where(FLOWS.c.direction == check_direction(direction))
         query = query.where(NODES.c.id.in_(has_flow))
     if place is not None:
-        query = query.where(NODES.c.place.icontains(check_text("place", place), autoescape=True))
+        query = query.where(
+            NODES.c.place.icontains(check_node_text("place", place), autoescape=True)
+        )
     rows = conn.execute(query).all()
     more = len(rows) > limit
     nodes = _load(conn, rows[:limit])

@@ -83,3 +83,15 @@ def test_keys_list_in_pages_and_revoked_ones_make_room(ledger: Ledger) -> None:
     with ledger.engine.connect() as conn:
         listed = list_api_keys(conn, ANN, after_id=None, limit=10)
     assert [k.revoked_at is not None for k in listed] == [True] + [False] * 4
+
+
+@pytest.mark.parametrize(
+    ("name", "code"), [("", "field_empty"), ("x" * 65, "field_too_long"), ("a\x00b", "text_nul")]
+)
+def test_a_key_name_is_checked_like_any_text(ledger: Ledger, name: str, code: str) -> None:
+    ann = _member(ledger, ANN)
+    with pytest.raises(InvalidInput) as caught:
+        create_api_key(ledger, ann, name, ())
+    assert caught.value.code == code
+    with ledger.engine.connect() as conn:
+        assert list_api_keys(conn, ANN, after_id=None, limit=10) == []
