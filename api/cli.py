@@ -19,15 +19,14 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from api.demo import DEMO_ASSET_ID, DEMO_MEMBERS, run_demo
 from api.serve import serve
-from ledger.address import validate_address
-from ledger.core import Entry, format_time, validate_asset_id
+from ledger.core import Entry, format_time
 from ledger.db.engine import database_url, db_errors_translated, make_engine, read_connection
 from ledger.db.migrate import current_revision, downgrade, head_revision, upgrade
 from ledger.errors import InvalidInput, LedgerError, NotFound
 from ledger.journal import Ledger
 from ledger.members import member_holder
 from ledger.reads import JOURNAL_PAGE_MAX, cap_table, digest, journal_page
-from ledger.registry import get_asset, units_of
+from ledger.registry import get_asset
 from ledger.verify import VerifyReport, verify
 
 __all__ = ["main"]
@@ -68,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     journal.add_argument("--kind", help="only entries of this kind")
     journal.add_argument("--member", help="only entries posting to this member's accounts")
     journal.add_argument("--asset", help="only entries posting this asset's units")
+    journal.add_argument("--currency", help="only entries posting this currency")
     journal.add_argument("--json", action="store_true", help="one JSON object per line")
 
     commands.add_parser("digest", help="print the journal's (seq, head hash)")
@@ -240,8 +240,9 @@ def _journal(conn: Connection, args: argparse.Namespace) -> int:
         conn,
         limit=args.tail,
         kind=args.kind,
-        holder=member_holder(validate_address(args.member)) if args.member else None,
-        instrument=units_of(validate_asset_id(args.asset)) if args.asset else None,
+        member=args.member,
+        asset=args.asset,
+        currency=args.currency,
     )
     for entry in reversed(entries):
         if args.json:

@@ -8,7 +8,8 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, Connection, Select, bindparam, func, select, union
 
-from ledger.core import AccountKey, AccountState, Entry, format_time
+from ledger.address import validate_address
+from ledger.core import AccountKey, AccountState, Entry, format_time, validate_asset_id
 from ledger.db.schema import (
     Account,
     Balance,
@@ -19,7 +20,9 @@ from ledger.db.schema import (
 )
 from ledger.entries import load_entries
 from ledger.errors import InvalidInput
+from ledger.members import member_holder
 from ledger.registry import get_asset, pool_holder, units_of
+from ledger.transfers import currency_of
 
 __all__ = [
     "JOURNAL_PAGE_MAX",
@@ -190,14 +193,22 @@ def journal_page(
     after_seq: int | None = None,
     limit: int = 50,
     kind: str | None = None,
-    holder: str | None = None,
-    instrument: str | None = None,
+    member: str | None = None,
+    asset: str | None = None,
+    currency: str | None = None,
 ) -> list[Entry]:
     """Entries, newest first (or oldest first when ``after_seq`` is given), filtered by
-    kind and by the holder or instrument of an account they post to or hold on. At most
-    ``JOURNAL_PAGE_MAX`` per page."""
+    kind and by the accounts they post to or hold on: a member's, an instrument's (an
+    asset's units or a currency), or with both one account. At most ``JOURNAL_PAGE_MAX``
+    per page."""
     if not 1 <= limit <= JOURNAL_PAGE_MAX:
         raise InvalidInput("page_size", f"limit must be within 1..{JOURNAL_PAGE_MAX}")
+    if asset is not None and currency is not None:
+        raise InvalidInput("filter_instrument", "filter by an asset or a currency, not both")
+    holder = member_holder(validate_address(member)) if member is not None else None
+    instrument = currency_of(currency) if currency is not None else None
+    if asset is not None:
+        instrument = units_of(validate_asset_id(asset))
     query = select(_entries.c.seq)
     if holder is not None or instrument is not None:
         touched = select(_accounts.c.id)

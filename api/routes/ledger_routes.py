@@ -25,15 +25,12 @@ from api.schemas.ledger import (
     VerifyOut,
 )
 from ledger.access import grant_role
-from ledger.address import validate_address
-from ledger.core import Entry, validate_asset_id
+from ledger.core import Entry
 from ledger.db.engine import read_connection
 from ledger.db.schema import Currency, table
-from ledger.errors import InvalidInput
 from ledger.members import member_holder
 from ledger.reads import digest, holder_balances, journal_page, seq_at
-from ledger.registry import units_of
-from ledger.transfers import currency_of, deposit, transfer_draft
+from ledger.transfers import deposit, transfer_draft
 from ledger.verify import verify
 
 router = APIRouter(prefix="/v1", tags=["ledger"], responses=PROBLEM_RESPONSES)
@@ -164,15 +161,15 @@ def journal(
     """The journal, newest first, each entry with its hash. Filter by kind, by a member's
     accounts, by an instrument (an asset's units or a currency), or by one account: a
     member with an asset or a currency."""
-    if asset and currency:
-        raise InvalidInput("filter_instrument", "filter by an asset or a currency, not both")
-    holder = member_holder(validate_address(member)) if member else None
-    instrument = units_of(validate_asset_id(asset)) if asset else None
-    if currency:
-        instrument = currency_of(currency)
     with read_connection(ledger.engine) as conn:
         found = journal_page(
-            conn, before_seq=cursor, limit=limit, kind=kind, holder=holder, instrument=instrument
+            conn,
+            before_seq=cursor,
+            limit=limit,
+            kind=kind,
+            member=member,
+            asset=asset,
+            currency=currency,
         )
     return Page(
         items=[entry_out(e) for e in found],

@@ -55,6 +55,9 @@ def test_journal_tails_and_filters(demo_db: Path) -> None:
     units = _dpn(demo_db, "journal", "--asset", "5GRNH0USX7K000417").stdout.splitlines()
     assert len(units) == 4  # registration, issue, the sale, the hold on an offer
     assert all("units:5GRNH0USX7K000417" in line for line in units)
+    money = _dpn(demo_db, "journal", "--currency", "EUR").stdout.splitlines()
+    assert money and all("ccy:EUR" in line for line in money)
+    assert not set(money) & set(units)
 
 
 def test_bad_input_gets_one_line_and_status_2(demo_db: Path) -> None:
