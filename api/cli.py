@@ -162,8 +162,6 @@ def _run(args: argparse.Namespace) -> int:
         module = importlib.import_module(f"bench.{args.name}")
         return int(module.main(args.args))
     url = _database_url(args)
-    if args.command == "serve":
-        return _serve(args.host, args.port, args.workers, args.database)
     against = _parse_digest(args.against) if getattr(args, "against", None) else None
     db_command = getattr(args, "db_command", None)
     may_create = args.command == "demo" or (args.command, db_command) == ("db", "upgrade")
@@ -173,6 +171,7 @@ def _run(args: argparse.Namespace) -> int:
             if args.command == "db":
                 return _db(engine, args)
             if args.command == "demo":
+                upgrade(engine)
                 if args.if_empty:
                     with read_connection(engine) as conn:
                         if digest(conn).seq > 0:
@@ -180,6 +179,10 @@ def _run(args: argparse.Namespace) -> int:
                             return 0
                 return _demo(engine)
             _require_migrated(engine)
+            if args.command == "serve":
+                # Checked here, once: every worker would otherwise answer 503 to all.
+                engine.dispose()
+                return _serve(args.host, args.port, args.workers, args.database)
             with read_connection(engine) as conn:
                 if args.command == "verify":
                     return _verify(verify(conn, against=against), as_json=args.json)
@@ -273,7 +276,6 @@ def _share(units: int, total: int) -> str:
 
 
 def _demo(engine: Engine) -> int:
-    upgrade(engine)
     run_demo(Ledger(engine))
     names = {member_holder(m.address): m.name for m in DEMO_MEMBERS}
     with read_connection(engine) as conn:

@@ -117,7 +117,9 @@ def test_a_database_option_that_is_no_url_is_one_line(tmp_path: Path, url: str, 
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("command", [["verify"], ["digest"], ["journal"], ["db", "current"]])
+@pytest.mark.parametrize(
+    "command", [["verify"], ["digest"], ["journal"], ["db", "current"], ["serve", "--port", "1"]]
+)
 def test_a_mistyped_sqlite_path_creates_nothing(tmp_path: Path, command: list[str]) -> None:
     url = f"sqlite:///{tmp_path / 'no' / 'such' / 'dpn.sqlite3'}"
     result = _run_dpn(tmp_path, "--database", url, *command)
@@ -126,7 +128,7 @@ def test_a_mistyped_sqlite_path_creates_nothing(tmp_path: Path, command: list[st
     assert list(tmp_path.iterdir()) == []  # neither the directories nor the file
 
 
-@pytest.mark.parametrize("command", [["verify"], ["digest"], ["journal"]])
+@pytest.mark.parametrize("command", [["verify"], ["digest"], ["journal"], ["serve", "--port", "1"]])
 def test_a_database_never_migrated_says_so(tmp_path: Path, command: list[str]) -> None:
     empty = tmp_path / "empty.sqlite3"
     sqlite3.connect(empty).close()
@@ -135,6 +137,15 @@ def test_a_database_never_migrated_says_so(tmp_path: Path, command: list[str]) -
     assert "dpn db upgrade" in result.stderr
     with sqlite3.connect(empty) as conn:
         assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone() == (0,)
+
+
+def test_demo_if_empty_on_a_new_database_creates_it_and_loads_the_demo(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'var' / 'dpn.sqlite3'}"
+    first = _run_dpn(tmp_path, "--database", url, "demo", "--if-empty")
+    assert first.returncode == 0, first.stderr
+    again = _run_dpn(tmp_path, "--database", url, "demo", "--if-empty")
+    assert again.returncode == 0 and "journal not empty" in again.stdout
+    assert _run_dpn(tmp_path, "--database", url, "verify").returncode == 0
 
 
 @pytest.mark.parametrize(
