@@ -19,6 +19,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from api.demo import DEMO_ASSET_ID, DEMO_MEMBERS, run_demo
 from api.serve import serve
+from api.settings import Settings
 from ledger.core import Entry, format_time
 from ledger.db.engine import database_url, db_errors_translated, make_engine, read_connection
 from ledger.db.migrate import current_revision, downgrade, head_revision, upgrade
@@ -263,6 +264,7 @@ def _serve(host: str, port: int, workers: int, database: str | None) -> int:
         os.environ["DPN_DATABASE_URL"] = database
     os.environ.setdefault("DPN_SIWE_DOMAIN", f"{host}:{port}")
     os.environ.setdefault("DPN_SIWE_URI", f"http://{host}:{port}")
+    Settings.from_env()  # a malformed setting: one line here, not a crash in each worker
     print(
         f"DPN Ledger API on http://{host}:{port}/v1 (docs: http://{host}:{port}/docs)", flush=True
     )

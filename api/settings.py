@@ -5,13 +5,27 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from ledger.address import validate_address
 from ledger.db.engine import database_url
+from ledger.errors import InvalidInput
 
 __all__ = ["Settings"]
 
 
-def _addresses(text: str) -> frozenset[str]:
-    return frozenset(a.strip() for a in text.split(",") if a.strip())
+def _addresses(name: str) -> frozenset[str]:
+    """Checksummed addresses, comma-separated: a mistyped admin is refused, not ignored."""
+    text = os.environ.get(name, "")
+    return frozenset(validate_address(a.strip()) for a in text.split(",") if a.strip())
+
+
+def _integer(name: str, default: int) -> int:
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidInput("setting_malformed", f"{name} must be an integer") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,14 +49,14 @@ class Settings:
     def from_env(cls) -> Settings:
         """Settings from ``DPN_DATABASE_URL``, ``DPN_SIWE_DOMAIN``, ``DPN_SIWE_URI``,
         ``DPN_CHAIN_ID``, ``DPN_TOKEN_TTL_S`` and ``DPN_ADMINS`` (comma-separated
-        checksummed addresses)."""
+        checksummed addresses); ``InvalidInput`` names one that is malformed."""
         env = os.environ
         defaults = cls()
         return cls(
             database_url=database_url(),
             siwe_domain=env.get("DPN_SIWE_DOMAIN", defaults.siwe_domain),
             siwe_uri=env.get("DPN_SIWE_URI", defaults.siwe_uri),
-            chain_id=int(env.get("DPN_CHAIN_ID", defaults.chain_id)),
-            token_ttl_s=int(env.get("DPN_TOKEN_TTL_S", defaults.token_ttl_s)),
-            admins=_addresses(env.get("DPN_ADMINS", "")),
+            chain_id=_integer("DPN_CHAIN_ID", defaults.chain_id),
+            token_ttl_s=_integer("DPN_TOKEN_TTL_S", defaults.token_ttl_s),
+            admins=_addresses("DPN_ADMINS"),
         )

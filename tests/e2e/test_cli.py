@@ -139,6 +139,21 @@ def test_a_database_never_migrated_says_so(tmp_path: Path, command: list[str]) -
         assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone() == (0,)
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "code"),
+    [
+        ("DPN_ADMINS", "0x1a642f0e3c3af545e7acbd38b07251b3990914f1", "address_checksum"),
+        ("DPN_ADMINS", "root", "address_malformed"),
+        ("DPN_CHAIN_ID", "mainnet", "setting_malformed"),
+    ],
+)
+def test_serve_refuses_a_malformed_setting_before_any_worker_starts(
+    demo_db: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str, code: str
+) -> None:
+    monkeypatch.setenv(name, value)  # a mistyped admin is refused, not silently ignored
+    _one_line_error(_dpn(demo_db, "serve", "--port", "1"), code)
+
+
 def test_demo_if_empty_on_a_new_database_creates_it_and_loads_the_demo(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'var' / 'dpn.sqlite3'}"
     first = _run_dpn(tmp_path, "--database", url, "demo", "--if-empty")

@@ -30,6 +30,7 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
 
+from api.serve import RESTARTS_MAX
 from ledger.db.engine import make_engine, read_connection
 from ledger.db.schema import Account, Balance, JournalEntry, table
 from ledger.verify import verify
@@ -410,6 +411,31 @@ def test_connections_spread_over_workers_and_a_dead_worker_is_replaced(tmp_path:
             connection.close()
         stop(server)
     assert server.process.returncode == 0
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads Linux /proc")
+def test_the_supervisor_gives_up_on_workers_that_keep_dying(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'dpn.sqlite3'}"
+    migrate(url)
+    server = start(url, tmp_path / "server.log", workers=2)
+    try:
+        wait_until_ready(server)
+        killed: set[int] = set()
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        # Kill each worker as soon as it is there: the supervisor restarts RESTARTS_MAX of
+        # them within RESTART_WINDOW_S, then stops and says so by its exit status.
+        while server.process.poll() is None:
+            assert time.monotonic() < deadline, server.output()
+            for pid in set(_workers_of(server)) - killed:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                killed.add(pid)
+            time.sleep(0.05)
+    finally:
+        stop(server)
+    assert server.process.returncode == 1, server.output()
+    assert RESTARTS_MAX + 1 <= len(killed) <= RESTARTS_MAX + 2
+    assert "workers keep exiting" in server.output()
 
 
 # -- concurrent transfers over two workers on PostgreSQL -----------------------------------
