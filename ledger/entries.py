@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, select
 
 from ledger.core import AccountKey, Entry, HoldChange, HoldOp, Posting
+from ledger.db.params import chunks
 from ledger.db.schema import Account, JournalEntry, JournalHoldChange, JournalPosting, table
 
 __all__ = ["ENTRY_CHUNK", "entry_by_key", "load_entries", "stream_entries"]
@@ -92,8 +93,7 @@ def load_entries(conn: Connection, seqs: Sequence[int]) -> list[Entry]:
         return []
     found: dict[int, Entry] = {}
     wanted = sorted(set(seqs))
-    for start in range(0, len(wanted), ENTRY_CHUNK):
-        part = wanted[start : start + ENTRY_CHUNK]
+    for part in chunks(wanted):
         rows = conn.execute(select(_entries).where(_entries.c.seq.in_(part))).all()
         for entry in _assemble(conn, rows, part[0], part[-1]):
             found[entry.seq] = entry

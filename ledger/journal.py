@@ -39,6 +39,7 @@ from ledger.core import (
     validate_asset_id,
 )
 from ledger.db.engine import write_connection
+from ledger.db.params import IN_CHUNK, chunks
 from ledger.db.schema import (
     Account,
     Asset,
@@ -50,7 +51,7 @@ from ledger.db.schema import (
 from ledger.entries import load_entries
 from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound, Refused
 from ledger.group_commit import GroupCommit
-from ledger.journal_load import IN_CHUNK, LoadRows
+from ledger.journal_load import LoadRows
 from ledger.journal_store import StoreRows
 
 __all__ = [
@@ -302,8 +303,7 @@ class WriteTx(LoadRows, StoreRows):
                 missing.append(key)
             else:
                 found[key] = account_id
-        for start in range(0, len(missing), IN_CHUNK):
-            part = missing[start : start + IN_CHUNK]
+        for part in chunks(missing, IN_CHUNK // 2):  # two parameters a key
             for account_id, holder, instrument in self.conn.execute(
                 select(_accounts.c.id, _accounts.c.holder, _accounts.c.instrument).where(
                     tuple_(_accounts.c.holder, _accounts.c.instrument).in_(

@@ -10,16 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Connection, any_, bindparam, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Column, Connection
 
 from ledger.core import AccountKey, AccountState, EntryDraft, HoldState, LedgerState
+from ledger.db.params import chunks, pg_int_array, pg_text_array
 from ledger.db.schema import Account, Balance, Hold, JournalEntry, table
-from ledger.journal_store import pg_int_array, pg_text_array
 
-__all__ = ["IN_CHUNK", "LoadRows"]
-
-IN_CHUNK = 500  # values per IN list: old SQLite builds allow 999 parameters a statement
+__all__ = ["LoadRows"]
 
 _entries = table(JournalEntry)
 _accounts = table(Account)
@@ -34,13 +31,6 @@ class LoadRows:
     conn: Connection
     _state: LedgerState
     _balance_rows: set[int]
-
-    def _one_of(self, column: Column[Any], values: Sequence[Any]) -> ColumnElement[bool]:
-        """``column IN values``; on PostgreSQL as ``= ANY(array)``, one parameter instead
-        of hundreds (the driver's parsing of long parameter lists is slow)."""
-        if self.conn.dialect.name == "postgresql":
-            return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-        return column.in_(values)
 
     def _stored_requests(self, keys: Sequence[str]) -> dict[str, tuple[int, str]]:
         """``(seq, request_hash)`` of those idempotency keys already in the journal."""
@@ -76,13 +66,12 @@ class LoadRows:
             array = pg_int_array(values) if key.type.python_type is int else pg_text_array(values)
             return list(self.conn.exec_driver_sql(sql, (array,)).all())
         rows: list[Any] = []
-        for start in range(0, len(values), IN_CHUNK):
-            part = tuple(values[start : start + IN_CHUNK])
+        for part in chunks(values):
             sql = (
                 f"SELECT {key.name}, {names} FROM {key.table.name}"
                 f" WHERE {key.name} IN ({', '.join('?' * len(part))})"
             )
-            rows += self.conn.exec_driver_sql(sql, part).all()
+            rows += self.conn.exec_driver_sql(sql, tuple(part)).all()
         return rows
 
     def _load_balances(self, ids: dict[AccountKey, int]) -> None:
@@ -98,25 +87,25 @@ class LoadRows:
             self._balance_rows.add(account_id)
 
     def _load_holds(self, drafts: Sequence[EntryDraft]) -> None:
+        """Load the holds the drafts name that this transaction has not seen yet."""
         named = {h.hold_id for d in drafts for h in d.hold_changes}
         named -= self._state.holds.keys() | self._state.closed_holds
-        ids = list(named)
-        for start in range(0, len(ids), IN_CHUNK):
-            part = ids[start : start + IN_CHUNK]
-            for hold_id, holder, instrument, remaining, closed_seq in self.conn.execute(
-                select(
-                    _holds.c.id,
-                    _accounts.c.holder,
-                    _accounts.c.instrument,
-                    _holds.c.remaining,
-                    _holds.c.closed_seq,
-                )
-                .join(_accounts, _accounts.c.id == _holds.c.account_id)
-                .where(self._one_of(_holds.c.id, part))
-            ):
-                if closed_seq is None:
-                    self._state.holds[hold_id] = HoldState(
-                        AccountKey(holder, instrument), remaining
-                    )
-                else:
-                    self._state.closed_holds.add(hold_id)
+        found = self._rows_by_key(
+            _holds.c.id, (_holds.c.account_id, _holds.c.remaining, _holds.c.closed_seq), list(named)
+        )
+        open_on = {account_id for _, account_id, _, closed_seq in found if closed_seq is None}
+        keys = self._account_keys(open_on)
+        for hold_id, account_id, remaining, closed_seq in found:
+            if closed_seq is None:
+                self._state.holds[hold_id] = HoldState(keys[account_id], int(remaining))
+            else:
+                self._state.closed_holds.add(hold_id)
+
+    def _account_keys(self, ids: set[int]) -> dict[int, AccountKey]:
+        """The holder and instrument of those stored accounts."""
+        found = self._rows_by_key(
+            _accounts.c.id, (_accounts.c.holder, _accounts.c.instrument), list(ids)
+        )
+        return {
+            account_id: AccountKey(holder, instrument) for account_id, holder, instrument in found
+        }

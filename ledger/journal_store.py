@@ -6,7 +6,7 @@ SQLite): SQLAlchemy's per-row parameter processing costs more than the inserts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -15,10 +15,11 @@ from sqlalchemy import Connection, Table, bindparam, insert, update
 
 from ledger.core import AccountKey, Entry, HoldOp, LedgerState
 from ledger.core.canonical import canonical_bytes
+from ledger.db.params import pg_int_array
 from ledger.db.schema import Balance, Hold, JournalEntry, JournalHoldChange, JournalPosting, table
 from ledger.db.types import amount_param, time_param
 
-__all__ = ["StoreRows", "pg_int_array", "pg_text_array"]
+__all__ = ["StoreRows"]
 
 _BULK_ROWS_MIN = 2  # PostgreSQL: from this many balances on, one UPDATE over arrays
 _PG_BULK_BALANCE_UPDATE = (
@@ -170,24 +171,6 @@ class StoreRows:
             .values(remaining=bindparam("remaining"), closed_seq=bindparam("closed_seq")),
             changes,
         )
-
-
-def pg_int_array(values: Iterable[int]) -> str:
-    """The text of a PostgreSQL array of integers, to be sent as one parameter and cast
-    (``%s::bigint[]``). psycopg adapts a list element by element in Python, which costs
-    several times more than joining the digits: a batch sends thousands of them."""
-    return "{" + ",".join(map(str, values)) + "}"
-
-
-def pg_text_array(values: Iterable[str]) -> str:
-    """The text of a PostgreSQL array of strings (see ``pg_int_array``). Every element
-    is quoted, its backslashes and double quotes escaped, so that any text, commas,
-    braces, ``NULL`` and white space included, reads back as itself."""
-    return (
-        "{"
-        + ",".join(['"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values])
-        + "}"
-    )
 
 
 def _last_seq_by_account(entries: Sequence[Entry]) -> dict[AccountKey, int]:

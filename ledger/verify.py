@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import TypeVar
 
 from sqlalchemy import Connection, func, select
 
@@ -25,16 +24,14 @@ from ledger.core import (
     entry_id_for,
 )
 from ledger.core.entry import Entry, EntryDraft
+from ledger.db.params import chunks
 from ledger.db.schema import Account, Asset, Balance, Hold, JournalEntry, JournalHoldChange, table
 from ledger.entries import ENTRY_CHUNK, load_entries, stream_entries
 from ledger.errors import LedgerError
 from ledger.journal import ASSET_REGISTER_KIND
-from ledger.journal_load import IN_CHUNK
 from ledger.transfers import REVERSAL_KIND, REVERSIBLE_KINDS
 
 __all__ = ["VerifyReport", "verify"]
-
-_T = TypeVar("_T")
 
 
 @dataclass(slots=True)
@@ -134,7 +131,7 @@ class _History:
         entries, hold_changes = table(JournalEntry), table(JournalHoldChange)
         placed = sorted({h.hold_id for e in chunk for h in e.hold_changes if h.op is HoldOp.PLACE})
         self.first_placed: dict[str, int] = {}
-        for hold_ids in _parts(placed):
+        for hold_ids in chunks(placed):
             for hold_id, first in conn.execute(
                 select(hold_changes.c.hold_id, func.min(hold_changes.c.seq))
                 .where(hold_changes.c.op == HoldOp.PLACE.value)
@@ -144,7 +141,7 @@ class _History:
                 self.first_placed[hold_id] = first
         targets = sorted({e.reverses for e in chunk if e.reverses is not None and e.reverses > 0})
         self.first_reversed_by: dict[int, int] = {}
-        for seqs in _parts(targets):
+        for seqs in chunks(targets):
             for target, first in conn.execute(
                 select(entries.c.reverses, func.min(entries.c.seq))
                 .where(entries.c.reverses.in_(seqs))
@@ -185,11 +182,6 @@ class _History:
         named = entry.payload.get("reverses_id", original.id)
         if named != original.id:
             raise _Bad(entry.seq, f"reversal names entry id {named}, not entry {target}'s")
-
-
-def _parts(values: list[_T]) -> Iterator[list[_T]]:
-    for start in range(0, len(values), IN_CHUNK):
-        yield values[start : start + IN_CHUNK]
 
 
 def _check_entry(entry: Entry, state: LedgerState, total_units: dict[str, int]) -> None:

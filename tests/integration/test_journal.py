@@ -11,10 +11,10 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from ledger.core import AccountKey, EntryDraft, Posting, limits
+from ledger.db.params import pg_int_array, pg_text_array
 from ledger.db.schema import Balance, JournalEntry, table
 from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound, Refused
 from ledger.journal import Ledger
-from ledger.journal_store import pg_int_array, pg_text_array
 from ledger.members import member_holder, register_member
 from ledger.reads import account_state, cap_table, digest, journal_page, seq_at
 from ledger.registry import register_asset
