@@ -165,8 +165,8 @@ def _run(args: argparse.Namespace) -> int:
     url = _database_url(args)
     against = _parse_digest(args.against) if getattr(args, "against", None) else None
     db_command = getattr(args, "db_command", None)
-    may_create = args.command == "demo" or (args.command, db_command) == ("db", "upgrade")
-    engine = _open(url, may_create=may_create)
+    creates = args.command in ("demo", "serve") or (args.command, db_command) == ("db", "upgrade")
+    engine = _open(url, may_create=creates)
     try:
         with db_errors_translated():
             if args.command == "db":
@@ -179,11 +179,12 @@ def _run(args: argparse.Namespace) -> int:
                             print("journal not empty: demo not loaded")
                             return 0
                 return _demo(engine)
-            _require_migrated(engine)
             if args.command == "serve":
-                # Checked here, once: every worker would otherwise answer 503 to all.
+                # Started on a database not yet migrated, the service is alive and not
+                # ready (/readyz says why) until `dpn db upgrade` has run.
                 engine.dispose()
                 return _serve(args.host, args.port, args.workers, args.database)
+            _require_migrated(engine)
             with read_connection(engine) as conn:
                 if args.command == "verify":
                     return _verify(verify(conn, against=against), as_json=args.json)

@@ -1,10 +1,12 @@
-"""Signing in through the real API with real wallet signatures (eth_account)."""
+"""Calling the real API as its users do: signing in with real wallet signatures
+(eth_account), posting with an Idempotency-Key, the greenhouse the suites register."""
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 from eth_account import Account
@@ -61,3 +63,20 @@ class MovableClock:
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
+
+
+def post(client: httpx.Client, path: str, who: dict[str, str], body: Any, key: str) -> Any:
+    """``POST path`` with a JSON body, as ``who`` (sign-in headers), under ``key``."""
+    return client.post(path, json=body, headers=who | {"Idempotency-Key": key})
+
+
+def greenhouse(asset_id: str) -> dict[str, Any]:
+    """The body that registers the suites' asset: a greenhouse in Wageningen."""
+    return {
+        "id": asset_id,
+        "make": "Richel",
+        "model": "Greenhouse",
+        "serial": "R-1",
+        "location": "Wageningen",
+        "jurisdiction": "NL",
+    }

@@ -18,7 +18,7 @@ from ledger.db.engine import read_connection
 from ledger.photos import PHOTO_BYTES_MAX
 from ledger.verify import verify
 
-from .signin import MovableClock, sign_in, wallet
+from .signin import MovableClock, greenhouse, sign_in, wallet
 
 ADMIN, OPERATOR, ANN, BOB = wallet(11), wallet(12), wallet(13), wallet(14)
 ASSET = "1M8GDM9AXKP042788"
@@ -64,15 +64,7 @@ def world(client: TestClient) -> World:
     made = w.post(
         "/v1/assets",
         w.admin,
-        {
-            "id": ASSET,
-            "make": "Richel",
-            "model": "Greenhouse",
-            "serial": "R-1",
-            "location": "Wageningen",
-            "jurisdiction": "NL",
-            "total_units": 1_000_000,
-        },
+        greenhouse(ASSET) | {"total_units": 1_000_000},
     )
     assert made.status_code == 201, made.text
     assert (

@@ -24,7 +24,7 @@ from api.settings import Settings
 from ledger.api_keys import API_KEYS_LIVE_MAX, create_api_key
 from ledger.db.schema import ApiKey, table
 
-from .signin import MovableClock, sign_in, wallet
+from .signin import MovableClock, greenhouse, post, sign_in, wallet
 
 ADMIN, OPERATOR, ANN, BOB = wallet(41), wallet(42), wallet(43), wallet(44)
 ASSET, OTHER_ASSET = "1M8GDM9AXKP042788", "11111111111111111"
@@ -41,21 +41,6 @@ def _app(engine: Engine, **settings: Any) -> FastAPI:
 def client(sqlite_engine: Engine) -> Iterator[TestClient]:
     with TestClient(_app(sqlite_engine)) as test_client:
         yield test_client
-
-
-def _post(client: TestClient, path: str, who: dict[str, str], key: str, body: Any) -> Any:
-    return client.post(path, json=body, headers=who | {"Idempotency-Key": key})
-
-
-def _asset(id_: str = ASSET) -> dict[str, Any]:
-    return {
-        "id": id_,
-        "make": "Richel",
-        "model": "Greenhouse",
-        "serial": "R-1",
-        "location": "Wageningen",
-        "jurisdiction": "NL",
-    }
 
 
 # -- request ids ---------------------------------------------------------------------------
@@ -189,7 +174,7 @@ def test_concurrent_twins_make_one_api_key(engine: Engine, monkeypatch: pytest.M
         ann = sign_in(client, ANN)
 
         def create() -> Any:
-            return _post(client, "/v1/api-keys", ann, "twin", {"name": "robot"})
+            return post(client, "/v1/api-keys", ann, key="twin", body={"name": "robot"})
 
         with ThreadPoolExecutor(max_workers=2) as pool:
             first = pool.submit(create)
@@ -212,15 +197,15 @@ def test_api_keys_are_capped_and_listed_in_pages(client: TestClient) -> None:
     ann = sign_in(client, ANN)
     ids = []
     for n in range(API_KEYS_LIVE_MAX):
-        made = _post(client, "/v1/api-keys", ann, f"k{n}", {"name": f"robot {n}"})
+        made = post(client, "/v1/api-keys", ann, key=f"k{n}", body={"name": f"robot {n}"})
         assert made.status_code == 201, made.text
         ids.append(made.json()["id"])
-    over = _post(client, "/v1/api-keys", ann, "over", {"name": "one too many"})
+    over = post(client, "/v1/api-keys", ann, key="over", body={"name": "one too many"})
     assert over.status_code == 422 and over.json()["code"] == "api_keys_too_many"
     assert over.json()["limit"] == API_KEYS_LIVE_MAX
     # A revoked key frees its place, and is still listed.
     assert client.delete(f"/v1/api-keys/{ids[0]}", headers=ann).status_code == 204
-    again = _post(client, "/v1/api-keys", ann, "over-2", {"name": "replacement"})
+    again = post(client, "/v1/api-keys", ann, key="over-2", body={"name": "replacement"})
     assert again.status_code == 201
     ids.append(again.json()["id"])
 
@@ -248,10 +233,12 @@ def test_api_keys_are_capped_and_listed_in_pages(client: TestClient) -> None:
 def test_documents_are_listed_in_pages(client: TestClient) -> None:
     admin = sign_in(client, ADMIN)
     docs = [{"title": f"Deed {n}", "sha256": f"{n:02x}" * 32} for n in range(5)]
-    made = _post(client, "/v1/assets", admin, "asset", _asset() | {"documents": docs[:2]})
+    made = post(
+        client, "/v1/assets", admin, key="asset", body=greenhouse(ASSET) | {"documents": docs[:2]}
+    )
     assert made.status_code == 201, made.text
     for n, doc in enumerate(docs[2:]):
-        added = _post(client, f"/v1/assets/{ASSET}/documents", admin, f"d{n}", doc)
+        added = post(client, f"/v1/assets/{ASSET}/documents", admin, key=f"d{n}", body=doc)
         assert added.status_code == 201, added.text
     path = f"/v1/assets/{ASSET}/documents"
     first = client.get(path, params={"limit": 3}).json()
@@ -268,22 +255,19 @@ def test_documents_are_listed_in_pages(client: TestClient) -> None:
 
 def test_only_an_admin_or_an_operator_of_any_asset_registers_assets(client: TestClient) -> None:
     admin, operator, ann = sign_in(client, ADMIN), sign_in(client, OPERATOR), sign_in(client, ANN)
-    assert _post(client, "/v1/assets", admin, "a1", _asset()).status_code == 201
-    granted = _post(
-        client,
-        "/v1/roles",
-        admin,
-        "g1",
-        {"address": OPERATOR.address, "role": "operator", "asset_id": ASSET},
-    )
+    assert post(client, "/v1/assets", admin, key="a1", body=greenhouse(ASSET)).status_code == 201
+    role = {"address": OPERATOR.address, "role": "operator", "asset_id": ASSET}
+    granted = post(client, "/v1/roles", admin, role, "g1")
     assert granted.status_code == 204, granted.text
     # An operator of one asset acts on that asset only: registering another is refused.
-    refused = _post(client, "/v1/assets", operator, "a2", _asset(OTHER_ASSET))
+    refused = post(client, "/v1/assets", operator, key="a2", body=greenhouse(OTHER_ASSET))
     assert refused.status_code == 403 and refused.json()["code"] == "not_operator"
-    member = _post(client, "/v1/assets", ann, "a3", _asset(OTHER_ASSET))
+    member = post(client, "/v1/assets", ann, key="a3", body=greenhouse(OTHER_ASSET))
     assert member.status_code == 403 and member.json()["code"] == "not_operator"
     # An operator of any asset (the role granted without one) registers.
-    granted = _post(client, "/v1/roles", admin, "g2", {"address": ANN.address, "role": "operator"})
+    granted = post(
+        client, "/v1/roles", admin, key="g2", body={"address": ANN.address, "role": "operator"}
+    )
     assert granted.status_code == 204, granted.text
-    made = _post(client, "/v1/assets", ann, "a4", _asset(OTHER_ASSET))
+    made = post(client, "/v1/assets", ann, key="a4", body=greenhouse(OTHER_ASSET))
     assert made.status_code == 201, made.text

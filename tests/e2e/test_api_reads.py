@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from api.app import create_app
 from api.settings import Settings
 
-from .signin import MovableClock, sign_in, wallet
+from .signin import MovableClock, greenhouse, sign_in, wallet
 
 ADMIN, OPERATOR, ANN, BOB = wallet(41), wallet(42), wallet(43), wallet(44)
 ASSET = "1M8GDM9AXKP042788"
@@ -32,14 +32,7 @@ class Network:
         admin = sign_in(client, ADMIN)
         self.ann = sign_in(client, ANN)
         sign_in(client, BOB)
-        asset = {
-            "id": ASSET,
-            "make": "Richel",
-            "model": "Greenhouse",
-            "serial": "R-1",
-            "location": "Wageningen",
-            "jurisdiction": "NL",
-        }
+        asset = greenhouse(ASSET)
         self.post("/v1/assets", admin, asset)
         operator = sign_in(client, OPERATOR)
         self.post(f"/v1/assets/{ASSET}/operators", admin, {"address": OPERATOR.address}, 204)

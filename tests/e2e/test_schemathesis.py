@@ -45,7 +45,7 @@ from ledger.db.engine import make_engine
 from ledger.db.migrate import upgrade
 from tests.conftest import _PG_SKIP, postgres_url
 
-from .signin import sign_in, wallet
+from .signin import greenhouse, sign_in, wallet
 
 ADMIN, ANN, STRANGER = wallet(31), wallet(32), wallet(33)  # STRANGER never signs in
 ASSET = "1M8GDM9AXKP042788"
@@ -181,14 +181,7 @@ def _world(engine: Engine) -> Iterator[Target]:
     with TestClient(app) as client:
         admin = sign_in(client, ADMIN)
         sign_in(client, ANN)
-        asset = {
-            "id": ASSET,
-            "make": "Richel",
-            "model": "Greenhouse",
-            "serial": "R-1",
-            "location": "Wageningen",
-            "jurisdiction": "NL",
-        }
+        asset = greenhouse(ASSET)
         issue = {"allocations": [[ADMIN.address, "600000"], [ANN.address, "400000"]]}
         deposit = {"member": ADMIN.address, "currency": "EUR", "amount": "10000000"}
         for n, (route, body) in enumerate(

@@ -23,7 +23,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -35,7 +34,7 @@ from ledger.db.engine import make_engine, read_connection
 from ledger.db.schema import Account, Balance, JournalEntry, table
 from ledger.verify import verify
 
-from .signin import sign_in, wallet
+from .signin import greenhouse, post, sign_in, wallet
 
 REPO = Path(__file__).resolve().parents[2]
 DPN = [sys.executable, "-m", "api.cli"]
@@ -148,13 +147,6 @@ def running(tmp_path: Path) -> Iterator[Server]:
         stop(server)
 
 
-# -- signing in over HTTP ------------------------------------------------------------------
-
-
-def post(client: httpx.Client, path: str, who: dict[str, str], body: Any, key: str) -> Any:
-    return client.post(path, json=body, headers=who | {"Idempotency-Key": key})
-
-
 # -- the flow over one SQLite server -------------------------------------------------------
 
 
@@ -197,14 +189,7 @@ def test_a_network_over_real_http(running: Server) -> None:
         me = client.get("/v1/members/me", headers=admin).json()
         assert me["address"] == ADMIN.address and "admin" in me["roles"]
 
-        asset = {
-            "id": ASSET,
-            "make": "Richel",
-            "model": "Greenhouse",
-            "serial": "R-1",
-            "location": "Wageningen",
-            "jurisdiction": "NL",
-        }
+        asset = greenhouse(ASSET)
         made = post(client, "/v1/assets", admin, asset, "a1")
         assert made.status_code == 201, made.text
         role = {"address": OPERATOR.address, "role": "operator", "asset_id": ASSET}
