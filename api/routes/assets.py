@@ -91,10 +91,7 @@ def assets(
     """Assets in ID order."""
     with read_connection(ledger.engine) as conn:
         found = list_assets(conn, after_id=cursor, limit=limit)
-    return Page(
-        items=[_asset_out(a) for a in found],
-        next_cursor=found[-1].id if len(found) == limit else None,
-    )
+    return Page.of([_asset_out(a) for a in found], found, limit, lambda a: a.id)
 
 
 @router.get("/assets/{asset_id}", response_model=AssetOut)
@@ -146,10 +143,8 @@ def documents(
     """The asset's legal documents, each known by its SHA-256, oldest first."""
     with read_connection(ledger.engine) as conn:
         found = list_documents(conn, asset_id, after_id=cursor, limit=limit)
-    return Page(
-        items=[DocumentIn(title=d.title, sha256=d.sha256) for d in found],
-        next_cursor=str(found[-1].id) if len(found) == limit else None,
-    )
+    items = [DocumentIn(title=d.title, sha256=d.sha256) for d in found]
+    return Page.of(items, found, limit, lambda d: d.id)
 
 
 @router.post("/assets/{asset_id}/documents", response_model=DocumentIn, status_code=201)
@@ -243,7 +238,7 @@ def sightings(
         )
         for s in found
     ]
-    return Page(items=items, next_cursor=str(found[-1].id) if len(found) == limit else None)
+    return Page.of(items, found, limit, lambda s: s.id)
 
 
 @router.post("/assets/{asset_id}/sightings", response_model=dict[str, int], status_code=201)

@@ -128,7 +128,7 @@ def api_keys(
         )
         for k in found
     ]
-    return Page(items=items, next_cursor=found[-1].id if len(found) == limit else None)
+    return Page.of(items, found, limit, lambda k: k.id)
 
 
 @router.delete("/api-keys/{key_id}", status_code=204)

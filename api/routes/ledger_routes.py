@@ -171,10 +171,7 @@ def journal(
             asset=asset,
             currency=currency,
         )
-    return Page(
-        items=[entry_out(e) for e in found],
-        next_cursor=str(found[-1].seq) if len(found) == limit else None,
-    )
+    return Page.of([entry_out(e) for e in found], found, limit, lambda e: e.seq)
 
 
 @router.get("/digest", response_model=DigestOut)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Annotated, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -21,6 +22,7 @@ PAGE_SIZE_MAX = 200
 PAGE_SIZE_DEFAULT = 50
 
 T = TypeVar("T")
+_Row = TypeVar("_Row")
 
 # Amounts travel as decimal strings: wei exceed what a JSON number holds exactly.
 AmountText = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,40}$")]
@@ -44,3 +46,12 @@ class Page(BaseModel, Generic[T]):
 
     items: list[T]
     next_cursor: str | None = Field(default=None, max_length=64)
+
+    @classmethod
+    def of(
+        cls, items: list[T], found: Sequence[_Row], limit: int, cursor: Callable[[_Row], object]
+    ) -> Page[T]:
+        """``items`` (made from the rows ``found``) as a page: a full one may have more
+        after it, from its last row's ``cursor``."""
+        after = str(cursor(found[-1])) if found and len(found) == limit else None
+        return cls(items=items, next_cursor=after)
