@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 from ledger.core import AccountKey
 from ledger.errors import LedgerError, Refused
+from ledger.group_commit import GroupCommit
 from ledger.journal import Ledger, WriteTx
 from ledger.members import member_holder
 from ledger.reads import account_state
@@ -89,14 +90,14 @@ def test_waiting_appends_share_one_transaction_and_fail_alone(ledger: Ledger) ->
 
 def test_the_committer_thread_ends_when_idle_and_returns_with_work(ledger: Ledger) -> None:
     build_network(ledger)
-    ledger._group._idle_s = 0.01
+    group = GroupCommit(ledger.write, idle_s=0.01)
     draft = transfer_draft(
         sender=ANN, recipient=BOB, instrument=USD, amount=1, key="solo", actor="t"
     )
-    assert ledger.append(draft).entry.kind == "transfer"
-    _until(lambda: not ledger._group.running)
-    assert ledger.append(draft).replayed
-    _until(lambda: not ledger._group.running)
+    assert group.submit(draft).result().entry.kind == "transfer"
+    _until(lambda: not group.running)
+    assert group.submit(draft).result().replayed
+    _until(lambda: not group.running)
 
 
 def test_a_draft_cancelled_before_its_batch_is_dropped(ledger: Ledger) -> None:
