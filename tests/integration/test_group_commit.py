@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import Any
 
 from ledger.core import AccountKey
 from ledger.errors import LedgerError, Refused
@@ -28,18 +29,30 @@ def _until(condition: Callable[[], bool]) -> None:
         time.sleep(0.001)
 
 
+class Gate:
+    """A write whose first transaction waits, once begun, until the gate opens: what
+    arrives meanwhile queues behind it."""
+
+    def __init__(self, write: Callable[[], Any]) -> None:
+        self.entered, self.open = threading.Event(), threading.Event()
+        self._write = write
+
+    @contextmanager
+    def write(self) -> Iterator[WriteTx]:
+        if not self.entered.is_set():
+            self.entered.set()
+            self.open.wait(timeout=10)
+        with self._write() as tx:
+            yield tx
+
+
 def test_waiting_appends_share_one_transaction_and_fail_alone(ledger: Ledger) -> None:
     build_network(ledger, cash_minor=1_000)
     batches: list[int] = []
-    entered, gate = threading.Event(), threading.Event()
     original = ledger.write
 
     @contextmanager
-    def gated_write() -> Iterator[WriteTx]:
-        # The first transaction waits until every other append is queued behind it.
-        if not entered.is_set():
-            entered.set()
-            gate.wait(timeout=10)
+    def counted_write() -> Iterator[WriteTx]:
         with original() as tx:
             real = tx.append_each
 
@@ -50,7 +63,9 @@ def test_waiting_appends_share_one_transaction_and_fail_alone(ledger: Ledger) ->
             tx.append_each = counting  # type: ignore[method-assign]
             yield tx
 
-    ledger._group._write = gated_write
+    # The first transaction waits until every other append is queued behind it.
+    gate = Gate(counted_write)
+    group = GroupCommit(gate.write)
     drafts = [
         transfer_draft(
             sender=ANN, recipient=BOB, instrument=USD, amount=100, key=f"g{i}", actor="t"
@@ -63,16 +78,16 @@ def test_waiting_appends_share_one_transaction_and_fail_alone(ledger: Ledger) ->
 
     def submit(i: int) -> object:
         try:
-            return ledger.append(drafts[i])
+            return group.submit(drafts[i]).result()
         except LedgerError as error:
             return error
 
     with ThreadPoolExecutor(len(drafts)) as pool:
         first = pool.submit(submit, 0)
-        _until(entered.is_set)
+        _until(gate.entered.is_set)
         rest = [pool.submit(submit, i) for i in range(1, len(drafts))]
-        _until(lambda: ledger._group.waiting == len(drafts))
-        gate.set()
+        _until(lambda: group.waiting == len(drafts))
+        gate.open.set()
         outcomes = [first.result(timeout=30), *(f.result(timeout=30) for f in rest)]
 
     refused = [o for o in outcomes if isinstance(o, LedgerError)]
@@ -102,27 +117,17 @@ def test_the_committer_thread_ends_when_idle_and_returns_with_work(ledger: Ledge
 
 def test_a_draft_cancelled_before_its_batch_is_dropped(ledger: Ledger) -> None:
     build_network(ledger, cash_minor=1_000)
-    entered, gate = threading.Event(), threading.Event()
-    original = ledger.write
-
-    @contextmanager
-    def gated_write() -> Iterator[WriteTx]:
-        if not entered.is_set():
-            entered.set()
-            gate.wait(timeout=10)
-        with original() as tx:
-            yield tx
-
-    ledger._group._write = gated_write
+    gate = Gate(ledger.write)
+    group = GroupCommit(gate.write)
     drafts = [
         transfer_draft(sender=ANN, recipient=BOB, instrument=USD, amount=1, key=k, actor="t")
         for k in ("kept", "dropped")
     ]
-    kept = ledger.submit(drafts[0])
-    _until(entered.is_set)
-    dropped = ledger.submit(drafts[1])
+    kept = group.submit(drafts[0])
+    _until(gate.entered.is_set)
+    dropped = group.submit(drafts[1])
     assert dropped.cancel()
-    gate.set()
+    gate.open.set()
     assert kept.result(timeout=30).entry.idempotency_key == "kept"
     with ledger.engine.connect() as conn:
         assert account_state(conn, AccountKey(member_holder(BOB), USD)).balance == 1_001
@@ -137,9 +142,9 @@ def test_a_failed_transaction_fails_every_draft_of_its_batch(ledger: Ledger) -> 
         raise ConnectionError("the database went away")
         yield  # pragma: no cover
 
-    ledger._group._write = broken_write
+    group = GroupCommit(broken_write)
     futures = [
-        ledger.submit(
+        group.submit(
             transfer_draft(sender=ANN, recipient=BOB, instrument=USD, amount=1, key=k, actor="t")
         )
         for k in ("a", "b")
