@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Engine, event
 
 from ledger.access import PRINCIPALS_CHANGED, PRINCIPALS_CHANNEL, Principal, digest_of
 
@@ -33,7 +33,6 @@ FRESH_S = 2.0
 ENTRIES_MAX = 10_000
 POLL_S = 0.5  # how often the listener looks up from waiting to see if it should stop
 RECONNECT_S = 1.0
-_FORGET_ON_CHECKIN = "dpn_forget_principals"
 
 log = logging.getLogger("dpn.principals")
 
@@ -57,24 +56,17 @@ class PrincipalCache:
     key = staticmethod(digest_of)  # the cache key of a credential: never the credential
 
     def follow(self, engine: Engine) -> None:
-        """Forget everything whenever a transaction on ``engine`` that announced changed
-        principals (``ledger.access.announce_principals_changed``) has committed: once
-        its connection is back in the pool, so no request can resolve the old roles
-        after the forgetting and before the commit."""
-
-        def committed(conn: Connection) -> None:
-            if conn.info.pop(PRINCIPALS_CHANGED, False):
-                conn.info[_FORGET_ON_CHECKIN] = True
-
-        def rolled_back(conn: Connection) -> None:
-            conn.info.pop(PRINCIPALS_CHANGED, None)
+        """Forget everything whenever a connection of ``engine`` that announced changed
+        principals (``ledger.access.announce_principals_changed``) comes back to the
+        pool: its transaction has ended then, so no request can resolve the old roles
+        after the forgetting. (A change rolled back makes it forget for nothing, which
+        is harmless. A pool event, not a connection event: those would slow every
+        statement of every connection.)"""
 
         def checked_in(_dbapi_connection: Any, record: Any) -> None:
-            if record.info.pop(_FORGET_ON_CHECKIN, False):
+            if record.info.pop(PRINCIPALS_CHANGED, False):
                 self.forget_all()
 
-        event.listen(engine, "commit", committed)
-        event.listen(engine, "rollback", rolled_back)
         event.listen(engine.pool, "checkin", checked_in)
 
     def get(self, key: str, now: datetime) -> Principal | None:
