@@ -51,6 +51,8 @@ __all__ = [
     "NodeFlow",
     "NodeFunction",
     "Photo",
+    "PhotoUpload",
+    "ServiceSecret",
     "Sighting",
     "table",
 ]
@@ -242,6 +244,8 @@ class ApiKey(Base):
     roles: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A key may carry an expiry; one without lasts until revoked.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class MemberRole(Base):
@@ -266,6 +270,28 @@ class Photo(Base):
     content_type: Mapped[str] = mapped_column(String(64))
     size_bytes: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class PhotoUpload(Base):
+    """Who uploaded which photo: what a member's storage quota counts (each photo once a
+    member, however often it is uploaded)."""
+
+    __tablename__ = "photo_uploads"
+
+    address: Mapped[str] = mapped_column(String(42), primary_key=True)
+    sha256: Mapped[str] = mapped_column(ForeignKey("photos.sha256"), primary_key=True)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ServiceSecret(Base):
+    """A secret of this deployment, shared by every worker, made once by a migration (for
+    example the key that signs sign-in challenges, so that they need not be stored)."""
+
+    __tablename__ = "service_secrets"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(64))
 
 
 # -- the network directory ----------------------------------------------------------------
