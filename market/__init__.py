@@ -1,33 +1,49 @@
-"""The market: order books that match fractions of assets for currency.
+"""The market: trading and leasing fractions of assets, settled through the ledger.
 
-``Book`` is pure (standard library only, no clock): commands in, events out. The engine
-that holds funds and settles trades in the ledger builds on it.
+``market.book`` is the pure matching book (standard library only, no clock): commands
+in, events out. The engine (holds, sequencing, settlement), the lease books and the
+market data are to sit beside it as ``market.engine``, ``market.lease`` and
+``market.data``. The book's public names are re-exported here, so ``from market import
+Book`` keeps working.
 """
 
-from market.book import Book
-from market.commands import Amend, Cancel, Command, Expire, PlaceLimit, PlaceMarket
-from market.errors import (
-    BookConfigError,
-    BookInvariantError,
-    MarketError,
-    QueryOutOfRange,
-    UnknownCommand,
-)
-from market.events import ACCEPTED, Accepted, Amended, Cancelled, Event, Expired, Rejected, Trade
-from market.reasons import CancelReason, RejectReason
-from market.terms import (
+from market.book import (
+    ACCEPTED,
     DEPTH_LEVELS_MAX,
     ORDER_ID_MAX,
     ORDERS_MAX_DEFAULT,
     PRICE_MAX_MINOR,
     QTY_MAX_UNITS,
     SPEND_MAX_MINOR,
+    Accepted,
+    Amend,
+    Amended,
+    Book,
+    BookConfigError,
+    BookInvariantError,
+    Cancel,
+    Cancelled,
+    CancelReason,
+    Command,
+    Depth,
+    Event,
+    Expire,
+    Expired,
+    LevelView,
+    MarketError,
+    OrderView,
     Owner,
+    PlaceLimit,
+    PlaceMarket,
+    QueryOutOfRange,
+    Rejected,
+    RejectReason,
     SelfTradePrevention,
     Side,
     TimeInForce,
+    Trade,
+    UnknownCommand,
 )
-from market.views import Depth, LevelView, OrderView
 
 __all__ = [
     "ACCEPTED",

@@ -21,7 +21,7 @@ from market import (
     RejectReason,
     UnknownCommand,
 )
-from market.level import COMPACT_DEAD_MIN
+from market.book.level import COMPACT_DEAD_MIN
 from tests.unit.market.book_helpers import BUY, SELL, book_with, trades
 
 

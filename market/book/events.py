@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from typing import Final, NamedTuple
 
-from market.reasons import CancelReason, RejectReason
-from market.terms import Owner, Side
+from market.book.reasons import CancelReason, RejectReason
+from market.book.terms import Owner, Side
 
 __all__ = ["ACCEPTED", "Accepted", "Amended", "Cancelled", "Event", "Expired", "Rejected", "Trade"]
 

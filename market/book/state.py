@@ -9,16 +9,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 
-from market.errors import BookConfigError, BookInvariantError, QueryOutOfRange
-from market.level import ID, QTY, RANK, TERMS, BookSide, RestingOrder
-from market.terms import (
+from market.book.errors import BookConfigError, BookInvariantError, QueryOutOfRange
+from market.book.level import ID, QTY, RANK, TERMS, BookSide, RestingOrder
+from market.book.terms import (
     DEPTH_LEVELS_MAX,
     ORDERS_MAX_DEFAULT,
     PRICE_MAX_MINOR,
     QTY_MAX_UNITS,
     Side,
 )
-from market.views import Depth, LevelView, OrderView, order_view
+from market.book.views import Depth, LevelView, OrderView, order_view
 
 __all__ = ["BookState"]
 

@@ -1,7 +1,8 @@
-"""The market's errors, each with a stable ``code``.
+"""The book's errors, each with a stable ``code``.
 
-Rejected orders are events (``market.events.Rejected``), never exceptions. These are
-raised only for misuse of the book itself, and for broken invariants::
+Rejected orders are events (``market.book.events.Rejected``), never exceptions. These are
+raised only for misuse of the book itself, and for broken invariants. ``MarketError`` is
+the base the rest of ``market`` shares::
 
     MarketError                      code: str, message: str
     ├── BookConfigError              a book cannot be built this way
@@ -11,7 +12,8 @@ raised only for misuse of the book itself, and for broken invariants::
     ├── UnknownCommand               ``Book.apply`` got something that is not a command
     │     unknown_command
     └── BookInvariantError           the book's own state is inconsistent; never swallowed
-          book_crossed, level_count_mismatch, ...
+          book_crossed, ranks_out_of_step, level_out_of_step, order_out_of_step,
+          order_count_mismatch, fok_partial
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ class QueryOutOfRange(MarketError):
 
 
 class UnknownCommand(MarketError):
-    """``Book.apply`` was given an object that is not one of ``market.commands``."""
+    """``Book.apply`` was given an object that is not one of ``market.book.commands``."""
 
 
 class BookInvariantError(MarketError):

@@ -2,7 +2,7 @@
 
 Pure functions of the command and the book's fixed terms (tick, lot, the ids resting);
 the checks that depend on the book's prices (post-only, FOK, room) live in the book.
-The order of the checks is part of the interface (``market.book`` lists it): the first
+The order of the checks is part of the interface (``market.book.book`` lists it): the first
 failing one is the ``Rejected`` reason, in the book and in any model of it.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Container
 
-from market.level import OrderTerms
-from market.reasons import RejectReason
-from market.terms import (
+from market.book.level import OrderTerms
+from market.book.reasons import RejectReason
+from market.book.terms import (
     ORDER_ID_MAX,
     PRICE_MAX_MINOR,
     QTY_MAX_UNITS,

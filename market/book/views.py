@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from market.level import ID, OWNER, QTY, RANK, TERMS, OrderTerms, RestingOrder
-from market.terms import Owner, SelfTradePrevention, Side, TimeInForce
+from market.book.level import ID, OWNER, QTY, RANK, TERMS, OrderTerms, RestingOrder
+from market.book.terms import Owner, SelfTradePrevention, Side, TimeInForce
 
 __all__ = ["Depth", "LevelView", "OrderView", "order_view"]
 

@@ -8,10 +8,10 @@ levels are dropped the moment they empty, and every trade and cancel is an event
 
 from __future__ import annotations
 
-from market.events import Cancelled, Event, Trade
-from market.level import ID, OWNER, QTY, BookSide, Level, RestingOrder
-from market.reasons import CancelReason
-from market.terms import Owner, SelfTradePrevention, Side
+from market.book.events import Cancelled, Event, Trade
+from market.book.level import ID, OWNER, QTY, BookSide, Level, RestingOrder
+from market.book.reasons import CancelReason
+from market.book.terms import Owner, SelfTradePrevention, Side
 
 __all__ = ["fok_fillable", "take", "take_spend"]
 

@@ -26,7 +26,7 @@ from bisect import bisect_left, insort
 from collections import deque
 from typing import Any, Final, NamedTuple, TypeAlias
 
-from market.terms import SelfTradePrevention, Side, TimeInForce
+from market.book.terms import SelfTradePrevention, Side, TimeInForce
 
 __all__ = [
     "BUY_GTC",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from market.terms import Owner, SelfTradePrevention, Side, TimeInForce
+from market.book.terms import Owner, SelfTradePrevention, Side, TimeInForce
 
 __all__ = ["Amend", "Cancel", "Command", "Expire", "PlaceLimit", "PlaceMarket"]
 

@@ -7,7 +7,7 @@ the same ``state_hash()``.
 Every command first expires the GTD orders due at its ``now_ms`` (``Expired`` events, in
 order of expiry then order id), so an expired order never trades. Then it is checked, and
 the first failing check is the ``Rejected`` reason: for a place, the checks of
-``market.admission`` and then, for a limit order, post-only would not cross, FOK
+``market.book.admission`` and then, for a limit order, post-only would not cross, FOK
 fillable, room in the book (GTC/GTD only); for a cancel or amend, that the order rests,
 then for an amend ``admission.amend_rejection`` and post-only would not cross.
 
@@ -23,12 +23,11 @@ from bisect import insort
 from collections.abc import Sequence
 from heapq import heapify, heappop, heappush
 
-from market.admission import amend_rejection, limit_terms, market_rejection
-from market.book_state import BookState
-from market.commands import Amend, Cancel, Command, Expire, PlaceLimit, PlaceMarket
-from market.errors import BookInvariantError, UnknownCommand
-from market.events import ACCEPTED, Amended, Cancelled, Event, Expired, Rejected, Trade
-from market.level import (
+from market.book.admission import amend_rejection, limit_terms, market_rejection
+from market.book.commands import Amend, Cancel, Command, Expire, PlaceLimit, PlaceMarket
+from market.book.errors import BookInvariantError, UnknownCommand
+from market.book.events import ACCEPTED, Amended, Cancelled, Event, Expired, Rejected, Trade
+from market.book.level import (
     BUY_GTC,
     COMPACT_DEAD_MIN,
     OWNER,
@@ -39,9 +38,10 @@ from market.level import (
     Level,
     OrderTerms,
 )
-from market.matching import fok_fillable, take, take_spend
-from market.reasons import CancelReason, RejectReason
-from market.terms import (
+from market.book.matching import fok_fillable, take, take_spend
+from market.book.reasons import CancelReason, RejectReason
+from market.book.state import BookState
+from market.book.terms import (
     ORDER_ID_MAX,
     PRICE_MAX_MINOR,
     QTY_MAX_UNITS,
@@ -66,7 +66,7 @@ _SELF_TRADE = CancelReason.SELF_TRADE
 _GTD_SLACK = 1024
 """Stale expiry entries tolerated beyond twice the resting orders before a rebuild."""
 _SMALL = 1 << 30
-"""Below every limit of ``market.terms``; ints under it are one CPython digit and compare
+"""Below every limit of ``market.book.terms``; ints under it are one CPython digit and compare
 fastest, so the fast path takes only those (larger ones go the general path)."""
 if min(ORDER_ID_MAX, PRICE_MAX_MINOR, QTY_MAX_UNITS) < _SMALL:  # pragma: no cover
     raise BookInvariantError("fast_path_bound", "_SMALL must not exceed any limit")
@@ -80,14 +80,14 @@ class Book(BookState):
 
     ``Book(tick_size_minor=1, lot_size_units=1, orders_max=ORDERS_MAX_DEFAULT)``; the
     reads (best prices, depth, orders, ``state_hash``) come from ``BookState``. Every
-    command method returns the sequence of events it caused (see ``market.events``); none
+    command method returns the sequence of events it caused (see ``market.book.events``); none
     raises for a bad order.
     """
 
     __slots__ = ()
 
     def apply(self, command: Command) -> Sequence[Event]:
-        """Apply any command (see ``market.commands``) and return its events."""
+        """Apply any command (see ``market.book.commands``) and return its events."""
         if type(command) is PlaceLimit:
             c = command
             return self.place_limit(
