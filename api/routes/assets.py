@@ -163,6 +163,16 @@ def new_document(
     return body
 
 
+# Uploaded bytes are served as they came: browsers must not guess another type from
+# them, and whatever they are runs no script and loads nothing (the sandbox also holds
+# when a photo is opened on its own, as a document).
+_PHOTO_HEADERS = {
+    "Cache-Control": "public, max-age=31536000, immutable",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+}
+
+
 def _photo_out(ref: PhotoRef) -> PhotoOut:
     return PhotoOut(sha256=ref.sha256, content_type=ref.content_type, size_bytes=ref.size_bytes)
 
@@ -185,7 +195,9 @@ def _photo_out(ref: PhotoRef) -> PhotoOut:
 async def upload_photo(
     request: Request, caller: Caller, ledger: LedgerDep, key: IdempotencyKey
 ) -> PhotoOut:
-    """Upload a photo (the raw bytes, at most 5 MiB); it is stored by its SHA-256."""
+    """Upload a photo (the raw bytes, at most 5 MiB, of the type named by Content-Type:
+    bytes of another type are refused); it is stored by its SHA-256 and counts once toward
+    the caller's photo storage quota."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip()
     photo_bytes = await request.body()  # its size is held to the limit by the middleware
     # The key is claimed before the bytes are stored: a key reused for another photo is
@@ -196,7 +208,12 @@ async def upload_photo(
         scope=f"photo:{caller.address}",
         key=key,
         request={"sha256": hashlib.sha256(photo_bytes).hexdigest(), "type": content_type},
-        run=lambda: (201, _photo_out(store_photo(ledger, photo_bytes, content_type)).model_dump()),
+        run=lambda: (
+            201,
+            _photo_out(
+                store_photo(ledger, photo_bytes, content_type, uploader=caller.address)
+            ).model_dump(),
+        ),
     )
     return PhotoOut.model_validate(answer[1])
 
@@ -207,14 +224,10 @@ async def upload_photo(
     responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}}},
 )
 def photo(sha256: Annotated[str, Path(max_length=64)], ledger: LedgerDep) -> Response:
-    """A stored photo."""
+    """A stored photo, served as the type its bytes are."""
     with read_connection(ledger.engine) as conn:
         ref, data = get_photo(conn, sha256)
-    return Response(
-        data,
-        media_type=ref.content_type,
-        headers={"Cache-Control": "public, max-age=31536000, immutable"},
-    )
+    return Response(data, media_type=ref.content_type, headers=_PHOTO_HEADERS)
 
 
 @router.get("/assets/{asset_id}/sightings", response_model=Page[SightingOut])

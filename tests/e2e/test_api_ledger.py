@@ -22,7 +22,7 @@ from .signin import MovableClock, greenhouse, sign_in, wallet
 
 ADMIN, OPERATOR, ANN, BOB = wallet(11), wallet(12), wallet(13), wallet(14)
 ASSET = "1M8GDM9AXKP042788"
-PHOTO = b"\x89PNG a photo of the greenhouse"
+PHOTO = b"\x89PNG\r\n\x1a\n a photo of the greenhouse"
 
 
 @pytest.fixture
@@ -187,7 +187,7 @@ def test_photos_and_sightings(world: World) -> None:
 def test_photos_have_their_own_larger_body_limit(world: World) -> None:
     photo_max, json_max = PHOTO_BYTES_MAX, Settings().body_bytes_max
     assert photo_max > json_max  # else this test tells the two limits apart no more
-    largest = b"\x89PNG" + bytes(photo_max - 4)
+    largest = b"\x89PNG\r\n\x1a\n" + bytes(photo_max - 8)
     kept = world.client.post(
         "/v1/photos",
         content=largest,

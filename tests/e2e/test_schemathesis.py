@@ -49,7 +49,7 @@ from .signin import greenhouse, sign_in, wallet
 
 ADMIN, ANN, STRANGER = wallet(31), wallet(32), wallet(33)  # STRANGER never signs in
 ASSET = "1M8GDM9AXKP042788"
-PHOTO = b"\x89PNG a photo of the greenhouse"
+PHOTO = b"\x89PNG\r\n\x1a\n a photo of the greenhouse"
 PHOTO_SHA256 = hashlib.sha256(PHOTO).hexdigest()
 EXAMPLES_PER_OPERATION = 25
 KNOWN_BUG_EXAMPLES = 100  # so that the known failing case is met in most runs

@@ -23,7 +23,7 @@ from ledger.verify import verify
 
 from .network import ANN, ASSET, BOB, DAN, build_network
 
-PHOTO_BYTES = b"\xff\xd8 a photo of the tractor"
+PHOTO_BYTES = b"\xff\xd8\xff a photo of the tractor"
 PHOTO = hashlib.sha256(PHOTO_BYTES).hexdigest()
 DEED = hashlib.sha256(b"co-ownership agreement").hexdigest()
 
@@ -127,7 +127,7 @@ def test_documents_and_sightings_build_the_asset_history(ledger: Ledger) -> None
     with pytest.raises(NotFound) as missing:
         _sight(ledger, "s0")
     assert missing.value.code == "unknown_photo"
-    assert store_photo(ledger, PHOTO_BYTES, "image/jpeg").sha256 == PHOTO
+    assert store_photo(ledger, PHOTO_BYTES, "image/jpeg", uploader=DAN).sha256 == PHOTO
     entry = _sight(ledger, "s1")
     assert entry.payload["photo_sha256"] == PHOTO
     with pytest.raises(NotFound):
@@ -160,7 +160,7 @@ def test_an_asset_holds_a_bounded_number_of_documents(ledger: Ledger) -> None:
 
 def test_a_sighting_far_before_year_one_in_utc_is_refused(ledger: Ledger) -> None:
     build_network(ledger)
-    store_photo(ledger, PHOTO_BYTES, "image/jpeg")
+    store_photo(ledger, PHOTO_BYTES, "image/jpeg", uploader=DAN)
     # Year 1 at +14:00 is still year 0 in UTC: no such time in ISO 8601 as kept here.
     seen = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14)))
     with ledger.engine.connect() as conn:
