@@ -1,11 +1,12 @@
 """Sign-In with Ethereum, bearer tokens and API keys.
 
-Sign-in is anonymous, so its Idempotency-Keys are scoped to the request's subject, the
-wallet: the address in the body (challenge) or the one the signed message names
-(token). Wallets never share keys, so no caller can spend or see another wallet's key
-by using the same one for itself; a key is only ever answered for its own wallet (the
-same request: the same answer; another request of that wallet: 409). A failed sign-in
-is not remembered, so a stranger cannot take a wallet's key by failing with it first.
+A challenge stores nothing (its nonce is the server's HMAC of the message), so asking
+for one is harmless to repeat and takes no Idempotency-Key. Signing in is anonymous, so
+its Idempotency-Keys are scoped to the request's subject, the wallet the signed message
+names. Wallets never share keys, so no caller can spend or see another wallet's key by
+using the same one for itself; a key is only ever answered for its own wallet (the same
+request: the same answer; another request of that wallet: 409). A failed sign-in is not
+remembered, so a stranger cannot take a wallet's key by failing with it first.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from api.problems import PROBLEM_RESPONSES
 from api.schemas.auth import ApiKeyIn, ApiKeyOut, ChallengeIn, ChallengeOut, TokenIn, TokenOut
 from api.schemas.common import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, Page
 from ledger.access import issue_challenge, redeem_signature, siwe_address
-from ledger.address import validate_address
 from ledger.api_keys import KEY_ID_LEN_MAX, create_api_key, list_api_keys
 from ledger.api_keys import revoke_api_key as revoke
 from ledger.db.engine import read_connection
@@ -32,30 +32,27 @@ router = APIRouter(prefix="/v1", tags=["auth"], responses=PROBLEM_RESPONSES)
 
 
 @router.post("/auth/challenge", response_model=ChallengeOut, status_code=201)
-def challenge(
-    body: ChallengeIn, ledger: LedgerDep, settings: SettingsDep, key: IdempotencyKey
-) -> JSONResponse:
-    """An EIP-4361 message for ``address`` to sign; its nonce works once and expires."""
+def challenge(body: ChallengeIn, ledger: LedgerDep, settings: SettingsDep) -> ChallengeOut:
+    """An EIP-4361 message for ``address`` to sign; its nonce works once and expires.
 
-    def run() -> tuple[int, dict[str, Any]]:
-        issued = issue_challenge(ledger, siwe_terms(settings), body.address)
-        return 201, ChallengeOut(
-            message=issued.message, nonce=issued.nonce, expires_at=issued.expires_at
-        ).model_dump(mode="json")
-
-    address = validate_address(body.address)
-    status, answer = once(
-        ledger, scope=f"challenge:{address}", key=key, request=body.model_dump(), run=run
-    )
-    return JSONResponse(answer, status_code=status)
+    Nothing is stored: the nonce is the server's own HMAC of the message's address,
+    times, domain, URI and chain, checked when the message comes back signed. So this
+    POST needs no Idempotency-Key (one sent is ignored): a retry only yields another
+    message, and either may be signed."""
+    issued = issue_challenge(ledger, siwe_terms(settings), body.address)
+    return ChallengeOut(message=issued.message, nonce=issued.nonce, expires_at=issued.expires_at)
 
 
 @router.post("/auth/token", response_model=TokenOut, status_code=201)
 def token(
     body: TokenIn, ledger: LedgerDep, settings: SettingsDep, key: IdempotencyKey
 ) -> JSONResponse:
-    """Exchange the signed message (an EIP-191 personal signature) for a bearer token.
-    The member is registered on first sign-in."""
+    """Exchange the signed message (an EIP-191 personal signature: 130 hex digits, with
+    or without ``0x``) for a bearer token. The member is registered on first sign-in.
+    A refused sign-in is 401 with a code naming what failed: ``siwe_signature_malformed``,
+    ``siwe_message_malformed`` and ``siwe_message_altered`` (with the ``part``),
+    ``siwe_nonce_unknown``, ``siwe_issued_in_future``, ``siwe_lifetime_too_long``,
+    ``siwe_expired``, ``siwe_bad_signature``, ``siwe_wrong_signer``, ``siwe_nonce_used``."""
 
     def run() -> tuple[int, dict[str, Any]]:
         issued = redeem_signature(ledger, siwe_terms(settings), body.message, body.signature)

@@ -75,7 +75,7 @@ def test_a_failed_sign_in_is_401_with_a_code(
         "reused": "siwe_nonce_used",
         "expired": "siwe_expired",
         "altered": "siwe_message_altered",
-        "garbage": "siwe_malformed",
+        "garbage": "siwe_signature_malformed",
     }[failure]
     if failure == "wrong_signer":
         signature = ANN.sign(message)
@@ -140,14 +140,12 @@ def test_api_keys_are_shown_once_scoped_and_revocable(client: TestClient) -> Non
 
 
 def test_idempotency_key_rules(client: TestClient) -> None:
-    missing = client.post("/v1/auth/challenge", json={"address": ANN.address})
+    message = _challenge(client, ANN)
+    signed = {"message": message, "signature": ANN.sign(message)}
+    missing = client.post("/v1/auth/token", json=signed)
     assert missing.status_code == 400 and missing.json()["code"] == "idempotency_key_missing"
-    first = client.post(
-        "/v1/auth/challenge", json={"address": ANN.address}, headers={"Idempotency-Key": "same"}
-    )
-    second = client.post(
-        "/v1/auth/challenge", json={"address": ANN.address}, headers={"Idempotency-Key": "same"}
-    )
+    first = client.post("/v1/auth/token", json=signed, headers={"Idempotency-Key": "same"})
+    second = client.post("/v1/auth/token", json=signed, headers={"Idempotency-Key": "same"})
     assert (first.status_code, second.status_code) == (201, 201)
     assert first.json() == second.json()
     malformed = client.post(
@@ -158,18 +156,23 @@ def test_idempotency_key_rules(client: TestClient) -> None:
     assert malformed.status_code == 422 and malformed.json()["code"] == "address_checksum"
 
 
-def test_challenge_keys_are_scoped_to_the_wallet(client: TestClient) -> None:
-    # Another wallet's challenge under the same key is its own request, not a conflict
-    # and not a copy of the first wallet's answer.
-    ann = client.post(
+def test_a_challenge_needs_no_idempotency_key_and_a_retry_is_harmless(client: TestClient) -> None:
+    # A challenge records nothing: without a key, or with the same key twice, each
+    # answer is a message of its own, and either one signs in.
+    bare = client.post("/v1/auth/challenge", json={"address": ANN.address})
+    keyed = client.post(
         "/v1/auth/challenge", json={"address": ANN.address}, headers={"Idempotency-Key": "c"}
     )
-    bob = client.post(
-        "/v1/auth/challenge", json={"address": BOB.address}, headers={"Idempotency-Key": "c"}
+    again = client.post(
+        "/v1/auth/challenge", json={"address": ANN.address}, headers={"Idempotency-Key": "c"}
     )
-    assert (ann.status_code, bob.status_code) == (201, 201)
+    assert (bare.status_code, keyed.status_code, again.status_code) == (201, 201, 201)
+    assert len({bare.json()["nonce"], keyed.json()["nonce"], again.json()["nonce"]}) == 3
+    bob = client.post("/v1/auth/challenge", json={"address": BOB.address})
     assert f"\n{BOB.address}\n" in bob.json()["message"]
-    assert ann.json()["nonce"] != bob.json()["nonce"]
+    for n, answer in enumerate((bare, again)):
+        message = answer.json()["message"]
+        assert _token(client, message, ANN.sign(message), key=f"t{n}")[0] == 201
 
 
 def test_token_keys_are_scoped_to_the_wallet_signing_in(client: TestClient) -> None:
@@ -205,7 +208,7 @@ def test_a_stranger_cannot_take_a_wallets_sign_in_key(client: TestClient) -> Non
     assert status == 201 and token["token_type"] == "bearer"
     # A message naming no wallet is refused as a sign-in failure.
     status, garbage = _token(client, "not a sign-in message", ANN.sign("x"), key="g")
-    assert (status, garbage["code"]) == (401, "siwe_malformed")
+    assert (status, garbage["code"], garbage["part"]) == (401, "siwe_message_malformed", "address")
 
 
 def test_errors_are_problem_json_with_request_ids(client: TestClient) -> None:
