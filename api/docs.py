@@ -49,10 +49,11 @@ _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 # from the page as sent, so it follows FastAPI's template). Its styles all come from its
 # stylesheet. ReDoc writes its styles into <style> elements as it renders (styled-
 # components), so its page needs 'unsafe-inline' styles; its scripts are only its own.
-# 'data:' images and fonts are the icons inlined in the bundles; ReDoc's search runs in
-# a worker it makes from a blob.
+# 'data:' images are the icons inlined in their stylesheets; ReDoc's search runs in a
+# worker it makes from a blob. ReDoc's bundle also shows Redocly's logo from
+# cdn.redoc.ly (hidden if it does not load): img-src stops it before it leaves.
 _POLICY_COMMON = (
-    "default-src 'none'; connect-src 'self'; img-src 'self' data:; font-src 'self' data:;"
+    "default-src 'none'; connect-src 'self'; img-src 'self' data:; font-src 'self';"
     " base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 
