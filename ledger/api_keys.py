@@ -1,17 +1,18 @@
 """API keys for automation: made by a signed-in member, shown once, stored as their
-SHA-256, limited to some of the member's roles, revocable, and at most
-``API_KEYS_LIVE_MAX`` unrevoked a member. ``ledger.access.authenticate`` resolves them."""
+SHA-256, limited to some of the member's roles, revocable, optionally expiring (at most
+``API_KEY_LIFETIME_MAX`` ahead), and at most ``API_KEYS_LIVE_MAX`` live (neither revoked
+nor expired) a member. ``ledger.access.authenticate`` resolves them."""
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
 from ledger.access import API_KEY_PREFIX, Principal, Role, announce_principals_changed, digest_of
-from ledger.core import check_text
+from ledger.core import check_text, format_time
 from ledger.db.engine import write_connection
 from ledger.db.schema import ApiKey, Member, table
 from ledger.errors import Forbidden, InvalidInput, NotFound, Refused
@@ -19,6 +20,7 @@ from ledger.journal import Ledger
 
 __all__ = [
     "API_KEYS_LIVE_MAX",
+    "API_KEY_LIFETIME_MAX",
     "KEY_ID_LEN_MAX",
     "ApiKeyCreated",
     "ApiKeyRecord",
@@ -27,7 +29,8 @@ __all__ = [
     "revoke_api_key",
 ]
 
-API_KEYS_LIVE_MAX = 50  # unrevoked keys a member
+API_KEYS_LIVE_MAX = 50  # live keys a member: neither revoked nor expired
+API_KEY_LIFETIME_MAX = timedelta(days=366)  # how far ahead a key's expiry may be
 KEY_ID_LEN_MAX = 24
 NAME_LEN_MAX = 64
 
@@ -44,6 +47,7 @@ class ApiKeyRecord:
     roles: tuple[str, ...]
     created_at: datetime
     revoked_at: datetime | None
+    expires_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +57,19 @@ class ApiKeyCreated:
     name: str
     roles: tuple[str, ...]
     created_at: datetime
+    expires_at: datetime | None
 
 
 def create_api_key(
-    ledger: Ledger, principal: Principal, name: str, roles: tuple[str, ...]
+    ledger: Ledger,
+    principal: Principal,
+    name: str,
+    roles: tuple[str, ...],
+    expires_at: datetime | None = None,
 ) -> ApiKeyCreated:
-    """A new API key for the caller, limited to ``roles`` (each one the caller holds)."""
+    """A new API key for the caller, limited to ``roles`` (each one the caller holds),
+    lasting until revoked or, given ``expires_at``, until then: a time in the future and
+    at most ``API_KEY_LIFETIME_MAX`` ahead (else ``InvalidInput``)."""
     check_text("name", name, NAME_LEN_MAX)
     try:
         wanted = tuple(sorted({Role(r) for r in roles} | {Role.MEMBER}))
@@ -67,9 +78,11 @@ def create_api_key(
     missing = [r for r in wanted if r not in principal.roles]
     if missing:
         raise Forbidden("role_not_held", f"you do not hold {', '.join(missing)}")
+    now = ledger.clock()
+    if expires_at is not None:
+        expires_at = _check_expiry(expires_at, now)
     key_id = secrets.token_hex(8)
     key = f"{API_KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
-    now = ledger.clock()
     with write_connection(ledger.engine) as conn:
         # The member's row, locked on PostgreSQL (SQLite writers take turns already), so
         # that concurrent creations count one after another and never pass the cap.
@@ -78,11 +91,11 @@ def create_api_key(
             .where(_members.c.address == principal.address)
             .with_for_update()
         )
-        live = _live_keys(conn, principal.address)
+        live = _live_keys(conn, principal.address, now)
         if live >= API_KEYS_LIVE_MAX:
             raise Refused(
                 "api_keys_too_many",
-                f"you hold {live} unrevoked API keys, the most allowed; revoke one first",
+                f"you hold {live} live API keys, the most allowed; revoke one first",
                 limit=API_KEYS_LIVE_MAX,
             )
         conn.execute(
@@ -94,16 +107,37 @@ def create_api_key(
                 roles=",".join(wanted),
                 created_at=now,
                 revoked_at=None,
+                expires_at=expires_at,
             )
         )
-    return ApiKeyCreated(key_id, key, name, tuple(str(r) for r in wanted), now)
+    return ApiKeyCreated(key_id, key, name, tuple(str(r) for r in wanted), now, expires_at)
 
 
-def _live_keys(conn: Connection, address: str) -> int:
+def _check_expiry(expires_at: datetime, now: datetime) -> datetime:
+    """``expires_at`` in UTC, if it carries a zone and falls in the allowed window."""
+    if expires_at.tzinfo is None:
+        raise InvalidInput("time_naive", "a key's expiry must carry a time zone")
+    if expires_at <= now:
+        raise InvalidInput(
+            "api_key_expiry_past", f"a key's expiry must be in the future, after {format_time(now)}"
+        )
+    if expires_at - now > API_KEY_LIFETIME_MAX:
+        days = API_KEY_LIFETIME_MAX.days
+        raise InvalidInput(
+            "api_key_expiry_too_far", f"a key expires at most {days} days ahead", limit=days
+        )
+    return expires_at.astimezone(UTC)  # in range now: near enough to convert safely
+
+
+def _live_keys(conn: Connection, address: str, now: datetime) -> int:
     count = conn.execute(
         select(func.count())
         .select_from(_keys)
-        .where(_keys.c.address == address, _keys.c.revoked_at.is_(None))
+        .where(
+            _keys.c.address == address,
+            _keys.c.revoked_at.is_(None),
+            or_(_keys.c.expires_at.is_(None), _keys.c.expires_at > now),
+        )
     ).scalar_one()
     return int(count)
 
@@ -111,7 +145,7 @@ def _live_keys(conn: Connection, address: str) -> int:
 def list_api_keys(
     conn: Connection, address: str, *, after_id: str | None, limit: int
 ) -> list[ApiKeyRecord]:
-    """The member's API keys, revoked ones too, oldest first, after the key ``after_id``
+    """The member's API keys, revoked and expired ones too, oldest first, after the key ``after_id``
     (one of theirs, else ``InvalidInput(cursor_unknown)``)."""
     query = select(_keys).where(_keys.c.address == address)
     if after_id is not None:
@@ -128,7 +162,9 @@ def list_api_keys(
         )
     rows = conn.execute(query.order_by(_keys.c.created_at, _keys.c.id).limit(limit))
     return [
-        ApiKeyRecord(r.id, r.name, tuple(r.roles.split(",")), r.created_at, r.revoked_at)
+        ApiKeyRecord(
+            r.id, r.name, tuple(r.roles.split(",")), r.created_at, r.revoked_at, r.expires_at
+        )
         for r in rows
     ]
 

@@ -1,4 +1,4 @@
-"""Sign-In with Ethereum, bearer tokens and API keys.
+"""Sign-In with Ethereum, bearer tokens, signing out and API keys.
 
 A challenge stores nothing (its nonce is the server's HMAC of the message), so asking
 for one is harmless to repeat and takes no Idempotency-Key. Signing in is anonymous, so
@@ -21,7 +21,7 @@ from api.idempotency import once
 from api.problems import PROBLEM_RESPONSES
 from api.schemas.auth import ApiKeyIn, ApiKeyOut, ChallengeIn, ChallengeOut, TokenIn, TokenOut
 from api.schemas.common import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, Page
-from ledger.access import issue_challenge, redeem_signature, siwe_address
+from ledger.access import issue_challenge, redeem_signature, sign_out, siwe_address
 from ledger.api_keys import KEY_ID_LEN_MAX, create_api_key, list_api_keys
 from ledger.api_keys import revoke_api_key as revoke
 from ledger.db.engine import read_connection
@@ -29,6 +29,7 @@ from ledger.db.engine import read_connection
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1", tags=["auth"], responses=PROBLEM_RESPONSES)
+AUTHORIZATION_LEN_MAX = 200
 
 
 @router.post("/auth/challenge", response_model=ChallengeOut, status_code=201)
@@ -71,24 +72,39 @@ def token(
     return JSONResponse(answer, status_code=status)
 
 
+@router.delete("/auth/token", status_code=204)
+def sign_out_token(
+    caller: Caller,
+    ledger: LedgerDep,
+    authorization: Annotated[str, Header(max_length=AUTHORIZATION_LEN_MAX)],
+) -> None:
+    """Sign out: revoke the bearer token this request carries; it is refused (401) from
+    now on, on every worker. An API key does not sign out (422 ``sign_out_api_key``):
+    revoke it with ``DELETE /v1/api-keys/{id}``."""
+    sign_out(ledger, caller, authorization.partition(" ")[2].strip())
+
+
 @router.post("/api-keys", response_model=ApiKeyOut, status_code=201)
 def new_api_key(
     body: ApiKeyIn,
     caller: Caller,
     ledger: LedgerDep,
     key: IdempotencyKey,
-    authorization: Annotated[str, Header(max_length=200)],
+    authorization: Annotated[str, Header(max_length=AUTHORIZATION_LEN_MAX)],
 ) -> JSONResponse:
-    """A key for automation, limited to some of your roles. The key is shown once.
-    A member holds at most 50 unrevoked keys (422 ``api_keys_too_many``)."""
+    """A key for automation, limited to some of your roles, lasting until revoked or
+    until its ``expires_at`` (in the future, at most 366 days ahead; else 422
+    ``api_key_expiry_past`` or ``api_key_expiry_too_far``). The key is shown once.
+    A member holds at most 50 live keys (422 ``api_keys_too_many``)."""
 
     def run() -> tuple[int, dict[str, Any]]:
-        made = create_api_key(ledger, caller, body.name, tuple(body.roles))
+        made = create_api_key(ledger, caller, body.name, tuple(body.roles), body.expires_at)
         return 201, ApiKeyOut(
             id=made.id,
             name=made.name,
             roles=list(made.roles),
             created_at=made.created_at,
+            expires_at=made.expires_at,
             key=made.key,
         ).model_dump(mode="json")
 
@@ -96,7 +112,7 @@ def new_api_key(
         ledger,
         scope=f"api-key:{caller.address}",
         key=key,
-        request=body.model_dump(),
+        request=body.model_dump(mode="json"),
         run=run,
         secret=authorization.encode(),
     )
@@ -112,7 +128,8 @@ def api_keys(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=PAGE_SIZE_MAX)] = PAGE_SIZE_DEFAULT,
 ) -> Page[ApiKeyOut]:
-    """Your API keys, revoked ones too, oldest first (never the keys themselves)."""
+    """Your API keys, revoked and expired ones too, oldest first (never the keys
+    themselves)."""
     with read_connection(ledger.engine) as conn:
         found = list_api_keys(conn, caller.address, after_id=cursor, limit=limit)
     items = [
@@ -122,6 +139,7 @@ def api_keys(
             roles=list(k.roles),
             created_at=k.created_at,
             revoked_at=k.revoked_at,
+            expires_at=k.expires_at,
         )
         for k in found
     ]

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
-from api.deps import Caller, IdempotencyKey, LedgerDep
+from api.deps import Caller, IdempotencyKey, LedgerDep, SettingsDep
 from api.idempotency import ledger_key
 from api.policy import require_admin
 from api.problems import PROBLEM_RESPONSES
@@ -24,7 +24,7 @@ from api.schemas.ledger import (
     TransferIn,
     VerifyOut,
 )
-from ledger.access import grant_role
+from ledger.access import grant_role, revoke_role
 from ledger.core import Entry
 from ledger.db.engine import read_connection
 from ledger.db.schema import Currency, table
@@ -145,6 +145,30 @@ def new_role(
         body.asset_id,
         key=ledger_key(caller.address, key),
         actor=caller.address,
+    )
+
+
+@router.post("/roles/revoke", status_code=204)
+def revoke_a_role(
+    body: RoleIn,
+    caller: Caller,
+    ledger: LedgerDep,
+    settings: SettingsDep,
+    key: IdempotencyKey,
+) -> None:
+    """Revoke a member's granted role (admin); it counts at once, on every worker.
+    Only a grant is revoked: 404 ``role_not_held`` if there is none, 422
+    ``role_not_granted`` for a finance node by its member kind or an admin named by
+    ``DPN_ADMINS``. Journaled as ``role.revoke``."""
+    require_admin(caller)
+    revoke_role(
+        ledger,
+        body.address,
+        body.role,
+        body.asset_id,
+        key=ledger_key(caller.address, key),
+        actor=caller.address,
+        admins=settings.admins,
     )
 
 

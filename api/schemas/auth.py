@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StringConstraints
 
 from api.schemas.common import Address, Strict
+from ledger.api_keys import API_KEY_LIFETIME_MAX
 
 __all__ = [
     "ApiKeyIn",
@@ -47,6 +48,11 @@ class ApiKeyIn(Strict):
     roles: list[Annotated[str, StringConstraints(max_length=16)]] = Field(
         default_factory=list, max_length=4
     )
+    expires_at: datetime | None = Field(
+        default=None,
+        description="when the key stops working (with a zone): in the future, at most"
+        f" {API_KEY_LIFETIME_MAX.days} days ahead; without it, the key lasts until revoked",
+    )
 
 
 class ApiKeyOut(BaseModel):
@@ -55,6 +61,7 @@ class ApiKeyOut(BaseModel):
     roles: list[str]
     created_at: datetime
     revoked_at: datetime | None = None
+    expires_at: datetime | None = None
     key: str | None = Field(default=None, description="the key itself: shown once, at creation")
 
 

@@ -250,6 +250,13 @@ WRITES: list[tuple[str, str, Any, str, str | None]] = [
     ("POST", "/v1/roles", {"address": ANN.address, "role": "finance_node"}, "admin", "bob"),
     (
         "POST",
+        "/v1/roles/revoke",
+        {"address": OPERATOR.address, "role": "operator", "asset_id": ASSET},
+        "admin",
+        "bob",
+    ),
+    (
+        "POST",
         "/v1/transfers",
         {"recipient": BOB.address, "instrument": f"units:{ASSET}", "amount": "1"},
         "ann",
@@ -257,6 +264,7 @@ WRITES: list[tuple[str, str, Any, str, str | None]] = [
     ),
     ("PATCH", "/v1/members/me", {"name": "Ann"}, "ann", None),
     ("POST", "/v1/api-keys", {"name": "bot"}, "ann", None),
+    ("DELETE", "/v1/auth/token", None, "ann", None),
     ("POST", "/v1/nodes", NODE, "ann", None),
     ("GET", "/v1/verify", None, "admin", "ann"),
 ]
