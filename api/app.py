@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
@@ -13,10 +15,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from sqlalchemy import Engine
 
+from api.deps import IDEMPOTENCY_KEY_HEADER
 from api.principals import ChangeListener, PrincipalCache
 from api.problems import install_problem_handlers, problem_response
 from api.settings import Settings
+from ledger.core.json_input import parse_json_input
 from ledger.db.engine import make_engine
+from ledger.errors import InvalidInput
 from ledger.journal import Clock, Ledger, system_clock
 from ledger.photos import PHOTO_BYTES_MAX
 
@@ -27,6 +32,12 @@ REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID_LEN_MAX = 64
 PHOTOS_PATH = f"{API_PREFIX}/photos"
 log = logging.getLogger("dpn.api")
+access_log = logging.getLogger("dpn.access")
+
+# The interpreter's own default. Imports may raise it (py_ecc, through eth_account, sets
+# 100,000, deep enough for a C parser to overflow the stack before it raises): every
+# request puts it back, and says so once.
+RECURSION_LIMIT = 1_000
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
@@ -35,6 +46,19 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def hold_recursion_limit(*, at_start: bool = False) -> None:
+    """Put the recursion limit back to ``RECURSION_LIMIT`` if anything raised it (at the
+    start, quietly: the imports are known to)."""
+    if sys.getrecursionlimit() != RECURSION_LIMIT:
+        log.log(
+            logging.DEBUG if at_start else logging.WARNING,
+            "the recursion limit was %d (raised by an import?): back to %d",
+            sys.getrecursionlimit(),
+            RECURSION_LIMIT,
+        )
+        sys.setrecursionlimit(RECURSION_LIMIT)
 
 
 class _RequestIdFilter(logging.Filter):
@@ -60,7 +84,11 @@ class RequestIdAndLimits:
     """Pure ASGI middleware, around everything the app does: gives each request an id
     (the client's ``X-Request-ID`` if sane, else a new one) that every log line and
     every response carries; refuses bodies over the limit with 413 before the app reads
-    them; and answers an unexpected error itself (500), while the id is still set."""
+    them, and JSON bodies that nest too deep or hold what no one means (see
+    ``ledger.core.json_input``) with 400 before any decoder sees them; answers HEAD as
+    GET without the body; writes an access line when a request starts and when it ends
+    (a worker that dies leaves a trace of what it was serving); and answers an
+    unexpected error itself (500), while the id is still set."""
 
     def __init__(self, app: ASGIApp, body_bytes_max: int, photo_bytes_max: int) -> None:
         self.app = app
@@ -71,25 +99,36 @@ class RequestIdAndLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        hold_recursion_limit()
+        started_at = time.perf_counter()
         headers = dict(scope.get("headers") or [])
         given = headers.get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
         ok = 0 < len(given) <= _REQUEST_ID_LEN_MAX and given.replace("-", "").isalnum()
         request_id = given if ok else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
+        method, path = scope["method"], scope["path"]
+        access_log.info("> %s %s", method, path)
+        head = method == "HEAD"
+        if head:  # every GET route answers HEAD: the same headers, no body
+            scope = {**scope, "method": "GET"}
         limit, too_large = self._limit_for(scope)
         declared = headers.get(b"content-length")
         started = overflowed = False
+        status = 0
         received = 0
 
         async def send_with_id(message: Message) -> None:
-            nonlocal started
+            nonlocal started, status
             if message["type"] == "http.response.start":
                 started = True
+                status = message["status"]
                 message["headers"] = [
                     *message.get("headers", []),
                     (REQUEST_ID_HEADER.encode(), request_id.encode()),
                 ]
+            elif head and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
             await send(message)
 
         async def app_send(message: Message) -> None:
@@ -111,22 +150,41 @@ class RequestIdAndLimits:
             response = problem_response(status, code, detail, Request(scope))
             await response(scope, receive, send_with_id)
 
+        async def run(app_receive: Receive) -> None:
+            try:
+                await self.app(scope, app_receive, app_send)
+            except Exception:
+                if not overflowed:
+                    # Here, not in an exception handler: Starlette runs those outside
+                    # every middleware, after this one has let the request id go.
+                    log.exception("unexpected error")
+                    if not started:
+                        await answer(500, "internal_error", "an unexpected error occurred")
+
         try:
-            if declared is not None and (not declared.isdigit() or int(declared) > limit):
-                overflowed = True
-            else:
-                try:
-                    await self.app(scope, limited_receive, app_send)
-                except Exception:
-                    if not overflowed:
-                        # Here, not in an exception handler: Starlette runs those outside
-                        # every middleware, after this one has let the request id go.
-                        log.exception("unexpected error")
-                        if not started:
-                            await answer(500, "internal_error", "an unexpected error occurred")
+            try:
+                if declared is not None and (not declared.isdigit() or int(declared) > limit):
+                    overflowed = True
+                elif _is_json(headers.get(b"content-type")) and method in _METHODS_WITH_BODY:
+                    # Read the whole body (held to the limit), check it, then hand the
+                    # app the same bytes.
+                    body = await _read_body(limited_receive)
+                    try:
+                        if body:
+                            parse_json_input(body)
+                    except InvalidInput as refused:
+                        await answer(400, refused.code, refused.message)
+                    else:
+                        await run(_replay(body, receive))
+                else:
+                    await run(limited_receive)
+            except _BodyTooLarge:
+                pass  # reading the body here overflowed: answered just below
             if overflowed and not started:
                 await answer(413, too_large, f"the request body exceeds {limit} bytes")
         finally:
+            elapsed_ms = (time.perf_counter() - started_at) * 1000
+            access_log.info("< %s %s %s %.1fms", method, path, status or "-", elapsed_ms)
             request_id_var.reset(token)
 
     def _limit_for(self, scope: Scope) -> tuple[int, str]:
@@ -137,8 +195,67 @@ class RequestIdAndLimits:
         return self.body_bytes_max, "body_too_large"
 
 
+_METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _is_json(content_type: bytes | None) -> bool:
+    """True for the bodies FastAPI decodes as JSON: ``application/json`` or
+    ``application/*+json`` (without a content type it decodes none)."""
+    if not content_type:
+        return False
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or (
+        media.startswith(b"application/") and media.endswith(b"+json")
+    )
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break  # the client went away: what came is all there is
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that gives the app ``body`` (already read) and then waits as the
+    server's does (for a disconnect)."""
+    given = False
+
+    async def replayed() -> Message:
+        nonlocal given
+        if not given:
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
+
+
 class _BodyTooLarge(Exception):
     pass
+
+
+def _declare_idempotency_keys_required(app: FastAPI) -> None:
+    """Say in the OpenAPI document that ``Idempotency-Key`` is required where it is
+    taken. The dependency declares it optional so that a missing key is its own 400
+    (``idempotency_key_missing``), not a generic 422."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                for parameter in operation.get("parameters", ()):
+                    if parameter["in"] == "header" and parameter["name"] == IDEMPOTENCY_KEY_HEADER:
+                        parameter["required"] = True
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(
@@ -147,6 +264,7 @@ def create_app(
     """The DPN Ledger HTTP API over ``engine`` (default: one made from the settings)."""
     from api.routes import ROUTERS, TAGS
 
+    hold_recursion_limit(at_start=True)  # everything is imported by now
     settings = settings or Settings.from_env()
     _configure_logging()
     ledger = Ledger(engine or make_engine(settings.database_url), clock=clock)
@@ -183,6 +301,7 @@ def create_app(
     install_problem_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    _declare_idempotency_keys_required(app)
     app.add_middleware(
         RequestIdAndLimits,
         body_bytes_max=settings.body_bytes_max,

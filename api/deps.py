@@ -6,7 +6,8 @@ import re
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from api.principals import PrincipalCache
@@ -18,16 +19,22 @@ from ledger.errors import Unauthenticated
 from ledger.journal import Ledger
 
 __all__ = [
+    "IDEMPOTENCY_KEY_HEADER",
     "Caller",
+    "Credential",
     "IdempotencyKey",
     "LedgerDep",
     "SettingsDep",
+    "credential",
     "current_principal",
     "idempotency_key",
     "siwe_terms",
 ]
 
 IDEMPOTENCY_KEY_LEN_MAX = 100
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+API_KEY_HEADER = "X-API-Key"
+CREDENTIAL_LEN_MAX = 200  # longer than any token or key this service issues
 _KEY = re.compile(rf"[A-Za-z0-9._:\-]{{1,{IDEMPOTENCY_KEY_LEN_MAX}}}")
 
 
@@ -56,28 +63,63 @@ def siwe_terms(settings: Settings) -> SiweTerms:
     )
 
 
-async def current_principal(
-    request: Request, authorization: Annotated[str | None, Header(max_length=200)] = None
-) -> Principal:
-    """The signed-in caller (``Authorization: Bearer <token or API key>``), or 401.
-    Remembered briefly per worker (see ``api.principals``); resolved in a thread."""
+# The two ways to present a credential, declared for OpenAPI (so /docs has an Authorize
+# button): a bearer token or API key in ``Authorization: Bearer ...``, or an API key in
+# ``X-API-Key``. Both are read by ``credential`` below, which says what is wrong.
+_BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="A token from POST /v1/auth/token, or an API key: `Authorization: Bearer ...`",
+)
+_API_KEY = APIKeyHeader(
+    name=API_KEY_HEADER,
+    auto_error=False,
+    scheme_name="apiKey",
+    description="An API key from POST /v1/api-keys (`dpn_key_...`)",
+)
+
+
+async def credential(
+    request: Request,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)],
+    api_key: Annotated[str | None, Security(_API_KEY)],
+) -> str:
+    """The credential the caller presented, or 401 saying what is missing or malformed."""
+    authorization = request.headers.get("authorization")
     if authorization is None:
-        raise Unauthenticated("credentials_missing", "sign in: send Authorization: Bearer ...")
-    scheme, _, credential = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not credential:
-        raise Unauthenticated("credentials_malformed", "use Authorization: Bearer <token>")
+        if api_key is None:
+            raise Unauthenticated(
+                "credentials_missing", "sign in: send Authorization: Bearer ... or X-API-Key"
+            )
+        given = api_key
+    else:
+        scheme, _, given = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not given.strip():
+            raise Unauthenticated("credentials_malformed", "use Authorization: Bearer <token>")
+    given = given.strip()
+    if len(given) > CREDENTIAL_LEN_MAX:
+        raise Unauthenticated("token_invalid", "the credential is not valid")
+    return given
+
+
+Credential = Annotated[str, Depends(credential)]
+
+
+async def current_principal(request: Request, presented: Credential) -> Principal:
+    """The signed-in caller (``Authorization: Bearer <token or API key>`` or
+    ``X-API-Key``), or 401. Remembered briefly per worker (see ``api.principals``);
+    resolved in a thread."""
     # The app's state is read here, not through sub-dependencies: this runs on every
     # authenticated request, and each dependency costs its own resolution.
     state = request.app.state
     ledger: Ledger = state.ledger
     settings: Settings = state.settings
     principals: PrincipalCache = state.principals
-    credential = credential.strip()
-    key, now = principals.key(credential), ledger.clock()
+    key, now = principals.key(presented), ledger.clock()
     principal = principals.get(key, now)
     if principal is None:
         generation = principals.generation
-        principal = await run_in_threadpool(_authenticate, ledger, credential, now, settings)
+        principal = await run_in_threadpool(_authenticate, ledger, presented, now, settings)
         principals.put(key, principal, generation)
     return principal
 
@@ -91,19 +133,27 @@ Caller = Annotated[Principal, Depends(current_principal)]
 
 
 async def idempotency_key(
+    request: Request,
     key: Annotated[
         str | None,
         Header(
-            alias="Idempotency-Key",
-            description="Required on every POST: the same key and body give the same"
-            " response; the same key with another body is refused (409).",
-            max_length=IDEMPOTENCY_KEY_LEN_MAX,
+            alias=IDEMPOTENCY_KEY_HEADER,
+            description="Required: the same key and body give the same response; the"
+            f" same key with another body is refused (409). 1..{IDEMPOTENCY_KEY_LEN_MAX}"
+            " of A-Z a-z 0-9 . _ : -",
         ),
     ] = None,
 ) -> str:
-    """The request's ``Idempotency-Key`` header (required on POST)."""
+    """The request's ``Idempotency-Key`` header: required on every request that records
+    something (400 ``idempotency_key_missing``), 1..100 of A-Z a-z 0-9 . _ : - (400
+    ``idempotency_key_malformed``, a key too long included). Declared required in the
+    OpenAPI document by ``api.app``."""
     if key is None:
-        raise ApiProblem(400, "idempotency_key_missing", "POST needs an Idempotency-Key header")
+        raise ApiProblem(
+            400,
+            "idempotency_key_missing",
+            f"{request.method} {request.url.path} needs an Idempotency-Key header",
+        )
     if not _KEY.fullmatch(key):
         raise ApiProblem(
             400,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import Strict as StrictMode
 
 __all__ = [
     "PAGE_SIZE_DEFAULT",
@@ -13,8 +15,10 @@ __all__ = [
     "Address",
     "AmountText",
     "AssetId",
+    "Integer",
     "Page",
     "Strict",
+    "Time",
     "amount_text",
 ]
 
@@ -28,6 +32,19 @@ _Row = TypeVar("_Row")
 AmountText = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,40}$")]
 Address = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 AssetId = Annotated[str, StringConstraints(min_length=1, max_length=32)]
+# Every integer of a request body is a JSON integer: not true, not 1.0e3, not "42"
+# (amounts, which may pass 2**53, are AmountText instead).
+Integer = Annotated[int, StrictMode()]
+
+
+def _time_text(value: object) -> object:
+    if isinstance(value, str | datetime):
+        return value
+    raise ValueError("a time is text in RFC 3339 form, e.g. 2027-01-01T00:00:00Z")
+
+
+# A time in a request body: RFC 3339 text only (not a number of seconds).
+Time = Annotated[datetime, BeforeValidator(_time_text)]
 
 
 def amount_text(value: int) -> str:

@@ -11,7 +11,7 @@ from typing import Annotated, TypedDict
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from api.schemas.common import Strict
+from api.schemas.common import Integer, Strict
 from ledger.directory import (
     FLOWS_PER_NODE_MAX,
     FUNCTIONS_PER_NODE_MAX,
@@ -27,7 +27,7 @@ __all__ = ["FlowIn", "FlowOut", "NodeContent", "NodeIn", "NodeOut"]
 Slug = Annotated[str, StringConstraints(max_length=SLUG_LEN_MAX)]
 NodeText = Annotated[str, StringConstraints(max_length=NODE_TEXT_LEN_MAX)]
 # Bounds wide enough for any valid coordinate; the ledger checks the real range.
-Microdegrees = Annotated[int, Field(ge=-(10**9), le=10**9)]
+Microdegrees = Annotated[Integer, Field(ge=-(10**9), le=10**9)]
 _SLUG_HELP = "a lowercase name: a-z, 0-9 and '-', not starting with '-', at most 64"
 
 

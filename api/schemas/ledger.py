@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from api.schemas.common import Address, AmountText, AssetId, Strict
+from api.schemas.common import Address, AmountText, AssetId, Integer, Strict, Time
 
 __all__ = [
     "AssetIn",
@@ -52,7 +52,7 @@ class AssetIn(Strict):
     model: Text64
     serial: Text64
     location: Text128
-    total_units: int = Field(default=1_000_000, ge=1, le=10**15)
+    total_units: Integer = Field(default=1_000_000, ge=1, le=10**15)
     legal_framework: Text64 = "tenancy_in_common"
     jurisdiction: Text64
     documents: list[DocumentIn] = Field(default_factory=list, max_length=64)
@@ -91,7 +91,7 @@ class PhotoOut(BaseModel):
 
 
 class SightingIn(Strict):
-    seen_at: datetime
+    seen_at: Time
     location: Text128
     photo_sha256: Sha256
 
@@ -115,7 +115,7 @@ class HoldingOut(BaseModel):
 class CapTableOut(BaseModel):
     asset_id: str
     total_units: int
-    as_of_seq: int | None
+    as_of_seq: int = Field(description="the seq the table was read at (the head, for now)")
     holders: list[dict[str, str]]
 
 
