@@ -157,7 +157,7 @@ class WriteTx(LoadRows, StoreRows):
         if not stored:
             return None
         seq, original = stored[draft.idempotency_key]
-        _same_request_or_conflict(draft.idempotency_key, original, draft.request_hash())
+        _same_request_or_conflict(original, draft.request_hash())
         return load_entries(self.conn, [seq])[0]
 
     def append(self, draft: EntryDraft) -> Appended:
@@ -222,11 +222,11 @@ class WriteTx(LoadRows, StoreRows):
             try:
                 if key in stored:
                     seq, original = stored[key]
-                    _same_request_or_conflict(key, original, request_hashes[i])
+                    _same_request_or_conflict(original, request_hashes[i])
                     replay_seq[i] = seq
                 elif key in first_in_batch:
                     j = first_in_batch[key]
-                    _same_request_or_conflict(key, request_hashes[j], request_hashes[i])
+                    _same_request_or_conflict(request_hashes[j], request_hashes[i])
                     same_as[i] = j
                 else:
                     first_in_batch[key] = i
@@ -380,11 +380,13 @@ def _locked_head_on_postgres(conn: Connection) -> tuple[int, str, datetime] | No
     return row
 
 
-def _same_request_or_conflict(key: str, original: str, asked: str) -> None:
+def _same_request_or_conflict(original: str, asked: str) -> None:
     if original != asked:
         raise Conflict(
             "idempotency_conflict",
-            f"idempotency key {key!r} was already used for a different request",
+            # Not the key itself: at the HTTP boundary it is the caller's key scoped
+            # and perhaps hashed (api.idempotency.ledger_key), which is not theirs to see.
+            "this idempotency key was already used for a different request",
         )
 
 

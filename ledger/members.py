@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import Connection, insert, select, update
 
 from ledger.address import validate_address
-from ledger.core import Entry, EntryDraft, check_text
+from ledger.core import Entry, EntryDraft, check_display_text
 from ledger.db.schema import Member, table
 from ledger.errors import Conflict, InvalidInput, NotFound
 from ledger.journal import Ledger, WriteTx
@@ -67,7 +67,7 @@ def register_member_in(
         raise InvalidInput(
             "member_kind", f"member kind must be one of {', '.join(MemberKind)}"
         ) from None
-    check_text("name", name, 128)
+    check_display_text("name", name, 128)
     draft = EntryDraft(
         kind="member.register",
         idempotency_key=key,
@@ -109,7 +109,7 @@ def get_member(conn: Connection, address: str) -> MemberRecord:
 def update_member_name(ledger: Ledger, address: str, name: str, *, key: str, actor: str) -> Entry:
     """Change a member's display name (journaled as ``member.update``)."""
     validate_address(address)
-    check_text("name", name, 128)
+    check_display_text("name", name, 128)
     draft = EntryDraft(
         kind="member.update",
         idempotency_key=key,

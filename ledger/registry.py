@@ -21,7 +21,7 @@ from ledger.core import (
     EntryDraft,
     Posting,
     check_amount,
-    check_text,
+    check_display_text,
     limits,
     validate_asset_id,
 )
@@ -122,7 +122,7 @@ def register_asset(
         ("location", location, 128),
         ("jurisdiction", jurisdiction, 64),
     ):
-        check_text(name, value, limit)
+        check_display_text(name, value, limit)
     if isinstance(total_units, bool) or not isinstance(total_units, int):
         raise InvalidInput("amount_type", "total_units must be an integer")
     if not 0 < total_units <= limits.TOTAL_UNITS_MAX:
@@ -141,7 +141,10 @@ def register_asset(
             f"at most {limits.DOCUMENTS_PER_REQUEST_MAX} documents per request",
         )
     docs = [
-        (check_text("document title", d.title, 128), check_sha256("document sha256", d.sha256))
+        (
+            check_display_text("document title", d.title, 128),
+            check_sha256("document sha256", d.sha256),
+        )
         for d in documents
     ]
     if len({h for _, h in docs}) < len(docs):
@@ -261,7 +264,7 @@ def add_document(
 ) -> Entry:
     """Attach a legal document (title and SHA-256) to an asset."""
     validate_asset_id(asset_id)
-    title = check_text("document title", document.title, 128)
+    title = check_display_text("document title", document.title, 128)
     digest = check_sha256("document sha256", document.sha256)
     draft = EntryDraft(
         kind="asset.document",

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import Connection, insert, select
 
 from ledger.address import validate_address
-from ledger.core import Entry, EntryDraft, check_text, format_time, validate_asset_id
+from ledger.core import Entry, EntryDraft, check_display_text, format_time, validate_asset_id
 from ledger.db.schema import Sighting, table
 from ledger.errors import NotFound
 from ledger.journal import Ledger
@@ -37,7 +37,7 @@ def record_sighting(
     photo."""
     validate_asset_id(asset_id)
     validate_address(reporter)
-    check_text("location", location, 128)
+    check_display_text("location", location, 128)
     check_sha256("photo sha256", photo_sha256)
     draft = EntryDraft(
         kind="asset.sighting",

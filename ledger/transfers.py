@@ -18,6 +18,7 @@ from ledger.core import (
     HoldOp,
     Posting,
     check_amount,
+    check_display_text,
     limits,
 )
 from ledger.db.schema import Account, Currency, Hold, JournalEntry, table
@@ -47,10 +48,8 @@ _MEMO_LEN_MAX = limits.TEXT_LEN_MAX
 _CURRENCY_CODE = re.compile(r"[A-Z0-9]{2,10}")
 
 
-def _memo(memo: str) -> str:
-    if len(memo) > _MEMO_LEN_MAX:
-        raise InvalidInput("field_too_long", f"memo is longer than {_MEMO_LEN_MAX} characters")
-    return memo
+def _memo(memo: str, what: str = "memo") -> str:
+    return check_display_text(what, memo, _MEMO_LEN_MAX)
 
 
 def currency_of(code: str) -> str:
@@ -149,7 +148,7 @@ def deposit(
         kind="cash.deposit",
         idempotency_key=key,
         actor=actor,
-        payload={"reference": _memo(reference)},
+        payload={"reference": _memo(reference, "reference")},
         postings=(
             Posting(AccountKey(DEPOSITS, instrument), -amount),
             Posting(AccountKey(member_holder(member), instrument), amount),
@@ -176,7 +175,7 @@ def withdraw(
         kind="cash.withdraw",
         idempotency_key=key,
         actor=actor,
-        payload={"reference": _memo(reference)},
+        payload={"reference": _memo(reference, "reference")},
         postings=(
             Posting(AccountKey(member_holder(member), instrument), -amount),
             Posting(AccountKey(DEPOSITS, instrument), amount),
@@ -238,7 +237,9 @@ def release_hold(
             return prior
         raise Conflict(
             "idempotency_conflict",
-            f"idempotency key {key!r} was already used for a different request",
+            # Not the key itself: at the HTTP boundary it is the caller's key scoped
+            # and perhaps hashed (api.idempotency.ledger_key), which is not theirs to see.
+            "this idempotency key was already used for a different request",
         )
     amount = row.remaining if amount is None else amount
     check_amount(amount)

@@ -7,6 +7,7 @@ reverse.
 
 from ledger.core.asset_id import check_character, validate_asset_id, with_check_character
 from ledger.core.canonical import JsonValue, canonical_bytes
+from ledger.core.display_text import check_display_text
 from ledger.core.entry import (
     GENESIS_HASH,
     AccountKey,
@@ -42,6 +43,7 @@ __all__ = [
     "chain_hash",
     "check_amount",
     "check_character",
+    "check_display_text",
     "check_draft",
     "check_text",
     "entry_id_for",

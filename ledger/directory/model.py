@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ledger.core import check_text
+from ledger.core import check_display_text
 from ledger.core.canonical import JsonValue
 from ledger.db.schema import Node, NodeFlow, NodeFunction, table
 from ledger.errors import InvalidInput
@@ -24,7 +24,6 @@ NODES_PAGE_MAX = 200
 NODE_ID_MAX = 2**31 - 1  # ``nodes.id`` is a 32-bit integer column
 
 _SLUG = re.compile(rf"[a-z0-9][a-z0-9-]{{0,{SLUG_LEN_MAX - 1}}}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 NODES = table(Node)
 FUNCTIONS = table(NodeFunction)
@@ -102,16 +101,11 @@ class Content:
 
 
 def check_node_text(what: str, value: object) -> str:
-    """A node's name or place: text the ledger keeps (``ledger.core.check_text``), not
+    """A node's name or place: text for people (``ledger.core.check_display_text``), not
     blank, without control characters."""
     if not isinstance(value, str):
         raise InvalidInput("field_type", f"{what} must be text")
-    check_text(what, value, NODE_TEXT_LEN_MAX)
-    if not value.strip():
-        raise InvalidInput("field_empty", f"{what} must not be empty")
-    if _CONTROL.search(value):
-        raise InvalidInput("field_control_character", f"{what} contains a control character")
-    return value
+    return check_display_text(what, value, NODE_TEXT_LEN_MAX)
 
 
 def check_slug(what: str, value: object) -> str:
