@@ -26,10 +26,12 @@ from ledger.transfers import currency_of
 
 __all__ = [
     "JOURNAL_PAGE_MAX",
+    "CapTable",
     "CapTableRow",
     "Digest",
     "account_state",
     "cap_table",
+    "cap_table_of",
     "digest",
     "holder_balances",
     "journal_page",
@@ -62,6 +64,16 @@ class CapTableRow:
     units: int
 
 
+@dataclass(frozen=True, slots=True)
+class CapTable:
+    """Who held an asset's units after entry ``seq``."""
+
+    asset_id: str
+    total_units: int
+    seq: int
+    rows: list[CapTableRow]
+
+
 def digest(conn: Connection) -> Digest:
     """The current ``(seq, head hash)``; ``(0, 64 zeros)`` for an empty journal."""
     row = conn.execute(
@@ -80,9 +92,26 @@ def seq_at(conn: Connection, moment: datetime) -> int:
     return int(found or 0)
 
 
-def _as_of(seq: int | None) -> int | None:
-    if seq is not None and seq < 0:
+def _as_of(conn: Connection, seq: int | None, moment: datetime | None) -> int | None:
+    """The seq a read "as of" is taken at: None for now; the seq given; or for a time,
+    the last entry recorded by then (the head, for a time still to come). A seq beyond
+    the head is refused: it would read a past that can still change."""
+    if seq is not None and moment is not None:
+        raise InvalidInput("as_of_ambiguous", "give as_of_seq or as_of_time, not both")
+    if moment is not None:
+        return seq_at(conn, moment)
+    if seq is None:
+        return None
+    if seq < 0:
         raise InvalidInput("as_of_seq", "as_of_seq must not be negative")
+    head = digest(conn).seq
+    if seq > head:
+        raise InvalidInput(
+            "as_of_seq_beyond_head",
+            f"as_of_seq {seq} is beyond the head of the journal ({head}): the past it"
+            " names has not happened yet",
+            head_seq=head,
+        )
     return seq
 
 
@@ -157,33 +186,64 @@ def _states(
 
 
 def account_state(
-    conn: Connection, key: AccountKey, *, as_of_seq: int | None = None
+    conn: Connection,
+    key: AccountKey,
+    *,
+    as_of_seq: int | None = None,
+    as_of_time: datetime | None = None,
 ) -> AccountState:
-    """Balance and held amount of one account, now or after entry ``as_of_seq``."""
+    """Balance and held amount of one account, now or after entry ``as_of_seq`` (or the
+    last entry recorded by ``as_of_time``)."""
     params = {"holder": key.holder, "instrument": key.instrument}
-    found = _states(conn, _OF_ACCOUNT, params, _as_of(as_of_seq))
+    found = _states(conn, _OF_ACCOUNT, params, _as_of(conn, as_of_seq, as_of_time))
     return found[0][1] if found else AccountState()
 
 
 def holder_balances(
-    conn: Connection, holder: str, *, as_of_seq: int | None = None
+    conn: Connection,
+    holder: str,
+    *,
+    as_of_seq: int | None = None,
+    as_of_time: datetime | None = None,
 ) -> list[tuple[AccountKey, AccountState]]:
     """Every account of ``holder`` with something in it (a balance or a hold), with its
-    balance and held amount; accounts empty at that point are left out."""
-    found = _states(conn, _OF_HOLDER, {"holder": holder}, _as_of(as_of_seq))
+    balance and held amount, now or as of a seq or time; accounts empty at that point
+    are left out."""
+    point = _as_of(conn, as_of_seq, as_of_time)
+    found = _states(conn, _OF_HOLDER, {"holder": holder}, point)
     return [(k, s) for k, s in found if s.balance or s.held]
 
 
 def cap_table(
-    conn: Connection, asset_id: str, *, as_of_seq: int | None = None
+    conn: Connection,
+    asset_id: str,
+    *,
+    as_of_seq: int | None = None,
+    as_of_time: datetime | None = None,
 ) -> list[CapTableRow]:
-    """Who holds the asset's units (owners, then the unissued pool), largest first. The
-    rows sum to the asset's ``total_units``."""
-    get_asset(conn, asset_id)
-    found = _states(conn, _OF_INSTRUMENT, {"instrument": units_of(asset_id)}, _as_of(as_of_seq))
+    """Who holds the asset's units (owners, then the unissued pool), largest first, now
+    or as of a seq or time. The rows sum to the asset's ``total_units``."""
+    return cap_table_of(conn, asset_id, as_of_seq=as_of_seq, as_of_time=as_of_time).rows
+
+
+def cap_table_of(
+    conn: Connection,
+    asset_id: str,
+    *,
+    as_of_seq: int | None = None,
+    as_of_time: datetime | None = None,
+) -> CapTable:
+    """The cap table (``cap_table``) with the seq it was read at: the head for a read of
+    now, so that a client can ask for the same table again later. Read it in one
+    snapshot (``ledger.db.engine.read_connection``) for the head and rows to agree."""
+    asset = get_asset(conn, asset_id)
+    point = _as_of(conn, as_of_seq, as_of_time)
+    found = _states(conn, _OF_INSTRUMENT, {"instrument": units_of(asset_id)}, point)
     rows = [CapTableRow(key.holder, state.balance) for key, state in found if state.balance]
     pool = pool_holder(asset_id)
-    return sorted(rows, key=lambda r: (r.holder == pool, -r.units, r.holder))
+    rows.sort(key=lambda r: (r.holder == pool, -r.units, r.holder))
+    seq = digest(conn).seq if point is None else point
+    return CapTable(asset_id, asset.total_units, seq, rows)
 
 
 def journal_page(

@@ -29,7 +29,7 @@ from ledger.access import grant_role
 from ledger.core import validate_asset_id
 from ledger.db.engine import read_connection
 from ledger.photos import PhotoRef, get_photo, store_photo
-from ledger.reads import cap_table, seq_at
+from ledger.reads import cap_table_of
 from ledger.registry import (
     AssetRecord,
     DocumentRef,
@@ -279,15 +279,14 @@ def cap(
     as_of_seq: Annotated[int | None, Query(ge=0, le=2**62)] = None,
     as_of_time: datetime | None = None,
 ) -> CapTableOut:
-    """Who holds the asset's units, now or as of a seq or time."""
+    """Who holds the asset's units, now or as of a seq or time, with the seq it was read
+    at (a seq beyond the head is 422 ``as_of_seq_beyond_head``; a time still to come
+    reads the head)."""
     with read_connection(ledger.engine) as conn:
-        found = get_asset(conn, asset_id)
-        if as_of_time is not None and as_of_seq is None:
-            as_of_seq = seq_at(conn, as_of_time)
-        rows = cap_table(conn, asset_id, as_of_seq=as_of_seq)
+        table = cap_table_of(conn, asset_id, as_of_seq=as_of_seq, as_of_time=as_of_time)
     return CapTableOut(
         asset_id=asset_id,
-        total_units=found.total_units,
-        as_of_seq=as_of_seq,
-        holders=[{"holder": r.holder, "units": str(r.units)} for r in rows],
+        total_units=table.total_units,
+        as_of_seq=table.seq,
+        holders=[{"holder": r.holder, "units": str(r.units)} for r in table.rows],
     )

@@ -29,7 +29,7 @@ from ledger.core import Entry
 from ledger.db.engine import read_connection
 from ledger.db.schema import Currency, table
 from ledger.members import member_holder
-from ledger.reads import digest, holder_balances, journal_page, seq_at
+from ledger.reads import digest, holder_balances, journal_page
 from ledger.transfers import deposit, transfer_draft
 from ledger.verify import verify
 
@@ -74,12 +74,14 @@ def my_holdings(
     as_of_seq: Annotated[int | None, Query(ge=0, le=2**62)] = None,
     as_of_time: datetime | None = None,
 ) -> list[HoldingOut]:
-    """Your units and money, now or as of a seq or time."""
-    # Now: one statement. As of a time: its seq, then that settled prefix of the journal.
-    with read_connection(ledger.engine, snapshot=as_of_seq is not None) as conn:
-        if as_of_time is not None and as_of_seq is None:
-            as_of_seq = seq_at(conn, as_of_time)
-        found = holder_balances(conn, member_holder(caller.address), as_of_seq=as_of_seq)
+    """Your units and money, now or as of a seq or time (a seq beyond the head is 422
+    ``as_of_seq_beyond_head``; a time still to come reads the head)."""
+    # Now: one statement. As of a seq or time: a settled prefix of the journal, which
+    # no snapshot is needed for (entries up to a seq never change).
+    with read_connection(ledger.engine, snapshot=False) as conn:
+        found = holder_balances(
+            conn, member_holder(caller.address), as_of_seq=as_of_seq, as_of_time=as_of_time
+        )
     return [
         HoldingOut(
             instrument=key.instrument,

@@ -167,3 +167,72 @@ def test_what_no_database_can_keep_is_refused_and_changes_nothing(
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["code"] == code
     assert network.digest() == before
+
+
+def test_a_read_as_of_a_seq_beyond_the_head_is_refused_and_now_says_its_seq(
+    network: Network,
+) -> None:
+    client, head = network.client, network.digest()["seq"]
+    for path, who in (("/v1/holdings/me", network.ann), (f"/v1/assets/{ASSET}/cap-table", {})):
+        beyond = client.get(path, params={"as_of_seq": head + 1}, headers=who)
+        assert beyond.status_code == 422, beyond.text
+        assert beyond.json()["code"] == "as_of_seq_beyond_head"
+        assert beyond.json()["head_seq"] == head
+        both = client.get(
+            path, params={"as_of_seq": 1, "as_of_time": "2027-01-01T00:00:00Z"}, headers=who
+        )
+        assert both.status_code == 422 and both.json()["code"] == "as_of_ambiguous"
+        at_head = client.get(path, params={"as_of_seq": head}, headers=who)
+        assert at_head.status_code == 200, at_head.text
+    # Now: the table says the seq it was read at, and reading that seq later gives it again.
+    now = client.get(f"/v1/assets/{ASSET}/cap-table").json()
+    assert now["as_of_seq"] == head
+    network.post("/v1/deposits", sign_in(client, ADMIN), {
+        "member": ANN.address, "currency": "EUR", "amount": "1", "reference": "later"
+    })  # fmt: skip
+    again = client.get(f"/v1/assets/{ASSET}/cap-table", params={"as_of_seq": head}).json()
+    assert again == now
+    # A time still to come reads the head, and says so.
+    future = client.get(
+        f"/v1/assets/{ASSET}/cap-table", params={"as_of_time": "2999-01-01T00:00:00Z"}
+    )
+    assert future.json()["as_of_seq"] == head + 1
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("line one\nline two", "field_control_character"),
+        ("tab\there", "field_control_character"),
+        ("invoice\u202efdp.exe", "field_bidi_control"),
+        ("isolate\u2066x\u2069", "field_bidi_control"),
+        ("   ", "field_empty"),
+        ("\u200b\u200c\u200d", "field_empty"),
+        ("\u200b \u2060 \ufeff", "field_empty"),
+    ],
+)
+def test_texts_for_people_must_show_what_they_say(network: Network, text: str, code: str) -> None:
+    client, admin = network.client, sign_in(network.client, ADMIN)
+    head = network.digest()
+    attempts = [
+        ("PATCH", "/v1/members/me", network.ann, {"name": text}),
+        ("POST", "/v1/transfers", network.ann,
+         {"recipient": BOB.address, "instrument": f"units:{ASSET}", "amount": "1", "memo": text}),
+        ("POST", "/v1/deposits", admin,
+         {"member": BOB.address, "currency": "EUR", "amount": "1", "reference": text}),
+        ("POST", "/v1/assets", admin, greenhouse("11111111111111111") | {"make": text}),
+        ("POST", "/v1/assets", admin,
+         greenhouse("11111111111111111") | {"documents": [{"title": text, "sha256": DEED}]}),
+    ]  # fmt: skip
+    for i, (method, path, who, body) in enumerate(attempts):
+        headers = who | {"Idempotency-Key": f"text{i}"}
+        answer = client.request(method, path, json=body, headers=headers)
+        assert answer.status_code == 422, (path, answer.text)
+        assert answer.json()["code"] == code, (path, answer.text)
+    assert network.digest() == head  # nothing was written
+    fine = client.patch(
+        "/v1/members/me",
+        json={"name": "Ann \u00e9\u200dB"},
+        headers=network.ann | {"Idempotency-Key": "ok"},
+    )
+    assert fine.status_code == 200, fine.text
