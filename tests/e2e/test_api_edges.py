@@ -139,7 +139,7 @@ def test_openapi_declares_how_to_sign_in_and_which_keys_are_required(client: Tes
 
 
 def _request_models() -> list[type[BaseModel]]:
-    found = []
+    found: list[type[BaseModel]] = []
     for module in SCHEMA_MODULES:
         for value in vars(module).values():
             if isinstance(value, type) and issubclass(value, Strict) and value is not Strict:

@@ -10,6 +10,7 @@ and the supervisor gave up and the service exited.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -38,13 +39,15 @@ ROUTES = ["/v1/auth/challenge", "/v1/auth/token", "/v1/transfers", "/v1/assets",
 
 
 @pytest.fixture
-def two_workers(tmp_path: Path) -> Server:
+def two_workers(tmp_path: Path) -> Iterator[Server]:
     url = f"sqlite:///{tmp_path / 'dpn.sqlite3'}"
     migrate(url)
     server = start(url, tmp_path / "server.log", workers=2)
     ready(server)
-    yield server  # type: ignore[misc]
-    stop(server)
+    try:
+        yield server
+    finally:
+        stop(server)
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads Linux /proc")
