@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from sqlalchemy import Engine
 
 from api.deps import IDEMPOTENCY_KEY_HEADER
+from api.docs import install_docs
 from api.principals import ChangeListener, PrincipalCache
 from api.problems import install_problem_handlers, problem_response
 from api.settings import Settings
@@ -290,7 +291,7 @@ def create_app(
         version="0.1.0",
         description="Ownership ledger and market engine of a Distributed Production Network.",
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served by api.docs, from the server itself
         redoc_url=None,
         openapi_tags=TAGS,
         lifespan=lifespan,
@@ -302,6 +303,7 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     _declare_idempotency_keys_required(app)
+    install_docs(app)
     app.add_middleware(
         RequestIdAndLimits,
         body_bytes_max=settings.body_bytes_max,
