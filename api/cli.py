@@ -53,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="load a small demo network and show it")
     demo.add_argument("--if-empty", action="store_true", help="only into an empty journal")
+    demo.add_argument(
+        "--print-keys",
+        action="store_true",
+        help="print the demo wallets' private keys (public test keys: sign in as them locally)",
+    )
 
     serve = commands.add_parser("serve", help="run the HTTP API with uvicorn")
     serve.add_argument("--host", default="127.0.0.1")
@@ -173,6 +178,8 @@ def _run(args: argparse.Namespace) -> int:
                 return _db(engine, args)
             if args.command == "demo":
                 upgrade(engine)
+                if args.print_keys:
+                    _print_demo_keys()
                 if args.if_empty:
                     with read_connection(engine) as conn:
                         if digest(conn).seq > 0:
@@ -276,6 +283,14 @@ def _share(units: int, total: int) -> str:
     """``units`` of ``total`` as a percentage with two decimals, exactly (no floats)."""
     hundredths = units * 10_000 // total
     return f"{hundredths // 100}.{hundredths % 100:02d} %"
+
+
+def _print_demo_keys() -> None:
+    print("demo wallets (well-known test keys: never send real money to them):")
+    for m in DEMO_MEMBERS:
+        print(f"  {m.name:<40} {m.kind:<13} {m.address}  {m.private_key}")
+    organizer = DEMO_MEMBERS[0].address
+    print(f"  to act as the admin too: DPN_ADMINS={organizer} make run")
 
 
 def _demo(engine: Engine) -> int:

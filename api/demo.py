@@ -3,11 +3,17 @@
 An organizer and three finance nodes co-own a greenhouse (20 % and 80 %, as in the
 network's plan), money arrives, units and cash change hands and a bid's cash is held.
 Every step carries a fixed idempotency key, so running the demo twice changes nothing.
+The members' wallets have well-known test keys (``dpn demo --print-keys``), so a person
+can sign in as any of them on a local database.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from functools import cache
+
+from eth_account import Account
 
 from ledger.journal import Ledger
 from ledger.members import register_member
@@ -19,32 +25,38 @@ __all__ = ["DEMO_ASSET_ID", "DEMO_MEMBERS", "DemoMember", "run_demo"]
 
 @dataclass(frozen=True, slots=True)
 class DemoMember:
+    """A member of the demo network, with the private key of its wallet: a test key,
+    derived from the member's place in the demo, public to everyone who reads this."""
+
     name: str
-    address: str
     kind: str
     units: int
+    private_key: str  # 0x and 64 hex digits
+
+    @property
+    def address(self) -> str:
+        """The wallet's checksummed address."""
+        return _address_of(self.private_key)
+
+
+@cache
+def _address_of(private_key: str) -> str:
+    address: str = Account.from_key(private_key).address
+    return address
+
+
+def _test_key(n: int) -> str:
+    """The n-th demo key: the SHA-256 of a fixed text (never a key for real money)."""
+    return "0x" + hashlib.sha256(f"dpn demo wallet {n}".encode()).hexdigest()
 
 
 DEMO_ASSET_ID = "5GRNH0USX7K000417"
 DEMO_MEMBERS = (
-    DemoMember(
-        "Valley Greenhouse Co-op (organizer)",
-        "0x1a642f0E3c3aF545E7AcBD38b07251B3990914F1",
-        "business",
-        200_000,
-    ),
-    DemoMember(
-        "North Finance Node", "0x5050A4F4b3f9338C3472dcC01A87C76A144b3c9c", "finance_node", 300_000
-    ),
-    DemoMember(
-        "River Finance Node", "0x3325a78425F17a7E487Eb5666b2bFd93aBb06c70", "finance_node", 250_000
-    ),
-    DemoMember(
-        "Hill Finance Node", "0xc48B812bB43401392c037381AcA934F4069C0517", "finance_node", 250_000
-    ),
-    DemoMember(
-        "Mara Okafor (workshop)", "0xd09Ad14080d4b257a819a4f579b8485Be88f086c", "individual", 0
-    ),
+    DemoMember("Valley Greenhouse Co-op (organizer)", "business", 200_000, _test_key(1)),
+    DemoMember("North Finance Node", "finance_node", 300_000, _test_key(2)),
+    DemoMember("River Finance Node", "finance_node", 250_000, _test_key(3)),
+    DemoMember("Hill Finance Node", "finance_node", 250_000, _test_key(4)),
+    DemoMember("Mara Okafor (workshop)", "individual", 0, _test_key(5)),
 )
 _ACTOR = "dpn-demo"
 _GREENHOUSE_LEASE_SHA256 = "9f2b5c1d0e7a4b3c8d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c"

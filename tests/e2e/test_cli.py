@@ -10,6 +10,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from eth_account import Account
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.settings import Settings
+from ledger.db.engine import make_engine
+
+from .signin import Wallet, sign_in
 
 DPN = [sys.executable, "-m", "api.cli"]
 REPO = Path(__file__).resolve().parents[2]
@@ -188,3 +196,27 @@ def test_a_digest_past_the_head_says_the_journal_is_shorter(demo_db: Path) -> No
     )
     report = json.loads(_dpn(demo_db, "verify", "--against", against, "--json").stdout)
     assert report["where"] == "digest" and report["bad_seq"] is None
+
+
+def test_demo_prints_keys_a_person_can_sign_in_with(demo_db: Path) -> None:
+    printed = _dpn(demo_db, "demo", "--print-keys")
+    assert printed.returncode == 0, printed.stderr
+    wallets = {}
+    for line in printed.stdout.splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and fields[-1].startswith("0x") and len(fields[-1]) == 66:
+            address, key = fields[-2], fields[-1]
+            assert Account.from_key(key).address == address
+            wallets[address] = Wallet(address, bytes.fromhex(key[2:]))
+    assert len(wallets) == 5
+    engine = make_engine(f"sqlite:///{demo_db / 'dpn.sqlite3'}")
+    try:
+        with TestClient(create_app(Settings(), engine=engine)) as client:
+            names = set()
+            for wallet in wallets.values():
+                me = client.get("/v1/members/me", headers=sign_in(client, wallet))
+                assert me.status_code == 200, me.text
+                names.add(me.json()["name"])
+    finally:
+        engine.dispose()
+    assert "North Finance Node" in names and "Valley Greenhouse Co-op (organizer)" in names
