@@ -102,7 +102,10 @@ class BookSide:
         self.ranks: list[int] = []
 
     def add(self, order: RestingOrder) -> None:
-        """Queue ``order`` last at its rank, creating the level if needed."""
+        """Queue ``order`` last at its rank, creating the level if needed.
+
+        ``Book.place_limit`` writes this out on its fast path (a call there costs 4 % of
+        the market benchmark); a test holds the two to the same state."""
         rank = order[RANK]
         level = self.levels.get(rank)
         if level is None:

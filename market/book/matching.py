@@ -13,7 +13,7 @@ from market.book.level import ID, OWNER, QTY, BookSide, Level, RestingOrder
 from market.book.reasons import CancelReason
 from market.book.terms import Owner, SelfTradePrevention, Side
 
-__all__ = ["fok_fillable", "take", "take_spend"]
+__all__ = ["fok_fillable", "take", "take_plain", "take_spend"]
 
 _SELF_TRADE = CancelReason.SELF_TRADE
 _CANCEL_NEWEST = SelfTradePrevention.CANCEL_NEWEST
@@ -90,6 +90,69 @@ def take(
         if halted:
             append(Cancelled(taker_id, owner, _SELF_TRADE, left, 0))
             return 0
+        if not left:
+            return 0
+    return left
+
+
+def take_plain(
+    opposite: BookSide,
+    orders: dict[int, RestingOrder],
+    taker_id: int,
+    owner: Owner,
+    taker_side: Side,
+    limit_rank: int,
+    qty_units: int,
+    events: list[Event],
+) -> int:
+    """``take`` with ``stp`` CANCEL_NEWEST, every plain order's mode: the same trades,
+    cancels and state, without the branches of the other modes.
+
+    The first own order met stops the incoming order: its rest is cancelled here (an
+    event) and 0 is returned. The book's fast path for plain GTC orders uses this; a test
+    holds it to ``take``.
+    """
+    levels = opposite.levels
+    ranks = opposite.ranks
+    append = events.append
+    left = qty_units
+    while ranks:
+        rank = ranks[-1]
+        if rank < limit_rank:
+            return left
+        level = levels[rank]
+        price = level.price_minor
+        while True:
+            maker = level[0]
+            made = maker[QTY]
+            if not made:  # dead: cancelled, expired or amended away earlier
+                level.popleft()
+                level.dead -= 1
+                continue
+            if maker[OWNER] == owner:  # the newest order, the incoming one, is cancelled
+                append(Cancelled(taker_id, owner, _SELF_TRADE, left, 0))
+                return 0
+            if made <= left:
+                level.popleft()
+                maker[QTY] = 0
+                del orders[maker[ID]]
+                level.qty_units -= made
+                left -= made
+                append(
+                    _new(Trade, (maker[ID], taker_id, maker[OWNER], owner, price, made, taker_side))
+                )
+                if not left or len(level) == level.dead:
+                    break
+            else:
+                maker[QTY] = made - left
+                level.qty_units -= left
+                append(
+                    _new(Trade, (maker[ID], taker_id, maker[OWNER], owner, price, left, taker_side))
+                )
+                return 0
+        if len(level) == level.dead:
+            del levels[rank]
+            ranks.pop()
         if not left:
             return 0
     return left

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from typing import Final
 
 from market.book.errors import BookConfigError, BookInvariantError, QueryOutOfRange
 from market.book.level import ID, QTY, RANK, TERMS, BookSide, RestingOrder
@@ -20,7 +21,10 @@ from market.book.terms import (
 )
 from market.book.views import Depth, LevelView, OrderView, order_view
 
-__all__ = ["BookState"]
+__all__ = ["EXPIRES_AT", "BookState"]
+
+EXPIRES_AT: Final = 0
+"""Index of the expiry in an entry ``(expires_at_ms, order_id)`` of a book's GTD heap."""
 
 
 class BookState:
