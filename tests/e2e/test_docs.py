@@ -31,20 +31,8 @@ STATIC = files("fastapi_offline").joinpath("static")
 YEAR_S = 365 * 24 * 3600
 
 
-def _without_fastapis_pages(app: FastAPI) -> FastAPI:
-    """``app`` with FastAPI's own (CDN) pages taken away, so install_docs can be called:
-    only while create_app does not yet make its app with docs_url=None, redoc_url=None."""
-    cdn = {app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url} - {None}
-    app.router.routes[:] = [r for r in app.router.routes if getattr(r, "path", None) not in cdn]
-    app.docs_url = app.redoc_url = None
-    return app
-
-
 def _app(engine: Engine) -> FastAPI:
-    app = create_app(Settings(), engine=engine)
-    if app.docs_url is not None:  # create_app does not call install_docs yet
-        install_docs(_without_fastapis_pages(app))
-    return app
+    return create_app(Settings(), engine=engine)
 
 
 @pytest.fixture
@@ -277,10 +265,8 @@ def test_a_bare_app_serves_the_docs_too() -> None:
 
 
 def test_create_app_serves_the_docs_from_itself(sqlite_engine: Engine) -> None:
-    app = create_app(Settings(), engine=sqlite_engine)
-    if app.docs_url is not None:
-        pytest.skip("create_app still makes FastAPI's CDN /docs: it is to call install_docs")
-    with TestClient(app) as client:
-        for page in PAGES:
-            urls = _links(client.get(page).text).urls
-            assert urls and all(u.startswith(f"{ASSETS_URL}/") for u in urls), (page, urls)
+    app = _app(sqlite_engine)
+    assert app.docs_url is None and app.redoc_url is None, "FastAPI's own pages use a CDN"
+    paths = [getattr(route, "path", None) for route in app.routes]
+    assert paths.count(DOCS_URL) == 1 and paths.count(REDOC_URL) == 1
+    assert app.swagger_ui_oauth2_redirect_url not in paths
