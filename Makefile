@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck demo bench clean
+.PHONY: run test lint typecheck demo bench clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,14 @@ run: $(STAMP)
 	$(BIN)/dpn serve --host 127.0.0.1 --port 8000
 
 ## test: ruff, mypy --strict, then the whole pytest suite
-test: lint typecheck
+test: lint typecheck browser
 	$(BIN)/python -m pytest
+
+## browser: Debian's chromium for tests/browser (as root through apt; otherwise they skip, saying so)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+	  || echo "chromium not installed: the browser tests will skip"; }
 
 lint: $(STAMP)
 	$(BIN)/python -m ruff check .
