@@ -17,24 +17,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sys
 import tempfile
-import time
 import tracemalloc
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
+from bench.harness import fresh_database, pick_postgres_url, stopwatch
 from ledger.core import AccountKey, EntryDraft, Posting
 from ledger.db.engine import make_engine
-from ledger.db.migrate import upgrade
 from ledger.journal import Ledger
 from ledger.members import member_holder, register_member
 from ledger.transfers import DEPOSITS, transfer_draft
@@ -53,32 +51,19 @@ def _addresses(n: int) -> list[str]:
 
 
 @contextmanager
-def _database(kind: str, postgres_url: str | None, workdir: Path) -> Iterator[Engine]:
-    if kind == "sqlite":
-        engine = make_engine(f"sqlite:///{workdir / f'bench-{uuid.uuid4().hex[:8]}.sqlite3'}")
+def _ledger_database(kind: str, postgres_url: str | None, workdir: Path) -> Iterator[Engine]:
+    """An engine on a fresh migrated database of ``kind`` (see ``fresh_database``)."""
+    with fresh_database(kind, postgres_url, workdir) as url:
+        engine = make_engine(url)
         try:
-            upgrade(engine)
             yield engine
         finally:
             engine.dispose()
-        return
-    assert postgres_url is not None
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    engine = make_engine(postgres_url, connect_args={"options": f"-csearch_path={schema}"})
-    try:
-        upgrade(engine)
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
-def _prepare(ledger: Ledger, addresses: Sequence[str]) -> None:
+def _register_and_fund(ledger: Ledger, addresses: Sequence[str]) -> None:
+    """Register a member at each address and deposit ``FUNDING`` to each, in one
+    transaction (not measured)."""
     for i, address in enumerate(addresses):
         register_member(ledger, address, "individual", f"bench {i}", key=f"m{i}", actor="bench")
     drafts = [
@@ -116,27 +101,19 @@ def _transfers(addresses: Sequence[str], n: int, tag: str) -> list[EntryDraft]:
     return drafts
 
 
-def _timed(run: Callable[[], None]) -> float:
-    start = time.perf_counter()
-    run()
-    return time.perf_counter() - start
-
-
 def _single(ledger: Ledger, drafts: Sequence[EntryDraft]) -> float:
-    def run() -> None:
+    with stopwatch() as watch:
         for draft in drafts:
             ledger.append(draft)
-
-    return _timed(run)
+    return watch.seconds
 
 
 def _batched(ledger: Ledger, drafts: Sequence[EntryDraft], batch: int) -> float:
-    def run() -> None:
+    with stopwatch() as watch:
         for start in range(0, len(drafts), batch):
             with ledger.write() as tx:
                 tx.append_many(drafts[start : start + batch])
-
-    return _timed(run)
+    return watch.seconds
 
 
 def _verify(engine: Engine) -> dict[str, Any]:
@@ -144,9 +121,8 @@ def _verify(engine: Engine) -> dict[str, Any]:
     peak Python memory (tracing slows it): it streams, so the peak stays flat however
     long the journal is."""
     with engine.connect() as conn:
-        start = time.perf_counter()
-        report = verify(conn)
-        seconds = time.perf_counter() - start
+        with stopwatch() as watch:
+            report = verify(conn)
         tracemalloc.start()
         verify(conn)
         _, peak = tracemalloc.get_traced_memory()
@@ -155,7 +131,7 @@ def _verify(engine: Engine) -> dict[str, Any]:
         raise SystemExit(f"verify failed after the benchmark: {report.problems[0]}")
     return {
         "entries": report.entries,
-        "entries_per_s": round(report.entries / seconds),
+        "entries_per_s": round(report.entries / watch.seconds),
         "peak_traced_mib": round(peak / 2**20, 1),
     }
 
@@ -206,14 +182,14 @@ def _floor(engine: Engine, n: int, batch: int) -> float:
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
-        start = time.perf_counter()
-        for lo in range(0, n, batch):
-            if sqlite:
-                cursor.execute("BEGIN IMMEDIATE")
-            cursor.executemany(entry_sql, entries[lo : lo + batch])
-            cursor.executemany(posting_sql, postings[2 * lo : 2 * (lo + batch)])
-            raw.commit() if not sqlite else cursor.execute("COMMIT")
-        return time.perf_counter() - start
+        with stopwatch() as watch:
+            for lo in range(0, n, batch):
+                if sqlite:
+                    cursor.execute("BEGIN IMMEDIATE")
+                cursor.executemany(entry_sql, entries[lo : lo + batch])
+                cursor.executemany(posting_sql, postings[2 * lo : 2 * (lo + batch)])
+                raw.commit() if not sqlite else cursor.execute("COMMIT")
+        return watch.seconds
     finally:
         raw.close()
 
@@ -224,9 +200,9 @@ def measure(
     """Run single, batched and floor on one database kind; return the figures."""
     addresses = _addresses(ACCOUNTS)
     result: dict[str, Any] = {"n": n, "single_n": single_n, "batch": batch, "accounts": ACCOUNTS}
-    with _database(kind, postgres_url, workdir) as engine:
+    with _ledger_database(kind, postgres_url, workdir) as engine:
         ledger = Ledger(engine)
-        _prepare(ledger, addresses)
+        _register_and_fund(ledger, addresses)
         seconds = _single(ledger, _transfers(addresses, single_n, "s"))
         result["single"] = {
             "entries_per_s": round(single_n / seconds),
@@ -235,8 +211,8 @@ def measure(
         seconds = _batched(ledger, _transfers(addresses, n, "b"), batch)
         result["batched"] = {"entries_per_s": round(n / seconds), "seconds": round(seconds, 2)}
         result["verify"] = _verify(engine)
-    with _database(kind, postgres_url, workdir) as engine:
-        _prepare(Ledger(engine), addresses)
+    with _ledger_database(kind, postgres_url, workdir) as engine:
+        _register_and_fund(Ledger(engine), addresses)
         seconds = _floor(engine, n, batch)
     result["floor_entries_per_s"] = round(n / seconds)
     result["ratio"] = round(result["batched"]["entries_per_s"] / result["floor_entries_per_s"], 3)
@@ -261,14 +237,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 1 <= single_n <= args.n:
         print("dpn bench ledger: --single-n must be 1..--n", file=sys.stderr)
         return 2
-    postgres_url = args.postgres or os.environ.get("DPN_TEST_POSTGRES_URL")
+    postgres = pick_postgres_url(args.postgres)
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="dpn-bench-") as tmp:
         if not args.no_sqlite:
             out["sqlite"] = measure("sqlite", args.n, args.batch, None, Path(tmp), single_n)
-        if postgres_url:
+        if postgres:
             out["postgresql"] = measure(
-                "postgresql", args.n, args.batch, postgres_url, Path(tmp), single_n
+                "postgresql", args.n, args.batch, postgres, Path(tmp), single_n
             )
     print(json.dumps(out, indent=None if args.json else 2))
     return 0

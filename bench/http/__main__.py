@@ -1,0 +1,5 @@
+"""``python -m bench.http``: the same as ``dpn bench http``."""
+
+from bench.http import main
+
+raise SystemExit(main())

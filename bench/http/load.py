@@ -1,0 +1,191 @@
+"""The load: raw HTTP/1.1 over keep-alive connections, all clients on one event loop.
+
+The clients share the machine with the server, so they are as cheap as they can be:
+requests prebuilt as bytes, responses parsed only as far as status and length. A phase
+reports throughput, latency percentiles, errors, and the CPU the clients and the server
+spent on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.http.network import CURRENCY
+from bench.http.server import HOST
+
+__all__ = ["BodyOf", "Request", "Tally", "phase", "transfer_body"]
+
+REQUESTS_PER_CLIENT_MAX = 1_000_000  # bounds every client loop, whatever the duration
+RESPONSE_BYTES_MAX = 1 << 20
+REQUEST_TIMEOUT_S = 30.0
+
+
+@dataclass
+class Tally:
+    """What the clients of one phase counted."""
+
+    latencies_s: list[float] = field(default_factory=list)
+    answered: int = 0  # every answer, warm-up included
+    errors: int = 0
+    refused: int = 0
+    error_samples: list[str] = field(default_factory=list)
+
+
+BodyOf = Callable[[int], tuple[str, bytes]]  # the n-th request's (Idempotency-Key, body)
+
+
+class Request:
+    """Prebuilt request bytes for one client."""
+
+    def __init__(
+        self, method: str, path: str, token: str | None, body_of: BodyOf | None = None
+    ) -> None:
+        self.head = f"{method} {path} HTTP/1.1\r\nHost: {HOST}\r\n"
+        if token:
+            self.head += f"Authorization: Bearer {token}\r\n"
+        self.body_of = body_of
+
+    def render(self, n: int) -> bytes:
+        if self.body_of is None:
+            return (self.head + "\r\n").encode()
+        key, body = self.body_of(n)
+        return (
+            self.head + f"Idempotency-Key: {key}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+
+
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> tuple[int, bytes]:
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+            break
+    if length > RESPONSE_BYTES_MAX:
+        raise ValueError(f"response of {length} bytes")
+    return status, await reader.readexactly(length)
+
+
+async def _client(
+    port: int, request: Request, ok: int, measure_from: float, until: float, tally: Tally
+) -> None:
+    """One keep-alive connection sending ``request`` back to back until ``until``. A
+    broken connection or a request slower than ``REQUEST_TIMEOUT_S`` counts as an error
+    and the client reconnects."""
+    connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+    try:
+        for n in range(REQUESTS_PER_CLIENT_MAX):
+            started = time.perf_counter()
+            if started >= until:
+                break
+            try:
+                if connection is None:
+                    connection = await asyncio.open_connection(HOST, port)
+                async with asyncio.timeout(REQUEST_TIMEOUT_S):
+                    status, body = await _exchange(*connection, request.render(n))
+            except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as exc:
+                if connection is not None:
+                    connection[1].close()
+                connection = None
+                status, body = 0, repr(exc).encode()
+            tally.answered += status != 0
+            if started < measure_from:
+                continue  # warm-up
+            if status == ok:
+                tally.latencies_s.append(time.perf_counter() - started)
+            elif status == 422 and b'"insufficient_funds"' in body:
+                tally.refused += 1
+            else:
+                tally.errors += 1
+                if len(tally.error_samples) < 3:
+                    tally.error_samples.append(f"{status} {body[:200]!r}")
+    finally:
+        if connection is not None:
+            connection[1].close()
+
+
+def _group_cpu_s(pgid: int) -> float | None:
+    """CPU seconds (user + system) used so far by the live processes of a process group:
+    the server's supervisor and workers. Linux ``/proc`` only; None elsewhere."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    try:
+        entries = [e for e in os.listdir("/proc") if e.isdigit()]
+    except OSError:
+        return None
+    for entry in entries:
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[2]) == pgid:  # fields[0] is the state, field 5 of stat(5)
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def _percentile_ms(sorted_s: Sequence[float], q: float) -> float | None:
+    if not sorted_s:
+        return None
+    return round(sorted_s[min(len(sorted_s) - 1, int(q * len(sorted_s)))] * 1000, 2)
+
+
+async def phase(
+    server: tuple[int, int],
+    requests: Sequence[Request],
+    ok: int,
+    warmup_s: float,
+    duration_s: float,
+) -> dict[str, Any]:
+    port, pgid = server
+    tally = Tally()
+    start = time.perf_counter()
+    measure_from, until = start + warmup_s, start + warmup_s + duration_s
+    cpu_before, server_cpu_before = time.process_time(), _group_cpu_s(pgid)
+    await asyncio.gather(*(_client(port, r, ok, measure_from, until, tally) for r in requests))
+    client_cpu_s = time.process_time() - cpu_before
+    server_cpu_after = _group_cpu_s(pgid)
+    wall_s = time.perf_counter() - start
+    done = sorted(tally.latencies_s)
+    result: dict[str, Any] = {
+        "requests": len(done),
+        "requests_per_s": round(len(done) / duration_s, 1),
+        "p50_ms": _percentile_ms(done, 0.50),
+        "p99_ms": _percentile_ms(done, 0.99),
+        "max_ms": _percentile_ms(done, 1.0),
+        "errors": tally.errors,
+        "client_cpu_share": round(client_cpu_s / wall_s, 2),
+    }
+    if server_cpu_before is not None and server_cpu_after is not None and tally.answered:
+        # Over the whole phase, warm-up included: CPU the server spent per answer.
+        spent_s = server_cpu_after - server_cpu_before
+        result["server_cpu_ms_per_request"] = round(spent_s * 1000 / tally.answered, 3)
+        result["server_cpu_share"] = round(spent_s / wall_s, 2)
+    if ok == 201:
+        result["refused_insufficient_funds"] = tally.refused
+    if tally.error_samples:
+        result["error_samples"] = tally.error_samples
+    return result
+
+
+def transfer_body(sender: int, recipient: str) -> BodyOf:
+    def body_of(n: int) -> tuple[str, bytes]:
+        body = json.dumps(
+            {"recipient": recipient, "instrument": f"ccy:{CURRENCY}", "amount": "1"},
+            separators=(",", ":"),
+        ).encode()
+        return f"w{sender}-{n}", body
+
+    return body_of
