@@ -32,7 +32,6 @@ from ledger.verify import VerifyReport, verify
 
 __all__ = ["main"]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 BENCHES = ("http", "ledger", "market")
 _SEQ_DIGITS_MAX = 19  # a seq is a signed 64-bit integer
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
@@ -164,8 +163,7 @@ def _require_migrated(engine: Engine) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "bench":
-        sys.path.insert(0, str(REPO_ROOT))
-        module = importlib.import_module(f"bench.{args.name}")
+        module = importlib.import_module(f"bench.{args.name}")  # an installed package
         return int(module.main(args.args))
     url = _database_url(args)
     against = _parse_digest(args.against) if getattr(args, "against", None) else None
