@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
 from ledger.access import API_KEY_PREFIX, Principal, Role, announce_principals_changed, digest_of
-from ledger.core import check_text, format_time
+from ledger.core import check_display_text, format_time
 from ledger.db.engine import write_connection
 from ledger.db.schema import ApiKey, Member, table
 from ledger.errors import Forbidden, InvalidInput, NotFound, Refused
@@ -70,7 +70,7 @@ def create_api_key(
     """A new API key for the caller, limited to ``roles`` (each one the caller holds),
     lasting until revoked or, given ``expires_at``, until then: a time in the future and
     at most ``API_KEY_LIFETIME_MAX`` ahead (else ``InvalidInput``)."""
-    check_text("name", name, NAME_LEN_MAX)
+    check_display_text("name", name, NAME_LEN_MAX)
     try:
         wanted = tuple(sorted({Role(r) for r in roles} | {Role.MEMBER}))
     except ValueError:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
-from api.deps import Caller, IdempotencyKey, LedgerDep, SettingsDep, siwe_terms
+from api.deps import Caller, Credential, IdempotencyKey, LedgerDep, SettingsDep, siwe_terms
 from api.idempotency import once
 from api.problems import PROBLEM_RESPONSES
 from api.schemas.auth import ApiKeyIn, ApiKeyOut, ChallengeIn, ChallengeOut, TokenIn, TokenOut
@@ -29,7 +29,6 @@ from ledger.db.engine import read_connection
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1", tags=["auth"], responses=PROBLEM_RESPONSES)
-AUTHORIZATION_LEN_MAX = 200
 
 
 @router.post("/auth/challenge", response_model=ChallengeOut, status_code=201)
@@ -73,15 +72,11 @@ def token(
 
 
 @router.delete("/auth/token", status_code=204)
-def sign_out_token(
-    caller: Caller,
-    ledger: LedgerDep,
-    authorization: Annotated[str, Header(max_length=AUTHORIZATION_LEN_MAX)],
-) -> None:
+def sign_out_token(caller: Caller, ledger: LedgerDep, presented: Credential) -> None:
     """Sign out: revoke the bearer token this request carries; it is refused (401) from
     now on, on every worker. An API key does not sign out (422 ``sign_out_api_key``):
     revoke it with ``DELETE /v1/api-keys/{id}``."""
-    sign_out(ledger, caller, authorization.partition(" ")[2].strip())
+    sign_out(ledger, caller, presented)
 
 
 @router.post("/api-keys", response_model=ApiKeyOut, status_code=201)
@@ -90,7 +85,7 @@ def new_api_key(
     caller: Caller,
     ledger: LedgerDep,
     key: IdempotencyKey,
-    authorization: Annotated[str, Header(max_length=AUTHORIZATION_LEN_MAX)],
+    presented: Credential,
 ) -> JSONResponse:
     """A key for automation, limited to some of your roles, lasting until revoked or
     until its ``expires_at`` (in the future, at most 366 days ahead; else 422
@@ -114,7 +109,7 @@ def new_api_key(
         key=key,
         request=body.model_dump(mode="json"),
         run=run,
-        secret=authorization.encode(),
+        secret=presented.encode(),
     )
     return JSONResponse(answer, status_code=status)
 

@@ -216,6 +216,7 @@ def test_texts_for_people_must_show_what_they_say(network: Network, text: str, c
     head = network.digest()
     attempts = [
         ("PATCH", "/v1/members/me", network.ann, {"name": text}),
+        ("POST", "/v1/api-keys", network.ann, {"name": text}),
         ("POST", "/v1/transfers", network.ann,
          {"recipient": BOB.address, "instrument": f"units:{ASSET}", "amount": "1", "memo": text}),
         ("POST", "/v1/deposits", admin,
