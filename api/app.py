@@ -20,11 +20,11 @@ from api.docs import install_docs
 from api.principals import ChangeListener, PrincipalCache
 from api.problems import install_problem_handlers, problem_response
 from api.settings import Settings
+from ledger.core.errors import InvalidInput
 from ledger.core.json_input import parse_json_input
 from ledger.db.engine import make_engine
-from ledger.errors import InvalidInput
-from ledger.journal import Clock, Ledger, system_clock
-from ledger.photos import PHOTO_BYTES_MAX
+from ledger.journal.write import Clock, Ledger, system_clock
+from ledger.registry.photos import PHOTO_BYTES_MAX
 
 __all__ = ["API_PREFIX", "create_app"]
 

@@ -15,10 +15,10 @@ from functools import cache
 
 from eth_account import Account
 
-from ledger.journal import Ledger
-from ledger.members import register_member
-from ledger.registry import DocumentRef, issue_units, register_asset, units_of
-from ledger.transfers import deposit, place_hold, transfer
+from ledger.journal.write import Ledger
+from ledger.money import deposit, place_hold, transfer
+from ledger.registry.assets import DocumentRef, issue_units, register_asset, units_of
+from ledger.registry.members import register_member
 
 __all__ = ["DEMO_ASSET_ID", "DEMO_MEMBERS", "DemoMember", "run_demo"]
 

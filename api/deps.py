@@ -14,9 +14,9 @@ from api.principals import PrincipalCache
 from api.problems import ApiProblem
 from api.settings import Settings
 from ledger.access import Principal, SiweTerms, authenticate
+from ledger.core.errors import Unauthenticated
 from ledger.db.engine import read_connection
-from ledger.errors import Unauthenticated
-from ledger.journal import Ledger
+from ledger.journal.write import Ledger
 
 __all__ = [
     "IDEMPOTENCY_KEY_HEADER",

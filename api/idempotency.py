@@ -31,10 +31,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, delete, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from ledger.core.errors import Conflict
 from ledger.core.limits import IDEMPOTENCY_KEY_LEN_MAX
 from ledger.db.schema import HttpIdempotency, table
-from ledger.errors import Conflict
-from ledger.journal import Ledger
+from ledger.journal.write import Ledger
 
 __all__ = ["CLAIM_ABANDONED_S", "CLAIM_WAIT_S", "ledger_key", "once"]
 

@@ -8,7 +8,7 @@ another member and as the rightful one.
 from __future__ import annotations
 
 from ledger.access import Principal, Role
-from ledger.errors import Forbidden
+from ledger.core.errors import Forbidden
 
 __all__ = [
     "require_admin",

@@ -25,7 +25,8 @@ from typing import Any
 import psycopg
 from sqlalchemy import Engine, event
 
-from ledger.access import PRINCIPALS_CHANGED, PRINCIPALS_CHANNEL, Principal, digest_of
+from ledger.access import Principal, digest_of
+from ledger.access.principals import PRINCIPALS_CHANGED, PRINCIPALS_CHANNEL
 
 __all__ = ["ENTRIES_MAX", "FRESH_S", "ChangeListener", "PrincipalCache"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from ledger.address import validate_address
+from ledger.core.errors import InvalidInput
 from ledger.db.engine import database_url
-from ledger.errors import InvalidInput
+from ledger.registry.address import validate_address
 
 __all__ = ["Settings"]
 

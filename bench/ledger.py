@@ -33,10 +33,10 @@ from sqlalchemy import Engine, text
 from bench.harness import fresh_database, pick_postgres_url, stopwatch
 from ledger.core import AccountKey, EntryDraft, Posting
 from ledger.db.engine import make_engine
-from ledger.journal import Ledger
-from ledger.members import member_holder, register_member
-from ledger.transfers import DEPOSITS, transfer_draft
-from ledger.verify import verify
+from ledger.journal.verify import verify
+from ledger.journal.write import Ledger
+from ledger.money import DEPOSITS, transfer_draft
+from ledger.registry.members import member_holder, register_member
 
 ACCOUNTS = 1_000
 CURRENCY = "ccy:USD"

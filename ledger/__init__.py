@@ -4,7 +4,7 @@
 SQLAlchemy and writes through one path, ``ledger.journal.WriteTx.append_many``.
 """
 
-from ledger.errors import (
+from ledger.core.errors import (
     Conflict,
     Forbidden,
     IntegrityFailure,
@@ -15,7 +15,7 @@ from ledger.errors import (
     Unauthenticated,
     Unavailable,
 )
-from ledger.journal import Appended, Ledger, WriteTx, system_clock
+from ledger.journal.write import Appended, Ledger, WriteTx, system_clock
 
 __all__ = [
     "Appended",

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, create_engine, text
 
 from ledger.db.engine import make_engine
 from ledger.db.migrate import upgrade
-from ledger.journal import Ledger
+from ledger.journal.write import Ledger
 
 LOCAL_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

@@ -28,9 +28,8 @@ from api.schemas.ledger import (
 from ledger.access import grant_role
 from ledger.core import validate_asset_id
 from ledger.db.engine import read_connection
-from ledger.photos import PhotoRef, get_photo, store_photo
-from ledger.reads import cap_table_of
-from ledger.registry import (
+from ledger.journal.reads import cap_table_of
+from ledger.registry.assets import (
     AssetRecord,
     DocumentRef,
     add_document,
@@ -40,7 +39,8 @@ from ledger.registry import (
     list_documents,
     register_asset,
 )
-from ledger.sightings import list_sightings, record_sighting
+from ledger.registry.photos import PhotoRef, get_photo, store_photo
+from ledger.registry.sightings import list_sightings, record_sighting
 
 router = APIRouter(prefix="/v1", tags=["assets"], responses=PROBLEM_RESPONSES)
 AssetPath = Annotated[str, Path(max_length=32)]

@@ -22,8 +22,8 @@ from api.problems import PROBLEM_RESPONSES
 from api.schemas.auth import ApiKeyIn, ApiKeyOut, ChallengeIn, ChallengeOut, TokenIn, TokenOut
 from api.schemas.common import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, Page
 from ledger.access import issue_challenge, redeem_signature, sign_out, siwe_address
-from ledger.api_keys import KEY_ID_LEN_MAX, create_api_key, list_api_keys
-from ledger.api_keys import revoke_api_key as revoke
+from ledger.access.api_keys import KEY_ID_LEN_MAX, create_api_key, list_api_keys
+from ledger.access.api_keys import revoke_api_key as revoke
 from ledger.db.engine import read_connection
 
 __all__ = ["router"]

@@ -6,9 +6,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.deps import LedgerDep
+from ledger.core.errors import LedgerError
 from ledger.db.engine import read_connection
 from ledger.db.migrate import current_revision, head_revision
-from ledger.errors import LedgerError
 
 router = APIRouter(tags=["health"])
 

@@ -28,10 +28,10 @@ from ledger.access import grant_role, revoke_role
 from ledger.core import Entry
 from ledger.db.engine import read_connection
 from ledger.db.schema import Currency, table
-from ledger.members import member_holder
-from ledger.reads import digest, holder_balances, journal_page
-from ledger.transfers import deposit, transfer_draft
-from ledger.verify import verify
+from ledger.journal.reads import digest, holder_balances, journal_page
+from ledger.journal.verify import verify
+from ledger.money import deposit, transfer_draft
+from ledger.registry.members import member_holder
 
 router = APIRouter(prefix="/v1", tags=["ledger"], responses=PROBLEM_RESPONSES)
 KindQuery = Annotated[str | None, Query(max_length=64)]

@@ -10,9 +10,9 @@ from api.deps import Caller, IdempotencyKey, LedgerDep
 from api.idempotency import ledger_key
 from api.problems import PROBLEM_RESPONSES
 from api.schemas.auth import MemberOut, MemberPatch
-from ledger.address import validate_address
 from ledger.db.engine import read_connection
-from ledger.members import get_member, update_member_name
+from ledger.registry.address import validate_address
+from ledger.registry.members import get_member, update_member_name
 
 router = APIRouter(prefix="/v1/members", tags=["members"], responses=PROBLEM_RESPONSES)
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StringConstraints
 
 from api.schemas.common import Address, Strict
-from ledger.api_keys import API_KEY_LIFETIME_MAX
+from ledger.access.api_keys import API_KEY_LIFETIME_MAX
 
 __all__ = [
     "ApiKeyIn",

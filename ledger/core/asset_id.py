@@ -7,7 +7,7 @@ sum, take the remainder mod 11; a remainder of 10 is written ``X``.
 
 from __future__ import annotations
 
-from ledger.errors import InvalidInput
+from ledger.core.errors import InvalidInput
 
 __all__ = ["ASSET_ID_ALPHABET", "check_character", "validate_asset_id", "with_check_character"]
 

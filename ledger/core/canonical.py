@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ledger.errors import InvalidInput
+from ledger.core.errors import InvalidInput
 
 __all__ = ["JsonValue", "canonical_bytes", "check_json_value", "check_text_storable"]
 

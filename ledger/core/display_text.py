@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from ledger.core.entry import check_text
-from ledger.errors import InvalidInput
+from ledger.core.errors import InvalidInput
 
 __all__ = ["check_display_text"]
 

@@ -23,7 +23,7 @@ from ledger.core.canonical import (
     canonical_bytes,
     check_text_storable,
 )
-from ledger.errors import InvalidInput
+from ledger.core.errors import InvalidInput
 
 __all__ = [
     "GENESIS_HASH",

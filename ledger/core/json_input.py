@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.errors import InvalidInput
+from ledger.core.errors import InvalidInput
 
 __all__ = ["JSON_INPUT_LIMITS", "JsonInputLimits", "nesting_exceeds", "parse_json_input"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ledger.core.entry import AccountKey, HoldChange, HoldOp, Posting
-from ledger.errors import Conflict, InvalidInput, NotFound, Refused
+from ledger.core.errors import Conflict, InvalidInput, NotFound, Refused
 
 __all__ = ["AccountState", "HoldState", "LedgerState"]
 

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from ledger.errors import Unavailable
+from ledger.core.errors import Unavailable
 
 __all__ = [
     "DEFAULT_DATABASE_URL",

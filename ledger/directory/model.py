@@ -9,8 +9,8 @@ from enum import StrEnum
 
 from ledger.core import check_display_text
 from ledger.core.canonical import JsonValue
+from ledger.core.errors import InvalidInput
 from ledger.db.schema import Node, NodeFlow, NodeFunction, table
-from ledger.errors import InvalidInput
 
 NODE_REGISTER_KIND = "node.register"
 NODE_UPDATE_KIND = "node.update"

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, select
 
+from ledger.core.errors import InvalidInput, NotFound
 from ledger.directory.model import (
     FLOWS,
     FUNCTIONS,
@@ -22,7 +23,6 @@ from ledger.directory.model import (
     check_slug,
     node_record,
 )
-from ledger.errors import InvalidInput, NotFound
 
 # -- reading ------------------------------------------------------------------------------
 

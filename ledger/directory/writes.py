@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from ledger.address import validate_address
 from ledger.core import Entry, EntryDraft
+from ledger.core.errors import NotFound, Refused
 from ledger.directory.model import (
     FLOWS,
     FUNCTIONS,
@@ -24,9 +24,9 @@ from ledger.directory.model import (
     checked_content,
     node_record,
 )
-from ledger.errors import NotFound, Refused
-from ledger.journal import Ledger
-from ledger.members import get_member
+from ledger.journal.write import Ledger
+from ledger.registry.address import validate_address
+from ledger.registry.members import get_member
 
 # -- writing ------------------------------------------------------------------------------
 

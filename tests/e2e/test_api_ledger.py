@@ -15,8 +15,8 @@ from sqlalchemy import Engine
 from api.app import create_app
 from api.settings import Settings
 from ledger.db.engine import read_connection
-from ledger.photos import PHOTO_BYTES_MAX
-from ledger.verify import verify
+from ledger.journal.verify import verify
+from ledger.registry.photos import PHOTO_BYTES_MAX
 
 from .signin import MovableClock, greenhouse, sign_in, wallet
 

@@ -18,7 +18,7 @@ from api.app import create_app
 from api.problems import PROBLEM_JSON
 from api.settings import Settings
 from ledger.db.schema import Photo, PhotoUpload, table
-from ledger.photos import store_photo
+from ledger.registry.photos import store_photo
 
 from .signin import MovableClock, sign_in, wallet
 

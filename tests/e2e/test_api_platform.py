@@ -21,7 +21,7 @@ import api.routes.auth as auth_routes
 from api.app import create_app
 from api.problems import PROBLEM_JSON
 from api.settings import Settings
-from ledger.api_keys import API_KEYS_LIVE_MAX, create_api_key
+from ledger.access.api_keys import API_KEYS_LIVE_MAX, create_api_key
 from ledger.db.schema import ApiKey, table
 
 from .signin import MovableClock, greenhouse, post, sign_in, wallet

@@ -14,8 +14,8 @@ from sqlalchemy import Engine
 from api.app import create_app
 from api.settings import Settings
 from ledger.db.engine import read_connection
-from ledger.reads import journal_page
-from ledger.verify import verify
+from ledger.journal.reads import journal_page
+from ledger.journal.verify import verify
 
 from .signin import MovableClock, sign_in, wallet
 

@@ -32,7 +32,7 @@ from sqlalchemy.engine import make_url
 from api.serve import RESTARTS_MAX
 from ledger.db.engine import make_engine, read_connection
 from ledger.db.schema import Account, Balance, JournalEntry, table
-from ledger.verify import verify
+from ledger.journal.verify import verify
 
 from .signin import greenhouse, post, sign_in, wallet
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ledger.journal import Ledger
-from ledger.members import register_member
-from ledger.registry import issue_units, register_asset, units_of
-from ledger.transfers import deposit
+from ledger.journal.write import Ledger
+from ledger.money import deposit
+from ledger.registry.assets import issue_units, register_asset, units_of
+from ledger.registry.members import register_member
 
 ANN = "0x1a642f0E3c3aF545E7AcBD38b07251B3990914F1"
 BOB = "0x5050A4F4b3f9338C3472dcC01A87C76A144b3c9c"

@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 
-from ledger import api_keys
-from ledger.access import Principal, Role, authenticate
-from ledger.api_keys import (
+from ledger.access import Principal, Role, api_keys, authenticate
+from ledger.access.api_keys import (
     API_KEY_LIFETIME_MAX,
     API_KEYS_LIVE_MAX,
     ApiKeyCreated,
@@ -21,9 +20,9 @@ from ledger.api_keys import (
     list_api_keys,
     revoke_api_key,
 )
-from ledger.errors import InvalidInput, NotFound, Refused, Unauthenticated
-from ledger.journal import Ledger
-from ledger.members import register_member
+from ledger.core.errors import InvalidInput, NotFound, Refused, Unauthenticated
+from ledger.journal.write import Ledger
+from ledger.registry.members import register_member
 
 from .network import ANN, BOB
 

@@ -21,14 +21,14 @@ import pytest
 from sqlalchemy import Engine, select, text
 
 from ledger.core import AccountKey
+from ledger.core.errors import Refused
 from ledger.db.engine import make_engine
 from ledger.db.schema import JournalEntry, table
-from ledger.errors import Refused
-from ledger.journal import Ledger
-from ledger.members import member_holder
-from ledger.reads import account_state
-from ledger.transfers import transfer
-from ledger.verify import verify
+from ledger.journal.reads import account_state
+from ledger.journal.verify import verify
+from ledger.journal.write import Ledger
+from ledger.money import transfer
+from ledger.registry.members import member_holder
 
 from .network import ANN, BOB, CAT, DAN, USD, build_network
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from ledger.core.errors import Conflict, InvalidInput, LedgerError, NotFound
 from ledger.directory import (
     FLOWS_PER_NODE_MAX,
     FUNCTIONS_PER_NODE_MAX,
@@ -17,11 +18,10 @@ from ledger.directory import (
     search_nodes,
     update_node,
 )
-from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound
-from ledger.journal import Ledger
-from ledger.members import register_member
-from ledger.reads import journal_page
-from ledger.verify import verify
+from ledger.journal.reads import journal_page
+from ledger.journal.verify import verify
+from ledger.journal.write import Ledger
+from ledger.registry.members import register_member
 
 from .network import ANN, BOB, CAT
 

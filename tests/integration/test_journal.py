@@ -11,15 +11,15 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from ledger.core import AccountKey, EntryDraft, Posting, limits
+from ledger.core.errors import Conflict, InvalidInput, LedgerError, NotFound, Refused
 from ledger.db.params import pg_int_array, pg_text_array
 from ledger.db.schema import Balance, JournalEntry, table
-from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound, Refused
-from ledger.journal import Ledger
-from ledger.members import member_holder, register_member
-from ledger.reads import account_state, cap_table, digest, journal_page, seq_at
-from ledger.registry import register_asset
-from ledger.transfers import deposit, place_hold, release_hold, reverse, transfer
-from ledger.verify import verify
+from ledger.journal.reads import account_state, cap_table, digest, journal_page, seq_at
+from ledger.journal.verify import verify
+from ledger.journal.write import Ledger
+from ledger.money import deposit, place_hold, release_hold, reverse, transfer
+from ledger.registry.assets import register_asset
+from ledger.registry.members import member_holder, register_member
 
 from .network import ANN, ASSET, BOB, CAT, DAN, UNITS, USD, build_network
 from .tampering import lift_append_only

@@ -10,9 +10,9 @@ import threading
 import pytest
 from sqlalchemy import Engine
 
-from ledger.journal import Ledger
-from ledger.reads import digest
-from ledger.transfers import transfer
+from ledger.journal.reads import digest
+from ledger.journal.write import Ledger
+from ledger.money import transfer
 
 from .network import ANN, BOB, USD, build_network
 

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from ledger import photos
+from ledger.core.errors import InvalidInput, LedgerError, NotFound, Refused
 from ledger.db.schema import Photo, PhotoUpload, table
-from ledger.errors import InvalidInput, LedgerError, NotFound, Refused
-from ledger.journal import Ledger
-from ledger.members import register_member
-from ledger.photos import PhotoRef, get_photo, photo_storage_used, store_photo
+from ledger.journal.write import Ledger
+from ledger.registry import photos
+from ledger.registry.members import register_member
+from ledger.registry.photos import PhotoRef, get_photo, photo_storage_used, store_photo
 
 from .network import ANN, BOB, CAT
 

@@ -10,16 +10,16 @@ import pytest
 from sqlalchemy import func, select
 
 from ledger.core import Entry, limits
+from ledger.core.errors import Conflict, InvalidInput, LedgerError, NotFound, Refused
 from ledger.db.schema import AssetDocument, Sighting, table
-from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound, Refused
-from ledger.journal import Ledger
-from ledger.members import get_member, register_member
-from ledger.photos import store_photo
-from ledger.reads import cap_table, journal_page, seq_at
-from ledger.reads import digest as digest_of
-from ledger.registry import DocumentRef, add_document, get_asset, register_asset
-from ledger.sightings import record_sighting
-from ledger.verify import verify
+from ledger.journal.reads import cap_table, journal_page, seq_at
+from ledger.journal.reads import digest as digest_of
+from ledger.journal.verify import verify
+from ledger.journal.write import Ledger
+from ledger.registry.assets import DocumentRef, add_document, get_asset, register_asset
+from ledger.registry.members import get_member, register_member
+from ledger.registry.photos import store_photo
+from ledger.registry.sightings import record_sighting
 
 from .network import ANN, ASSET, BOB, DAN, build_network
 

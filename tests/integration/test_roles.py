@@ -7,13 +7,13 @@ import pytest
 from sqlalchemy import Connection, select
 
 from ledger.access import grant_role, revoke_role
+from ledger.core.errors import Conflict, InvalidInput, LedgerError, NotFound, Refused
 from ledger.db.schema import MemberRole, table
-from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound, Refused
-from ledger.journal import Ledger
-from ledger.members import register_member
-from ledger.reads import digest, journal_page
-from ledger.registry import register_asset
-from ledger.verify import verify
+from ledger.journal.reads import digest, journal_page
+from ledger.journal.verify import verify
+from ledger.journal.write import Ledger
+from ledger.registry.assets import register_asset
+from ledger.registry.members import register_member
 
 from .network import ANN, ASSET, BOB, build_network
 

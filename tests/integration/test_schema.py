@@ -18,9 +18,9 @@ from ledger.db.schema import (
     table,
 )
 from ledger.db.types import Amount
-from ledger.journal import Ledger
-from ledger.transfers import place_hold, transfer
-from ledger.verify import verify
+from ledger.journal.verify import verify
+from ledger.journal.write import Ledger
+from ledger.money import place_hold, transfer
 
 from .network import ANN, BOB, USD, build_network
 

@@ -15,19 +15,13 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from sqlalchemy import Connection, Engine, func, insert, select
 
-from ledger.access import (
-    CLOCK_SKEW_S,
-    NONCES_PURGED_MAX,
-    SiweTerms,
-    TokenIssued,
-    issue_challenge,
-    redeem_signature,
-)
+from ledger.access import CLOCK_SKEW_S, SiweTerms, TokenIssued, issue_challenge, redeem_signature
+from ledger.access.siwe import NONCES_PURGED_MAX
+from ledger.core.errors import Unauthenticated
 from ledger.db.engine import make_engine
 from ledger.db.migrate import upgrade
 from ledger.db.schema import AuthNonce, Base, table
-from ledger.errors import Unauthenticated
-from ledger.journal import Ledger
+from ledger.journal.write import Ledger
 
 KEY = (7).to_bytes(32, "big")
 OTHER_KEY = (8).to_bytes(32, "big")

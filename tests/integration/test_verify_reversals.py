@@ -20,11 +20,11 @@ from sqlalchemy import Connection, Engine, select, text, update
 from ledger.core import AccountKey, EntryDraft, Posting
 from ledger.core.canonical import canonical_bytes
 from ledger.db.schema import Account, Balance, Hold, JournalEntry, JournalHoldChange, table
-from ledger.entries import load_entries, stream_entries
-from ledger.journal import Ledger
-from ledger.members import member_holder
-from ledger.transfers import place_hold, release_hold, reverse, transfer
-from ledger.verify import VerifyReport, verify
+from ledger.journal.entries import load_entries, stream_entries
+from ledger.journal.verify import VerifyReport, verify
+from ledger.journal.write import Ledger
+from ledger.money import place_hold, release_hold, reverse, transfer
+from ledger.registry.members import member_holder
 
 from .network import ANN, BOB, CAT, DAN, UNITS, USD, build_network
 from .tampering import lift_append_only

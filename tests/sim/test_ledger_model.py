@@ -24,16 +24,19 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from sqlalchemy import Connection, Engine, select
 
-from ledger import members, reads, registry, transfers
+from ledger import money as transfers
 from ledger.core import AccountKey, Entry, EntryDraft, HoldChange, HoldOp, with_check_character
+from ledger.core.errors import Conflict, InvalidInput, LedgerError, NotFound, Refused
 from ledger.db.engine import make_engine
 from ledger.db.migrate import upgrade
 from ledger.db.schema import Account, Balance, Hold, table
-from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound, Refused
-from ledger.journal import Ledger
-from ledger.members import member_holder
-from ledger.registry import pool_holder, units_of
-from ledger.verify import verify
+from ledger.journal import reads
+from ledger.journal.verify import verify
+from ledger.journal.write import Ledger
+from ledger.registry import assets as registry
+from ledger.registry import members
+from ledger.registry.assets import pool_holder, units_of
+from ledger.registry.members import member_holder
 from tests.conftest import StepClock
 
 ACTOR = "sim-admin"

@@ -10,8 +10,8 @@ from eth_utils.address import to_checksum_address
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from ledger.address import validate_address
-from ledger.errors import InvalidInput, LedgerError
+from ledger.core.errors import InvalidInput, LedgerError
+from ledger.registry.address import validate_address
 
 
 def code_of(call: Callable[[], object], error: type[LedgerError]) -> str:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from ledger.core import check_character, validate_asset_id, with_check_character
 from ledger.core.asset_id import ASSET_ID_ALPHABET
-from ledger.errors import InvalidInput, LedgerError
+from ledger.core.errors import InvalidInput, LedgerError
 
 
 def code_of(call: Callable[[], object], error: type[LedgerError]) -> str:

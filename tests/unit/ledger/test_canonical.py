@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from ledger.core import JsonValue, canonical_bytes
 from ledger.core.canonical import check_json_value
-from ledger.errors import InvalidInput, LedgerError
+from ledger.core.errors import InvalidInput, LedgerError
 
 from .strategies import storable_text
 

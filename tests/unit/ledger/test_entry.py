@@ -32,7 +32,7 @@ from ledger.core import (
     seal,
 )
 from ledger.core.entry import _sealed_body_bytes
-from ledger.errors import InvalidInput, LedgerError
+from ledger.core.errors import InvalidInput, LedgerError
 
 from .strategies import storable_text
 

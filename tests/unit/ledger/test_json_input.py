@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ledger.core.errors import InvalidInput
 from ledger.core.json_input import JSON_INPUT_LIMITS, nesting_exceeds, parse_json_input
-from ledger.errors import InvalidInput
 
 DEEP = b'{"address":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
 
@@ -75,7 +75,7 @@ def test_a_deep_document_is_refused_even_where_an_import_raised_the_recursion_li
         "import sys, eth_account\n"
         "assert sys.getrecursionlimit() >= 100_000\n"
         "from ledger.core.json_input import parse_json_input\n"
-        "from ledger.errors import InvalidInput\n"
+        "from ledger.core.errors import InvalidInput\n"
         "try:\n"
         "    parse_json_input(b'[' * 200_000 + b']' * 200_000)\n"
         "except InvalidInput as refused:\n"

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger.core import AccountKey, AccountState, HoldChange, HoldOp, LedgerState, Posting
-from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound, Refused
+from ledger.core.errors import Conflict, InvalidInput, LedgerError, NotFound, Refused
 
 
 def code_of(call: Callable[[], object], error: type[LedgerError]) -> str:

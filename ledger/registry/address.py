@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from eth_utils.address import to_checksum_address
 
-from ledger.errors import InvalidInput
+from ledger.core.errors import InvalidInput
 
 __all__ = ["validate_address"]
 

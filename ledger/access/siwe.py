@@ -1,14 +1,11 @@
-"""Access: Sign-In with Ethereum (EIP-4361), bearer tokens, API keys and roles.
+"""Sign-In with Ethereum (EIP-4361): challenges and their redemption for a bearer token.
 
 A challenge is the whole EIP-4361 message, built by the server and stored nowhere: its
 nonce is an HMAC, under the deployment's ``siwe`` secret, of the message's address,
 times, domain, URI and chain, so the server recognises its own challenges without
 keeping them. Signing one with the wallet (EIP-191 personal message) and handing it
 back yields a short-lived bearer token; only then is the nonce recorded, to refuse it a
-second time, until it has expired. Tokens and API keys are stored as their SHA-256 only;
-signing out deletes the token, and an API key may carry an expiry. Roles: ``admin``,
-``finance_node``, ``operator`` (of one asset, or of any), and ``member`` for everyone
-signed in; granting and revoking a role are journal entries.
+second time, until it has expired.
 """
 
 from __future__ import annotations
@@ -22,51 +19,25 @@ import threading
 import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from eth_account import Account
 from eth_account.messages import encode_defunct
-from sqlalchemy import Connection, Engine, delete, insert, select, text
+from sqlalchemy import Connection, Engine, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from ledger.address import validate_address
-from ledger.core import EntryDraft, format_time, parse_time, validate_asset_id
-from ledger.db.engine import read_connection, write_connection
-from ledger.db.schema import AccessToken, ApiKey, AuthNonce, MemberRole, ServiceSecret, table
-from ledger.errors import (
+from ledger.access.principals import TOKEN_PREFIX, digest_of
+from ledger.core import format_time, parse_time
+from ledger.core.errors import (
     IntegrityFailure,
     InvalidInput,
-    NotFound,
-    Refused,
     Unauthenticated,
 )
-from ledger.journal import Ledger
-from ledger.members import MemberKind, find_member, register_member_in
-from ledger.registry import get_asset
+from ledger.db.engine import read_connection
+from ledger.db.schema import AccessToken, AuthNonce, ServiceSecret, table
+from ledger.journal.write import Ledger
+from ledger.registry.address import validate_address
+from ledger.registry.members import MemberKind, find_member, register_member_in
 
-__all__ = [
-    "CLOCK_SKEW_S",
-    "Challenge",
-    "Principal",
-    "Role",
-    "SiweTerms",
-    "TokenIssued",
-    "announce_principals_changed",
-    "authenticate",
-    "digest_of",
-    "grant_role",
-    "issue_challenge",
-    "redeem_signature",
-    "revoke_role",
-    "sign_out",
-    "siwe_address",
-]
-
-PRINCIPALS_CHANNEL = "dpn_principals"  # PostgreSQL NOTIFY channel; the payload: the schema
-PRINCIPALS_CHANGED = "dpn_principals_changed"  # the mark in Connection.info
-TOKEN_PREFIX = "dpn_at_"
-API_KEY_PREFIX = "dpn_key_"
-CREDENTIAL_LEN_MAX = 128
 MESSAGE_LEN_MAX = 2_048
 SIGNATURE_LEN_MAX = 200
 # Workers on several hosts read clocks that may disagree by this much: a challenge
@@ -96,15 +67,6 @@ _PARTS = (
 
 _nonces = table(AuthNonce)
 _tokens = table(AccessToken)
-_grants = table(MemberRole)
-
-
-class Role(StrEnum):
-    ADMIN = "admin"
-    FINANCE_NODE = "finance_node"
-    OPERATOR = "operator"
-    MEMBER = "member"
-
 
 @dataclass(frozen=True, slots=True)
 class SiweTerms:
@@ -129,34 +91,6 @@ class TokenIssued:
     access_token: str
     expires_at: datetime
     address: str
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling, and what they may act as."""
-
-    address: str
-    roles: frozenset[Role]
-    operates: frozenset[str]  # asset ids this member operates
-    via: str  # "token" or "api_key"
-    expires_at: datetime | None = None  # the credential's expiry, if it has one
-
-    def has(self, role: Role) -> bool:
-        """True if the caller holds ``role``."""
-        return role in self.roles
-
-    def operates_asset(self, asset_id: str) -> bool:
-        """True for an operator of this asset (or of any asset), or an admin."""
-        return Role.ADMIN in self.roles or asset_id in self.operates or "*" in self.operates
-
-
-def digest_of(credential: str) -> str:
-    """What is stored of a token or an API key: its SHA-256, never the thing itself."""
-    return hashlib.sha256(credential.encode()).hexdigest()
-
-
-# -- Sign-In with Ethereum ----------------------------------------------------------------
-
 
 @dataclass(frozen=True, slots=True)
 class _Signed:
@@ -371,199 +305,3 @@ def _purge_expired_nonces(conn: Connection, now: datetime) -> None:
     past = now - timedelta(seconds=CLOCK_SKEW_S)
     oldest = select(_nonces.c.nonce).where(_nonces.c.expires_at < past).limit(NONCES_PURGED_MAX)
     conn.execute(delete(_nonces).where(_nonces.c.nonce.in_(oldest)))
-
-
-def sign_out(ledger: Ledger, principal: Principal, credential: str) -> None:
-    """Revoke the bearer token ``credential`` that ``principal`` signed in with: it is
-    refused at once (``announce_principals_changed``). An API key is not signed out
-    (``Refused(sign_out_api_key)``): it is revoked by its id."""
-    if principal.via != "token" or not credential.startswith(TOKEN_PREFIX):
-        raise Refused(
-            "sign_out_api_key",
-            "an API key does not sign out: revoke it with DELETE /v1/api-keys/{id}",
-        )
-    with write_connection(ledger.engine) as conn:
-        gone = conn.execute(
-            delete(_tokens).where(
-                _tokens.c.token_hash == digest_of(credential),
-                _tokens.c.address == principal.address,
-            )
-        )
-        if gone.rowcount != 1:  # signed out meanwhile by a twin request
-            raise Unauthenticated("token_invalid", "the token is unknown or has expired")
-        announce_principals_changed(conn)
-
-
-# -- principals ---------------------------------------------------------------------------
-
-
-def _roles_of(conn: Connection, address: str, admins: frozenset[str]) -> tuple[set[Role], set[str]]:
-    roles = {Role.MEMBER}
-    operates: set[str] = set()
-    if address in admins:
-        roles.add(Role.ADMIN)
-    member = find_member(conn, address)
-    if member is not None and member.kind is MemberKind.FINANCE_NODE:
-        roles.add(Role.FINANCE_NODE)
-    for role, asset_id in conn.execute(
-        select(_grants.c.role, _grants.c.asset_id).where(_grants.c.address == address)
-    ):
-        roles.add(Role(role))
-        if role == Role.OPERATOR:
-            operates.add(asset_id or "*")
-    return roles, operates
-
-
-def authenticate(
-    conn: Connection, bearer: str, now: datetime, admins: frozenset[str] = frozenset()
-) -> Principal:
-    """The principal behind a bearer token or API key, or ``Unauthenticated``
-    (``token_invalid``, ``api_key_invalid``, ``api_key_expired``). The principal's
-    ``expires_at`` is the credential's."""
-    if len(bearer) > CREDENTIAL_LEN_MAX:
-        raise Unauthenticated("token_invalid", "the credential is not valid")
-    digest = digest_of(bearer)
-    if bearer.startswith(TOKEN_PREFIX):
-        row = conn.execute(
-            select(_tokens.c.address, _tokens.c.expires_at).where(_tokens.c.token_hash == digest)
-        ).first()
-        if row is None or now >= row.expires_at:
-            raise Unauthenticated("token_invalid", "the token is unknown or has expired")
-        roles, operates = _roles_of(conn, row.address, admins)
-        return Principal(
-            row.address, frozenset(roles), frozenset(operates), "token", row.expires_at
-        )
-    if bearer.startswith(API_KEY_PREFIX):
-        keys = table(ApiKey)
-        key = conn.execute(
-            select(keys.c.address, keys.c.roles, keys.c.revoked_at, keys.c.expires_at).where(
-                keys.c.key_hash == digest
-            )
-        ).first()
-        if key is None or key.revoked_at is not None:
-            raise Unauthenticated("api_key_invalid", "the API key is unknown or revoked")
-        if key.expires_at is not None and now >= key.expires_at:
-            raise Unauthenticated(
-                "api_key_expired", f"the API key expired at {format_time(key.expires_at)}"
-            )
-        roles, operates = _roles_of(conn, key.address, admins)
-        scoped = {Role(r) for r in key.roles.split(",") if r} | {Role.MEMBER}
-        roles &= scoped
-        return Principal(
-            key.address,
-            frozenset(roles),
-            frozenset(operates if Role.OPERATOR in roles else ()),
-            "api_key",
-            key.expires_at,
-        )
-    raise Unauthenticated("token_invalid", "the credential is not valid")
-
-
-def announce_principals_changed(conn: Connection) -> None:
-    """Say, within the transaction that revokes a credential or changes a role, that
-    principals resolved before it are stale. The connection is marked (``conn.info``,
-    ``PRINCIPALS_CHANGED``) for whoever remembers principals in this process; on
-    PostgreSQL every other process hears a NOTIFY when the transaction commits."""
-    conn.info[PRINCIPALS_CHANGED] = True
-    if conn.dialect.name == "postgresql":
-        conn.execute(
-            text("SELECT pg_notify(:channel, current_schema())"), {"channel": PRINCIPALS_CHANNEL}
-        )
-
-
-# -- roles --------------------------------------------------------------------------------
-
-
-def _role_request(
-    address: str, role: str, asset_id: str | None
-) -> tuple[Role, dict[str, str | None]]:
-    validate_address(address)
-    try:
-        wanted = Role(role)
-    except ValueError:
-        raise InvalidInput("role_unknown", f"roles must be among {', '.join(Role)}") from None
-    if asset_id is not None:
-        validate_asset_id(asset_id)
-        if wanted is not Role.OPERATOR:
-            raise InvalidInput("role_asset", "only the operator role is granted per asset")
-    return wanted, {"address": address, "role": wanted.value, "asset_id": asset_id}
-
-
-def _grant_of(conn: Connection, address: str, role: Role, asset_id: str | None) -> int | None:
-    return conn.execute(
-        select(_grants.c.id).where(
-            _grants.c.address == address,
-            _grants.c.role == role.value,
-            _grants.c.asset_id.is_(None) if asset_id is None else _grants.c.asset_id == asset_id,
-        )
-    ).scalar_one_or_none()
-
-
-def grant_role(
-    ledger: Ledger, address: str, role: str, asset_id: str | None, *, key: str, actor: str
-) -> None:
-    """Grant ``role`` (operator optionally of one asset) to a member; journaled."""
-    granted, payload = _role_request(address, role, asset_id)
-    draft = EntryDraft(kind="role.grant", idempotency_key=key, actor=actor, payload=payload)
-    with ledger.write() as tx:
-        if tx.replay_of(draft) is not None:
-            return
-        if find_member(tx.conn, address) is None:
-            raise NotFound("unknown_member", f"no member {address}")
-        if asset_id is not None:
-            get_asset(tx.conn, asset_id)  # an operator of an asset that exists
-        if _grant_of(tx.conn, address, granted, asset_id) is None:
-            tx.conn.execute(
-                insert(_grants).values(
-                    address=address, role=granted.value, asset_id=asset_id, granted_seq=tx.next_seq
-                )
-            )
-            announce_principals_changed(tx.conn)
-        tx.append(draft)
-
-
-def revoke_role(
-    ledger: Ledger,
-    address: str,
-    role: str,
-    asset_id: str | None,
-    *,
-    key: str,
-    actor: str,
-    admins: frozenset[str] = frozenset(),
-) -> None:
-    """Revoke a grant of ``role`` (operator of ``asset_id``, or of any asset when None);
-    journaled as ``role.revoke``, and counted at once. Only that grant is revoked: a role
-    also held otherwise (by the member's kind, by ``admins``, or for an operator of one
-    asset, by a grant of any asset) remains.
-
-    Refuses, writing nothing: a role that comes from no grant but from the member's kind
-    (a finance node), from ``admins`` (``DPN_ADMINS``) or from being a member at all,
-    ``Refused(role_not_granted)``; a role not held, ``NotFound(role_not_held)``."""
-    revoked, payload = _role_request(address, role, asset_id)
-    draft = EntryDraft(kind="role.revoke", idempotency_key=key, actor=actor, payload=payload)
-    with ledger.write() as tx:
-        if tx.replay_of(draft) is not None:
-            return
-        member = find_member(tx.conn, address)
-        if member is None:
-            raise NotFound("unknown_member", f"no member {address}")
-        grant = _grant_of(tx.conn, address, revoked, asset_id)
-        if grant is None:
-            if revoked is Role.FINANCE_NODE and member.kind is MemberKind.FINANCE_NODE:
-                raise Refused(
-                    "role_not_granted",
-                    f"{address} is a finance node by its member kind, not by a grant",
-                )
-            if revoked is Role.MEMBER:
-                raise Refused("role_not_granted", "every member holds the member role")
-            if revoked is Role.ADMIN and address in admins:
-                raise Refused(
-                    "role_not_granted",
-                    f"{address} is an admin by DPN_ADMINS, not by a grant: remove it there",
-                )
-            held = f"{revoked.value} of {asset_id}" if asset_id else revoked.value
-            raise NotFound("role_not_held", f"{address} holds no grant of {held}")
-        tx.conn.execute(delete(_grants).where(_grants.c.id == grant))
-        announce_principals_changed(tx.conn)
-        tx.append(draft)

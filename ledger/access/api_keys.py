@@ -11,12 +11,18 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
-from ledger.access import API_KEY_PREFIX, Principal, Role, announce_principals_changed, digest_of
+from ledger.access.principals import (
+    API_KEY_PREFIX,
+    Principal,
+    Role,
+    announce_principals_changed,
+    digest_of,
+)
 from ledger.core import check_display_text, format_time
+from ledger.core.errors import Forbidden, InvalidInput, NotFound, Refused
 from ledger.db.engine import write_connection
 from ledger.db.schema import ApiKey, Member, table
-from ledger.errors import Forbidden, InvalidInput, NotFound, Refused
-from ledger.journal import Ledger
+from ledger.journal.write import Ledger
 
 __all__ = [
     "API_KEYS_LIVE_MAX",

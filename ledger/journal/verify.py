@@ -24,12 +24,12 @@ from ledger.core import (
     entry_id_for,
 )
 from ledger.core.entry import Entry, EntryDraft
+from ledger.core.errors import LedgerError
 from ledger.db.params import chunks
 from ledger.db.schema import Account, Asset, Balance, Hold, JournalEntry, JournalHoldChange, table
-from ledger.entries import ENTRY_CHUNK, load_entries, stream_entries
-from ledger.errors import LedgerError
-from ledger.journal import ASSET_REGISTER_KIND
-from ledger.transfers import REVERSAL_KIND, REVERSIBLE_KINDS
+from ledger.journal.entries import ENTRY_CHUNK, load_entries, stream_entries
+from ledger.journal.write import ASSET_REGISTER_KIND
+from ledger.money import REVERSAL_KIND, REVERSIBLE_KINDS
 
 __all__ = ["VerifyReport", "verify"]
 

@@ -9,7 +9,6 @@ import re
 
 from sqlalchemy import Connection, select
 
-from ledger.address import validate_address
 from ledger.core import (
     AccountKey,
     Entry,
@@ -21,11 +20,12 @@ from ledger.core import (
     check_display_text,
     limits,
 )
+from ledger.core.errors import Conflict, InvalidInput, NotFound, Refused
 from ledger.db.schema import Account, Currency, Hold, JournalEntry, table
-from ledger.entries import entry_by_key, load_entries
-from ledger.errors import Conflict, InvalidInput, NotFound, Refused
-from ledger.journal import Ledger
-from ledger.members import member_holder
+from ledger.journal.entries import entry_by_key, load_entries
+from ledger.journal.write import Ledger
+from ledger.registry.address import validate_address
+from ledger.registry.members import member_holder
 
 __all__ = [
     "DEPOSITS",

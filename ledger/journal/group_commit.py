@@ -24,7 +24,7 @@ from contextlib import AbstractContextManager
 from typing import Generic, Protocol, TypeVar
 
 from ledger.core import EntryDraft
-from ledger.errors import LedgerError
+from ledger.core.errors import LedgerError
 
 __all__ = ["BATCH_MAX", "IDLE_S", "GroupCommit"]
 

@@ -38,6 +38,7 @@ from ledger.core import (
     seal,
     validate_asset_id,
 )
+from ledger.core.errors import Conflict, InvalidInput, LedgerError, NotFound, Refused
 from ledger.db.engine import write_connection
 from ledger.db.params import IN_CHUNK, chunks
 from ledger.db.schema import (
@@ -48,11 +49,10 @@ from ledger.db.schema import (
     Member,
     table,
 )
-from ledger.entries import load_entries
-from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound, Refused
-from ledger.group_commit import GroupCommit
-from ledger.journal_load import LoadRows
-from ledger.journal_store import StoreRows
+from ledger.journal.entries import load_entries
+from ledger.journal.group_commit import GroupCommit
+from ledger.journal.load import LoadRows
+from ledger.journal.store import StoreRows
 
 __all__ = [
     "EXTERNAL_ACCOUNTS",

@@ -1,5 +1,5 @@
-"""The registry: members, assets (with documents) and the issue of units. Sightings are
-``ledger.sightings``.
+"""Assets: registration (with documents), operators' assets and the issue of units.
+Members are ``ledger.registry.members``, sightings ``ledger.registry.sightings``.
 
 Each change is a journal entry; the registry rows are written in the same transaction,
 and only when the entry is new (a repeated idempotency key returns what was recorded).
@@ -14,7 +14,6 @@ from enum import StrEnum
 
 from sqlalchemy import Connection, case, func, insert, select
 
-from ledger.address import validate_address
 from ledger.core import (
     AccountKey,
     Entry,
@@ -25,10 +24,11 @@ from ledger.core import (
     limits,
     validate_asset_id,
 )
+from ledger.core.errors import Conflict, InvalidInput, NotFound, Refused
 from ledger.db.schema import Asset, AssetDocument, Member, table
-from ledger.errors import Conflict, InvalidInput, NotFound, Refused
-from ledger.journal import ASSET_REGISTER_KIND, Ledger
-from ledger.members import member_holder
+from ledger.journal.write import ASSET_REGISTER_KIND, Ledger
+from ledger.registry.address import validate_address
+from ledger.registry.members import member_holder
 
 __all__ = [
     "AssetRecord",

@@ -8,8 +8,8 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, Connection, Select, bindparam, func, select, union
 
-from ledger.address import validate_address
 from ledger.core import AccountKey, AccountState, Entry, format_time, validate_asset_id
+from ledger.core.errors import InvalidInput
 from ledger.db.schema import (
     Account,
     Balance,
@@ -18,11 +18,11 @@ from ledger.db.schema import (
     JournalPosting,
     table,
 )
-from ledger.entries import load_entries
-from ledger.errors import InvalidInput
-from ledger.members import member_holder
-from ledger.registry import get_asset, pool_holder, units_of
-from ledger.transfers import currency_of
+from ledger.journal.entries import load_entries
+from ledger.money import currency_of
+from ledger.registry.address import validate_address
+from ledger.registry.assets import get_asset, pool_holder, units_of
+from ledger.registry.members import member_holder
 
 __all__ = [
     "JOURNAL_PAGE_MAX",

@@ -7,11 +7,11 @@ from enum import StrEnum
 
 from sqlalchemy import Connection, insert, select, update
 
-from ledger.address import validate_address
 from ledger.core import Entry, EntryDraft, check_display_text
+from ledger.core.errors import Conflict, InvalidInput, NotFound
 from ledger.db.schema import Member, table
-from ledger.errors import Conflict, InvalidInput, NotFound
-from ledger.journal import Ledger, WriteTx
+from ledger.journal.write import Ledger, WriteTx
+from ledger.registry.address import validate_address
 
 __all__ = [
     "MemberKind",

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ledger.core.errors import InvalidInput, NotFound, Refused
 from ledger.db.engine import write_connection
 from ledger.db.schema import Member, Photo, PhotoUpload, table
-from ledger.errors import InvalidInput, NotFound, Refused
-from ledger.journal import Ledger
+from ledger.journal.write import Ledger
 
 __all__ = [
     "PHOTO_BYTES_MAX",

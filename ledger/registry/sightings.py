@@ -1,5 +1,5 @@
 """Sightings: an asset's tracking history, each seen when, where, by whom, with a
-photo stored by its content hash (``ledger.photos``)."""
+photo stored by its content hash (``ledger.registry.photos``)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from datetime import datetime
 
 from sqlalchemy import Connection, insert, select
 
-from ledger.address import validate_address
 from ledger.core import Entry, EntryDraft, check_display_text, format_time, validate_asset_id
+from ledger.core.errors import NotFound
 from ledger.db.schema import Sighting, table
-from ledger.errors import NotFound
-from ledger.journal import Ledger
-from ledger.members import get_member
-from ledger.photos import photo_exists
-from ledger.registry import check_sha256, get_asset
+from ledger.journal.write import Ledger
+from ledger.registry.address import validate_address
+from ledger.registry.assets import check_sha256, get_asset
+from ledger.registry.members import get_member
+from ledger.registry.photos import photo_exists
 
 __all__ = ["SightingRecord", "list_sightings", "record_sighting"]
 
