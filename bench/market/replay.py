@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.market.stream import CANCEL, LIMIT, StreamEvent
+from ledger.core.errors import InvalidInput
+from ledger.core.json_input import parse_json_input
 from market import Book, Cancelled, Rejected, Side, Trade
 
 __all__ = ["REPLAY_EVENTS_MAX", "REPLAY_LINE_MAX_BYTES", "ReplayInputError", "replay"]
@@ -32,9 +34,10 @@ def _parse_line(line: str, number: int) -> StreamEvent:
     if len(line) > REPLAY_LINE_MAX_BYTES:
         raise ReplayInputError(f"line {number}: longer than {REPLAY_LINE_MAX_BYTES} bytes")
     try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise ReplayInputError(f"line {number}: not JSON ({exc.msg})") from None
+        # The JSON reader for outside input: nesting, numbers and keys held to limits.
+        obj = parse_json_input(line.encode())
+    except InvalidInput as exc:
+        raise ReplayInputError(f"line {number}: {exc.code}: {exc.message}") from None
     if not isinstance(obj, dict):
         raise ReplayInputError(f"line {number}: not a JSON object")
     op = obj.get("op")

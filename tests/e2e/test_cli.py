@@ -220,3 +220,26 @@ def test_demo_prints_keys_a_person_can_sign_in_with(demo_db: Path) -> None:
     finally:
         engine.dispose()
     assert "North Finance Node" in names and "Valley Greenhouse Co-op (organizer)" in names
+
+
+def test_a_replay_file_is_read_with_the_limits_of_outside_json(tmp_path: Path) -> None:
+    events, trades = tmp_path / "events.jsonl", tmp_path / "trades.jsonl"
+    good = [
+        '{"op":"limit","id":1,"side":"sell","price":10,"qty":5}',
+        '{"op":"limit","id":2,"side":"buy","price":10,"qty":3}',
+    ]
+    events.write_text("\n".join(good) + "\n")
+    played = _dpn(tmp_path, "bench", "market", "--replay", str(events), "--trades-out", str(trades))
+    assert played.returncode == 0, played.stderr
+    assert json.loads(trades.read_text()) == {"maker": 1, "taker": 2, "price": 10, "qty": 3}
+    for line, code in (
+        ("[" * 500 + "]" * 500, "json_too_deep"),
+        ('{"op":"cancel","id":1,"id":2}', "json_duplicate_key"),
+        ('{"op":"cancel","id":NaN}', "json_not_finite"),
+    ):
+        events.write_text(good[0] + "\n" + line + "\n")
+        refused = _dpn(
+            tmp_path, "bench", "market", "--replay", str(events), "--trades-out", str(trades)
+        )
+        assert refused.returncode == 2, refused.stderr
+        assert f"line 2: {code}" in refused.stderr
