@@ -151,7 +151,7 @@ def _open(url: URL, *, may_create: bool) -> Engine:
 
 def _require_migrated(engine: Engine) -> None:
     """Refuse, in one line, a database that holds no ledger (never migrated)."""
-    with db_errors_translated(), engine.connect() as conn:
+    with read_connection(engine) as conn:
         revision = current_revision(conn)
     if revision is None:
         where = engine.url.render_as_string(hide_password=True)
@@ -214,7 +214,7 @@ def _db(engine: Engine, args: argparse.Namespace) -> int:
                 "revision_unknown",
                 f"cannot downgrade to {args.revision[:64]!r}: {_one_line(str(exc))}",
             ) from None
-    with engine.connect() as conn:
+    with read_connection(engine) as conn:
         print(f"database at {current_revision(conn)} (newest: {head_revision()})")
     return 0
 

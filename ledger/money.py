@@ -6,6 +6,7 @@ Every function here builds an entry draft and hands it to the one write path.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
 
@@ -21,6 +22,7 @@ from ledger.core import (
     limits,
 )
 from ledger.core.errors import Conflict, InvalidInput, NotFound, Refused
+from ledger.db.engine import read_connection
 from ledger.db.schema import Account, Currency, Hold, JournalEntry, table
 from ledger.journal.entries import entry_by_key, load_entries
 from ledger.journal.write import Ledger
@@ -31,8 +33,10 @@ __all__ = [
     "DEPOSITS",
     "REVERSAL_KIND",
     "REVERSIBLE_KINDS",
+    "KnownCurrency",
     "currency_of",
     "deposit",
+    "list_currencies",
     "place_hold",
     "release_hold",
     "reverse",
@@ -59,9 +63,25 @@ def currency_of(code: str) -> str:
     return f"ccy:{code}"
 
 
+@dataclass(frozen=True)
+class KnownCurrency:
+    """A currency money is kept in: its code, its minor-unit decimals and its name."""
+
+    code: str
+    decimals: int
+    name: str
+
+
+def list_currencies(conn: Connection) -> list[KnownCurrency]:
+    """Every currency money may be kept in, by code."""
+    currencies = table(Currency)
+    rows = conn.execute(select(currencies).order_by(currencies.c.code))
+    return [KnownCurrency(r.code, r.decimals, r.name) for r in rows]
+
+
 def _currency_instrument(ledger: Ledger, code: str) -> str:
     instrument = currency_of(code)
-    with ledger.engine.connect() as conn:
+    with read_connection(ledger.engine, snapshot=False) as conn:
         found = conn.execute(select(table(Currency).c.code).where(table(Currency).c.code == code))
         if found.first() is None:
             raise NotFound("unknown_currency", f"no currency {code!r}")
@@ -214,7 +234,7 @@ def release_hold(
 ) -> Entry:
     """Give back ``amount`` (default: all that remains) of an open hold."""
     holds, accounts = table(Hold), table(Account)
-    with ledger.engine.connect() as conn:
+    with read_connection(ledger.engine) as conn:
         row = conn.execute(
             select(accounts.c.holder, accounts.c.instrument, holds.c.remaining, holds.c.closed_seq)
             .join(accounts, accounts.c.id == holds.c.account_id)
@@ -257,7 +277,7 @@ def release_hold(
 def reverse(ledger: Ledger, seq: int, *, reason: str, key: str, actor: str) -> Entry:
     """Append an entry that undoes entry ``seq``'s postings and names it. An entry is
     reversed at most once; registrations, holds and reversals are not reversible."""
-    with ledger.engine.connect() as conn:
+    with read_connection(ledger.engine, snapshot=False) as conn:  # settled history
         found = load_entries(conn, [seq])
     if not found:
         raise NotFound("unknown_entry", f"no entry {seq}")

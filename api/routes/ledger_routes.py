@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
 
 from api.deps import Caller, IdempotencyKey, LedgerDep, SettingsDep
 from api.idempotency import ledger_key
@@ -27,10 +26,9 @@ from api.schemas.ledger import (
 from ledger.access import grant_role, revoke_role
 from ledger.core import Entry
 from ledger.db.engine import read_connection
-from ledger.db.schema import Currency, table
 from ledger.journal.reads import digest, holder_balances, journal_page
 from ledger.journal.verify import verify
-from ledger.money import deposit, transfer_draft
+from ledger.money import deposit, list_currencies, transfer_draft
 from ledger.registry.members import member_holder
 
 router = APIRouter(prefix="/v1", tags=["ledger"], responses=PROBLEM_RESPONSES)
@@ -61,10 +59,9 @@ def entry_out(entry: Entry) -> EntryOut:
 @router.get("/currencies", response_model=list[CurrencyOut])
 def currencies(ledger: LedgerDep) -> list[CurrencyOut]:
     """The currencies money is kept in, with their minor-unit decimals."""
-    currency = table(Currency)
-    with read_connection(ledger.engine) as conn:
-        rows = conn.execute(select(currency).order_by(currency.c.code)).all()
-    return [CurrencyOut(code=r.code, decimals=r.decimals, name=r.name) for r in rows]
+    with read_connection(ledger.engine, snapshot=False) as conn:  # one statement
+        found = list_currencies(conn)
+    return [CurrencyOut(code=c.code, decimals=c.decimals, name=c.name) for c in found]
 
 
 @router.get("/holdings/me", response_model=list[HoldingOut])
