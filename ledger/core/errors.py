@@ -10,7 +10,8 @@ Imports only the standard library, so the pure core can raise them::
     ├── NotFound                     it names something that does not exist (HTTP 404)
     │     unknown_currency, unknown_asset, unknown_member, unknown_hold, unknown_entry
     ├── Conflict                     it collides with what is already recorded (HTTP 409)
-    │     idempotency_conflict, member_exists, asset_exists, already_reversed
+    │     idempotency_conflict, idempotency_in_progress, idempotency_answer_unreadable,
+    │     member_exists, asset_exists, already_reversed
     ├── Refused                      well-formed, but a ledger rule forbids it (HTTP 422)
     │     insufficient_units, insufficient_funds, hold_exceeded, not_reversible
     ├── Unauthenticated              no valid credential, or a sign-in that fails (HTTP 401)
@@ -20,7 +21,7 @@ Imports only the standard library, so the pure core can raise them::
     ├── Unavailable                  the database cannot be reached or is busy (HTTP 503)
     │     database_unavailable, database_busy
     └── IntegrityFailure             stored history breaks an invariant; never swallowed
-          hash_mismatch, chain_broken, balance_mismatch, ...
+          hash_mismatch, chain_broken, balance_mismatch, idempotency_answer_tampered, ...
 """
 
 from __future__ import annotations
