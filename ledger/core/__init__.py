@@ -1,31 +1,19 @@
 """The pure core of the ledger: standard library only, no I/O, no clock.
 
-Entries and their hash chain, the balance rules, asset identifiers and limits. The
-persistence layer (``ledger.db``) and the services around it build on this, never the
-reverse.
+Entries (``entry``) with their canonical encoding (``canonical``), hash chain
+(``chain``), time (``timestamps``) and checks (``checks``); the balance rules
+(``state``), asset identifiers and limits. The persistence layer (``ledger.db``) and the
+services around it build on this, never the reverse.
 """
 
 from ledger.core.asset_id import check_character, validate_asset_id, with_check_character
 from ledger.core.canonical import JsonValue, canonical_bytes
+from ledger.core.chain import GENESIS_HASH, chain_hash, entry_id_for
+from ledger.core.checks import check_amount, check_draft, check_text
 from ledger.core.display_text import check_display_text
-from ledger.core.entry import (
-    GENESIS_HASH,
-    AccountKey,
-    Entry,
-    EntryDraft,
-    HoldChange,
-    HoldOp,
-    Posting,
-    chain_hash,
-    check_amount,
-    check_draft,
-    check_text,
-    entry_id_for,
-    format_time,
-    parse_time,
-    seal,
-)
+from ledger.core.entry import AccountKey, Entry, EntryDraft, HoldChange, HoldOp, Posting, seal
 from ledger.core.state import AccountState, HoldState, LedgerState
+from ledger.core.timestamps import format_time, parse_time
 
 __all__ = [
     "GENESIS_HASH",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from ledger.core.entry import check_text
+from ledger.core.checks import check_text
 from ledger.core.errors import InvalidInput
 
 __all__ = ["check_display_text"]

@@ -31,7 +31,7 @@ from ledger.core import (
     parse_time,
     seal,
 )
-from ledger.core.entry import _sealed_body_bytes
+from ledger.core.canonical import sealed_body_bytes
 from ledger.core.errors import InvalidInput, LedgerError
 
 from .strategies import storable_text
@@ -333,7 +333,7 @@ def test_the_assembled_body_is_the_canonical_body(
     draft: EntryDraft, seq: int, prev_hash: str, recorded_at: datetime
 ) -> None:
     entry = seal(draft, seq=seq, prev_hash=prev_hash, recorded_at=recorded_at)
-    assembled = _sealed_body_bytes(
+    assembled = sealed_body_bytes(
         seq,
         entry.id,
         prev_hash,

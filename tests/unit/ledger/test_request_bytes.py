@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger.core import AccountKey, EntryDraft, HoldChange, HoldOp, Posting, canonical_bytes
-from ledger.core.entry import _request
+from ledger.core.canonical import request_json
 
 from .strategies import storable_text
 
@@ -40,6 +40,6 @@ def test_request_bytes_are_the_canonical_encoding(
         reverses=reverses,
     )
     expected = canonical_bytes(
-        _request(kind, actor, key, payload, draft.postings, draft.hold_changes, reverses)
+        request_json(kind, actor, key, payload, draft.postings, draft.hold_changes, reverses)
     )
     assert draft.request_bytes() == expected
