@@ -25,6 +25,7 @@ from api.schemas.ledger import (
 )
 from ledger.access import grant_role, revoke_role
 from ledger.core import Entry
+from ledger.core.canonical import holds_json, postings_json
 from ledger.db.engine import read_connection
 from ledger.journal.reads import digest, holder_balances, journal_page
 from ledger.journal.verify import verify
@@ -42,11 +43,8 @@ def entry_out(entry: Entry) -> EntryOut:
         id=entry.id,
         kind=entry.kind,
         payload=dict(entry.payload),
-        postings=[[p.account.holder, p.account.instrument, str(p.amount)] for p in entry.postings],
-        holds=[
-            [h.hold_id, h.account.holder, h.account.instrument, h.op.value, str(h.amount)]
-            for h in entry.hold_changes
-        ],
+        postings=postings_json(entry.postings),
+        holds=holds_json(entry.hold_changes),
         effective_at=entry.effective_at,
         recorded_at=entry.recorded_at,
         actor=entry.actor,

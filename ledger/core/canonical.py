@@ -3,10 +3,11 @@
 Keys sorted, no whitespace, UTF-8, integers as JSON integers of any size. Floats are
 refused: they have no single exact text form and the ledger never uses them.
 
-An entry's hashed bytes are written by ``request_bytes`` and ``sealed_body_bytes``: what
-``canonical_bytes`` would write of the entry's JSON form (``request_json``,
-``postings_json``, ``holds_json``), assembled directly because it runs for every entry
-written; the tests hold the two equal.
+An entry's hashed bytes have one encoder, ``request_bytes`` and ``sealed_body_bytes``:
+the write path seals with it and ``dpn verify`` checks with it. It writes what
+``canonical_bytes`` would of the entry's JSON form (``request_json``, ``postings_json``,
+``holds_json``), assembled directly because it runs for every entry written; the tests
+hold the two equal.
 """
 
 from __future__ import annotations

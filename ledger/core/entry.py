@@ -17,7 +17,8 @@ from typing import Any, NamedTuple
 
 from ledger.core.canonical import (
     JsonValue,
-    canonical_bytes,
+    check_text_storable,
+    payload_text,
     request_bytes,
     request_json,
     sealed_body_bytes,
@@ -140,7 +141,8 @@ class Entry:
     hash: str
 
     def body(self) -> dict[str, Any]:
-        """The hashed content of the entry, as a JSON-ready dict."""
+        """The hashed content of the entry, as a JSON-ready dict (its canonical bytes are
+        ``body_bytes``)."""
         return {
             "seq": self.seq,
             "id": self.id,
@@ -158,9 +160,40 @@ class Entry:
             ),
         }
 
+    def body_bytes(self) -> bytes:
+        """The canonical bytes of ``body()``, by the encoder ``seal`` used. Refuses, as
+        ``canonical_bytes`` does, text that no database could have kept (``text_nul``):
+        an entry read back with such text was altered."""
+        for text in (self.id, self.prev_hash, self.kind, self.actor, self.idempotency_key):
+            check_text_storable(text)
+        payload_text(self.payload)  # refuses what is not plain, storable JSON
+        for posting in self.postings:
+            check_text_storable(posting.account.holder)
+            check_text_storable(posting.account.instrument)
+        for change in self.hold_changes:
+            check_text_storable(change.hold_id)
+            check_text_storable(change.account.holder)
+            check_text_storable(change.account.instrument)
+        return sealed_body_bytes(
+            self.seq,
+            self.id,
+            self.prev_hash,
+            format_time(self.recorded_at),
+            format_time(self.effective_at),
+            request_bytes(
+                self.kind,
+                self.actor,
+                self.idempotency_key,
+                self.payload,
+                self.postings,
+                self.hold_changes,
+                self.reverses,
+            ),
+        )
+
     def computed_hash(self) -> str:
         """Recompute the hash from the content; equals ``hash`` for an untouched entry."""
-        return chain_hash(self.prev_hash, canonical_bytes(self.body()))
+        return chain_hash(self.prev_hash, self.body_bytes())
 
 
 def seal(

@@ -14,7 +14,7 @@ from functools import cache
 from sqlalchemy import Connection, Table, bindparam, insert, update
 
 from ledger.core import AccountKey, Entry, HoldOp, LedgerState
-from ledger.core.canonical import canonical_bytes
+from ledger.core.canonical import payload_text
 from ledger.db.params import pg_int_array
 from ledger.db.schema import Balance, Hold, JournalEntry, JournalHoldChange, JournalPosting, table
 from ledger.db.types import amount_param, time_param
@@ -59,7 +59,7 @@ class StoreRows:
                     e.seq,
                     e.id,
                     e.kind,
-                    canonical_bytes(dict(e.payload)).decode() if e.payload else "{}",
+                    payload_text(e.payload),
                     moment(e.effective_at),
                     moment(e.recorded_at),
                     e.actor,
