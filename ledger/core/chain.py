@@ -23,8 +23,11 @@ def chain_hash(prev_hash: str, body: bytes) -> str:
 
 def entry_id_for(idempotency_key: str) -> str:
     """The entry id: a UUIDv5 of the idempotency key, so a replay yields the same ids.
-    (Equal to ``str(uuid.uuid5(namespace, key))``, built from the SHA-1's hex digits
-    without the UUID object: it runs for every entry written.)"""
+    Equal to ``str(uuid.uuid5(namespace, key))`` (the tests hold it so)."""
+    # Built from the SHA-1's hex digits without the UUID object, because it runs for
+    # every entry written and verified, and it matters there: 1.0-1.3 us a call against
+    # uuid5's 3.8-4.5 us (timeit, 2 cores), some 7 % of the ~40 us an entry costs in
+    # `dpn bench ledger`'s batched mode (best runs 28,249 against 24,272 entries/s).
     x = hashlib.sha1(_ENTRY_ID_NAMESPACE_BYTES + idempotency_key.encode()).hexdigest()
     # Digit 12 becomes the version (5); digit 16 keeps its low two bits under the
     # variant bits 10.
