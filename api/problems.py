@@ -9,7 +9,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger.core.errors import (
@@ -136,12 +135,6 @@ def install_problem_handlers(app: FastAPI) -> None:
         codes = {404: "route_not_found", 405: "method_not_allowed"}
         code = codes.get(exc.status_code, "http_error")
         return problem_response(exc.status_code, code, str(exc.detail), request)
-
-    @app.exception_handler(DataError)
-    async def _data_error(request: Request, exc: DataError) -> JSONResponse:
-        # The database refused a value no check caught (e.g. a NUL in a query parameter,
-        # which PostgreSQL text cannot hold); its transaction was rolled back.
-        return problem_response(422, "data_invalid", "the database refused a value", request)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

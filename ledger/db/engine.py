@@ -17,9 +17,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
-from ledger.core.errors import Unavailable
+from ledger.core.errors import InvalidInput, Unavailable
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
@@ -93,10 +93,16 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
 
 @contextmanager
 def db_errors_translated() -> Iterator[None]:
-    """Turn the driver's connection and lock errors into ``Unavailable``: the one place
-    where database exceptions become ledger errors."""
+    """Turn the driver's connection and lock errors into ``Unavailable``, and a value
+    the database refuses into ``InvalidInput``: the one place where database exceptions
+    become ledger errors. Every connection of ``read_connection`` and ``write_connection``
+    is inside it (and no module outside ``ledger.db`` takes one from an engine itself)."""
     try:
         yield
+    except DataError as exc:
+        # A value no check caught (e.g. a NUL in a text, which PostgreSQL cannot hold);
+        # its transaction was rolled back.
+        raise InvalidInput("data_invalid", "the database refused a value") from exc
     except OperationalError as exc:
         text = str(exc.orig).lower()
         code = "database_busy" if "locked" in text or "busy" in text else "database_unavailable"
