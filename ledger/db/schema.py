@@ -334,7 +334,8 @@ class NodeFlow(Base):
 class HttpIdempotency(Base):
     """The answer given to a POST that wrote no journal entry (sign-in, API keys,
     photos), kept under its Idempotency-Key so a retry gets the same answer. Answers
-    that carry a secret are stored sealed with the requester's own secret."""
+    that carry a secret are stored sealed (AES-GCM, ``ledger.idempotency``) under a key
+    derived from the requester's own secret."""
 
     __tablename__ = "http_idempotency"
 
