@@ -21,6 +21,7 @@ from api.demo import DEMO_ASSET_ID, DEMO_MEMBERS, run_demo
 from api.serve import serve
 from api.settings import Settings
 from ledger.core import Entry, format_time
+from ledger.core.accounts import member_holder
 from ledger.core.errors import InvalidInput, LedgerError, NotFound
 from ledger.db.engine import database_url, db_errors_translated, make_engine, read_connection
 from ledger.db.migrate import current_revision, downgrade, head_revision, upgrade
@@ -28,7 +29,6 @@ from ledger.journal.reads import JOURNAL_PAGE_MAX, cap_table, digest, journal_pa
 from ledger.journal.verify import VerifyReport, verify
 from ledger.journal.write import Ledger
 from ledger.registry.assets import get_asset
-from ledger.registry.members import member_holder
 
 __all__ = ["main"]
 

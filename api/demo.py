@@ -15,9 +15,10 @@ from functools import cache
 
 from eth_account import Account
 
+from ledger.core.accounts import currency_of, units_of
 from ledger.journal.write import Ledger
 from ledger.money import deposit, place_hold, transfer
-from ledger.registry.assets import DocumentRef, issue_units, register_asset, units_of
+from ledger.registry.assets import DocumentRef, issue_units, register_asset
 from ledger.registry.members import register_member
 
 __all__ = ["DEMO_ASSET_ID", "DEMO_MEMBERS", "DemoMember", "run_demo"]
@@ -122,7 +123,7 @@ def run_demo(ledger: Ledger) -> None:
         ledger,
         sender=mara,
         recipient=north,
-        instrument="ccy:EUR",
+        instrument=currency_of("EUR"),
         amount=250_000,
         key="demo:sale:cash",
         actor=_ACTOR,

@@ -31,15 +31,16 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from bench.harness import fresh_database, pick_postgres_url, stopwatch
-from ledger.core import AccountKey, EntryDraft, Posting
+from ledger.core import AccountKey, EntryDraft, EntryKind, Posting
+from ledger.core.accounts import DEPOSITS, currency_of, member_holder
 from ledger.db.engine import make_engine
 from ledger.journal.verify import verify
 from ledger.journal.write import Ledger
-from ledger.money import DEPOSITS, transfer_draft
-from ledger.registry.members import member_holder, register_member
+from ledger.money import transfer_draft
+from ledger.registry.members import register_member
 
 ACCOUNTS = 1_000
-CURRENCY = "ccy:USD"
+CURRENCY = currency_of("USD")
 FUNDING = 10**12
 
 
@@ -68,7 +69,7 @@ def _register_and_fund(ledger: Ledger, addresses: Sequence[str]) -> None:
         register_member(ledger, address, "individual", f"bench {i}", key=f"m{i}", actor="bench")
     drafts = [
         EntryDraft(
-            kind="cash.deposit",
+            kind=EntryKind.CASH_DEPOSIT,
             idempotency_key=f"fund{i}",
             actor="bench",
             payload={"reference": "bench"},
@@ -153,7 +154,7 @@ def _floor(engine: Engine, n: int, batch: int) -> float:
             (
                 seq,
                 str(uuid.UUID(int=seq)),
-                "transfer",
+                EntryKind.TRANSFER,
                 "{}",
                 stamp,
                 stamp,

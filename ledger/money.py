@@ -5,7 +5,6 @@ Every function here builds an entry draft and hands it to the one write path.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
@@ -14,6 +13,7 @@ from ledger.core import (
     AccountKey,
     Entry,
     EntryDraft,
+    EntryKind,
     HoldChange,
     HoldOp,
     Posting,
@@ -21,18 +21,17 @@ from ledger.core import (
     check_display_text,
     limits,
 )
+from ledger.core.accounts import DEPOSITS, currency_of, member_holder
 from ledger.core.errors import Conflict, InvalidInput, NotFound, Refused
+from ledger.core.kinds import REVERSIBLE_KINDS
 from ledger.db.engine import read_connection
 from ledger.db.schema import Account, Currency, Hold, JournalEntry, table
 from ledger.journal.entries import entry_by_key, load_entries
 from ledger.journal.write import Ledger
 from ledger.registry.address import validate_address
-from ledger.registry.members import member_holder
 
 __all__ = [
     "DEPOSITS",
-    "REVERSAL_KIND",
-    "REVERSIBLE_KINDS",
     "KnownCurrency",
     "currency_of",
     "deposit",
@@ -45,22 +44,11 @@ __all__ = [
     "withdraw",
 ]
 
-DEPOSITS = "external:deposits"
-REVERSIBLE_KINDS = frozenset({"transfer", "cash.deposit", "cash.withdraw"})
-REVERSAL_KIND = "reversal"
 _MEMO_LEN_MAX = limits.TEXT_LEN_MAX
-_CURRENCY_CODE = re.compile(r"[A-Z0-9]{2,10}")
 
 
 def _memo(memo: str, what: str = "memo") -> str:
     return check_display_text(what, memo, _MEMO_LEN_MAX)
-
-
-def currency_of(code: str) -> str:
-    """The instrument name of a currency (``ccy:EUR``); refuses a malformed code."""
-    if not _CURRENCY_CODE.fullmatch(code):
-        raise InvalidInput("currency_malformed", "a currency code is 2..10 of A-Z and 0-9")
-    return f"ccy:{code}"
 
 
 @dataclass(frozen=True)
@@ -110,7 +98,7 @@ def transfer_draft(
     if consume_hold is not None:
         holds = (HoldChange(consume_hold, source, HoldOp.CONSUME, amount),)
     return EntryDraft(
-        kind="transfer",
+        kind=EntryKind.TRANSFER,
         idempotency_key=key,
         actor=actor,
         payload={"memo": _memo(memo)} if memo else {},
@@ -165,7 +153,7 @@ def deposit(
     check_amount(amount)
     instrument = _currency_instrument(ledger, currency)
     draft = EntryDraft(
-        kind="cash.deposit",
+        kind=EntryKind.CASH_DEPOSIT,
         idempotency_key=key,
         actor=actor,
         payload={"reference": _memo(reference, "reference")},
@@ -192,7 +180,7 @@ def withdraw(
     check_amount(amount)
     instrument = _currency_instrument(ledger, currency)
     draft = EntryDraft(
-        kind="cash.withdraw",
+        kind=EntryKind.CASH_WITHDRAW,
         idempotency_key=key,
         actor=actor,
         payload={"reference": _memo(reference, "reference")},
@@ -220,7 +208,7 @@ def place_hold(
     check_amount(amount)
     account = AccountKey(member_holder(member), instrument)
     draft = EntryDraft(
-        kind="hold.place",
+        kind=EntryKind.HOLD_PLACE,
         idempotency_key=key,
         actor=actor,
         payload={"reason": _memo(reason)},
@@ -249,7 +237,7 @@ def release_hold(
             raise Refused("hold_closed", f"hold {hold_id!r} is already closed")
         released = prior.hold_changes[0] if prior.hold_changes else None
         if (
-            prior.kind == "hold.release"
+            prior.kind == EntryKind.HOLD_RELEASE
             and released is not None
             and released.hold_id == hold_id
             and (amount is None or released.amount == amount)
@@ -264,7 +252,7 @@ def release_hold(
     amount = row.remaining if amount is None else amount
     check_amount(amount)
     draft = EntryDraft(
-        kind="hold.release",
+        kind=EntryKind.HOLD_RELEASE,
         idempotency_key=key,
         actor=actor,
         hold_changes=(
@@ -289,7 +277,7 @@ def reverse(ledger: Ledger, seq: int, *, reason: str, key: str, actor: str) -> E
             " entries can be reversed",
         )
     draft = EntryDraft(
-        kind=REVERSAL_KIND,
+        kind=EntryKind.REVERSAL,
         idempotency_key=key,
         actor=actor,
         payload={"reverses_id": original.id, "reason": _memo(reason)},

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, StringConstraints
 
 from api.schemas.common import Address, AmountText, AssetId, Integer, Strict, Time
+from ledger.core.accounts import INSTRUMENT_PATTERN
 
 __all__ = [
     "AssetIn",
@@ -32,7 +33,7 @@ __all__ = [
 Text64 = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Text128 = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
-Instrument = Annotated[str, StringConstraints(pattern=r"^(units:[0-9A-Z]{17}|ccy:[A-Z0-9]{2,10})$")]
+Instrument = Annotated[str, StringConstraints(pattern=f"^{INSTRUMENT_PATTERN}$")]
 
 
 class CurrencyOut(BaseModel):

@@ -18,6 +18,7 @@ from typing import Any
 
 from bench.http.network import CURRENCY
 from bench.http.server import HOST
+from ledger.core.accounts import currency_of
 
 __all__ = ["BodyOf", "Request", "Tally", "phase", "transfer_body"]
 
@@ -183,7 +184,7 @@ async def phase(
 def transfer_body(sender: int, recipient: str) -> BodyOf:
     def body_of(n: int) -> tuple[str, bytes]:
         body = json.dumps(
-            {"recipient": recipient, "instrument": f"ccy:{CURRENCY}", "amount": "1"},
+            {"recipient": recipient, "instrument": currency_of(CURRENCY), "amount": "1"},
             separators=(",", ":"),
         ).encode()
         return f"w{sender}-{n}", body

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, delete, insert, select
 
 from ledger.access.principals import Role, announce_principals_changed
-from ledger.core import EntryDraft, validate_asset_id
+from ledger.core import EntryDraft, EntryKind, validate_asset_id
 from ledger.core.errors import (
     InvalidInput,
     NotFound,
@@ -52,7 +52,7 @@ def grant_role(
 ) -> None:
     """Grant ``role`` (operator optionally of one asset) to a member; journaled."""
     granted, payload = _role_request(address, role, asset_id)
-    draft = EntryDraft(kind="role.grant", idempotency_key=key, actor=actor, payload=payload)
+    draft = EntryDraft(kind=EntryKind.ROLE_GRANT, idempotency_key=key, actor=actor, payload=payload)
     with ledger.write() as tx:
         if tx.replay_of(draft) is not None:
             return
@@ -89,7 +89,9 @@ def revoke_role(
     (a finance node), from ``admins`` (``DPN_ADMINS``) or from being a member at all,
     ``Refused(role_not_granted)``; a role not held, ``NotFound(role_not_held)``."""
     revoked, payload = _role_request(address, role, asset_id)
-    draft = EntryDraft(kind="role.revoke", idempotency_key=key, actor=actor, payload=payload)
+    draft = EntryDraft(
+        kind=EntryKind.ROLE_REVOKE, idempotency_key=key, actor=actor, payload=payload
+    )
     with ledger.write() as tx:
         if tx.replay_of(draft) is not None:
             return

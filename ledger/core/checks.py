@@ -6,8 +6,9 @@ state, are ``ledger.core.state``.)
 from __future__ import annotations
 
 from ledger.core import limits
+from ledger.core.accounts import AccountKey
 from ledger.core.canonical import canonical_bytes, check_text_storable
-from ledger.core.entry import AccountKey, EntryDraft
+from ledger.core.entry import EntryDraft
 from ledger.core.errors import InvalidInput
 
 __all__ = ["check_amount", "check_draft", "check_text"]

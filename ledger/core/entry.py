@@ -1,9 +1,10 @@
-"""Journal entries: accounts, postings, hold changes, drafts and sealed, hash-chained entries.
+"""Journal entries: postings, hold changes, drafts and sealed, hash-chained entries.
 
 A draft is what a caller asks for; ``seal`` turns it into an entry at a given ``seq`` after
 a given ``prev_hash``. ``hash = SHA-256(prev_hash || canonical bytes of the entry)``: the
 bytes are ``ledger.core.canonical``'s, the chain ``ledger.core.chain``'s, the text form of
 time ``ledger.core.timestamps``'s and the checks a draft passes ``ledger.core.checks``'.
+Accounts are named by ``ledger.core.accounts``, kinds by ``ledger.core.kinds``.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any
 
+from ledger.core.accounts import AccountKey
 from ledger.core.canonical import (
     JsonValue,
     check_text_storable,
@@ -27,7 +29,6 @@ from ledger.core.chain import chain_hash, entry_id_for
 from ledger.core.timestamps import format_time
 
 __all__ = [
-    "AccountKey",
     "Entry",
     "EntryDraft",
     "HoldChange",
@@ -35,31 +36,6 @@ __all__ = [
     "Posting",
     "seal",
 ]
-
-EXTERNAL_PREFIX = "external:"
-
-
-class AccountKey(NamedTuple):
-    """An account: who holds (``member:0x..``, ``pool:<asset>``, ``external:<name>``) what
-    instrument (``units:<asset>`` or ``ccy:<code>``). A tuple: hashing it is cheap, and
-    the write path hashes keys a great deal."""
-
-    holder: str
-    instrument: str
-
-    @property
-    def is_external(self) -> bool:
-        """External accounts are where money or units enter and leave; only they may go
-        negative."""
-        return self.holder.startswith(EXTERNAL_PREFIX)
-
-    @property
-    def is_units(self) -> bool:
-        """True for an asset's units, False for a currency."""
-        return self.instrument.startswith("units:")
-
-    def __str__(self) -> str:
-        return f"{self.holder}/{self.instrument}"
 
 
 @dataclass(frozen=True, slots=True)

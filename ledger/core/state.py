@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ledger.core.entry import AccountKey, HoldChange, HoldOp, Posting
+from ledger.core.accounts import AccountKey
+from ledger.core.entry import HoldChange, HoldOp, Posting
 from ledger.core.errors import Conflict, InvalidInput, NotFound, Refused
 
 __all__ = ["AccountState", "HoldState", "LedgerState"]

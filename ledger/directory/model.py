@@ -12,8 +12,6 @@ from ledger.core.canonical import JsonValue
 from ledger.core.errors import InvalidInput
 from ledger.db.schema import Node, NodeFlow, NodeFunction, table
 
-NODE_REGISTER_KIND = "node.register"
-NODE_UPDATE_KIND = "node.update"
 NODE_TEXT_LEN_MAX = 128  # name and place
 SLUG_LEN_MAX = 64
 FUNCTIONS_PER_NODE_MAX = 32

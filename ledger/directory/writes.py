@@ -8,14 +8,12 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from ledger.core import Entry, EntryDraft
+from ledger.core import Entry, EntryDraft, EntryKind
 from ledger.core.errors import NotFound, Refused
 from ledger.directory.model import (
     FLOWS,
     FUNCTIONS,
     NODE_ID_MAX,
-    NODE_REGISTER_KIND,
-    NODE_UPDATE_KIND,
     NODES,
     Content,
     Flow,
@@ -77,7 +75,7 @@ def register_node(
     validate_address(owner)
     content = checked_content(name, place, latitude_e6, longitude_e6, functions, flows)
     draft = EntryDraft(
-        kind=NODE_REGISTER_KIND,
+        kind=EntryKind.NODE_REGISTER,
         idempotency_key=key,
         actor=actor,
         payload={"owner": owner, **content.payload()},
@@ -124,7 +122,7 @@ def update_node(
         if owner is None:
             raise NotFound("unknown_node", f"no node {node_id}")
         draft = EntryDraft(
-            kind=NODE_UPDATE_KIND,
+            kind=EntryKind.NODE_UPDATE,
             idempotency_key=key,
             actor=actor,
             payload={"node_id": node_id, "owner": owner, **content.payload()},

@@ -7,8 +7,6 @@ registry and money services, which themselves write through this package, so the
 imported by their own names."""
 
 from ledger.journal.write import (
-    ASSET_REGISTER_KIND,
-    EXTERNAL_ACCOUNTS,
     Appended,
     Clock,
     Ledger,
@@ -17,8 +15,6 @@ from ledger.journal.write import (
 )
 
 __all__ = [
-    "ASSET_REGISTER_KIND",
-    "EXTERNAL_ACCOUNTS",
     "Appended",
     "Clock",
     "Ledger",

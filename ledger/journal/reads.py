@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Connection, Select, bindparam, func, select, union
 
 from ledger.core import AccountKey, AccountState, Entry, format_time, validate_asset_id
+from ledger.core.accounts import EXTERNAL_PREFIX
 from ledger.core.errors import InvalidInput
 from ledger.db.schema import (
     Account,
@@ -159,7 +160,8 @@ _OF_ACCOUNT = _Scope.where(
     _accounts.c.holder == bindparam("holder"), _accounts.c.instrument == bindparam("instrument")
 )
 _OF_INSTRUMENT = _Scope.where(  # its owners' accounts: external accounts hold no units
-    _accounts.c.instrument == bindparam("instrument"), _accounts.c.holder.not_like("external:%")
+    _accounts.c.instrument == bindparam("instrument"),
+    _accounts.c.holder.not_like(EXTERNAL_PREFIX + "%"),
 )
 
 

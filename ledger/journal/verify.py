@@ -18,18 +18,19 @@ from sqlalchemy import Connection, func, select
 from ledger.core import (
     GENESIS_HASH,
     AccountKey,
+    EntryKind,
     HoldOp,
     LedgerState,
     check_draft,
     entry_id_for,
 )
+from ledger.core.accounts import parse_instrument
 from ledger.core.entry import Entry, EntryDraft
 from ledger.core.errors import LedgerError
+from ledger.core.kinds import REVERSIBLE_KINDS
 from ledger.db.params import chunks
 from ledger.db.schema import Account, Asset, Balance, Hold, JournalEntry, JournalHoldChange, table
 from ledger.journal.entries import ENTRY_CHUNK, load_entries, stream_entries
-from ledger.journal.write import ASSET_REGISTER_KIND
-from ledger.money import REVERSAL_KIND, REVERSIBLE_KINDS
 
 __all__ = ["VerifyReport", "verify"]
 
@@ -158,7 +159,7 @@ class _History:
                     entry.seq, f"hold {change.hold_id!r} placed again (first by entry {first})"
                 )
         if entry.reverses is None:
-            if entry.kind == REVERSAL_KIND:
+            if entry.kind == EntryKind.REVERSAL:
                 raise _Bad(entry.seq, "a reversal that names no entry it reverses")
             return
         target = entry.reverses
@@ -205,9 +206,9 @@ def _check_entry(entry: Entry, state: LedgerState, total_units: dict[str, int]) 
         raise _Bad(entry.seq, f"entry breaks a rule: {exc}") from None
     for posting in entry.postings:
         if posting.account.is_units and posting.account.is_external:
-            if entry.kind != ASSET_REGISTER_KIND:
+            if entry.kind != EntryKind.ASSET_REGISTER:
                 raise _Bad(entry.seq, "units entered or left outside an asset registration")
-            asset_id = posting.account.instrument.removeprefix("units:")
+            asset_id = parse_instrument(posting.account.instrument).name
             if asset_id in total_units:
                 raise _Bad(entry.seq, f"asset {asset_id} registered twice")
             total_units[asset_id] = -posting.amount
@@ -265,7 +266,7 @@ def _check_assets(conn: Connection, state: LedgerState, total_units: dict[str, i
     held_units: dict[str, int] = dict.fromkeys(total_units, 0)
     for key, account in state.accounts.items():
         if key.is_units and not key.is_external:
-            asset_id = key.instrument.removeprefix("units:")
+            asset_id = parse_instrument(key.instrument).name
             held_units[asset_id] = held_units.get(asset_id, 0) + account.balance
     for asset_id, units in held_units.items():
         if units != total_units.get(asset_id):

@@ -33,10 +33,19 @@ from ledger.core import (
     AccountKey,
     Entry,
     EntryDraft,
+    EntryKind,
     LedgerState,
     check_draft,
     seal,
     validate_asset_id,
+)
+from ledger.core.accounts import (
+    EXTERNAL_NAMES,
+    HolderKind,
+    InstrumentKind,
+    parse_holder,
+    parse_instrument,
+    units_of,
 )
 from ledger.core.errors import Conflict, InvalidInput, LedgerError, NotFound, Refused
 from ledger.db.engine import write_connection
@@ -55,7 +64,6 @@ from ledger.journal.load import LoadRows
 from ledger.journal.store import StoreRows
 
 __all__ = [
-    "EXTERNAL_ACCOUNTS",
     "Appended",
     "Clock",
     "Ledger",
@@ -65,9 +73,6 @@ __all__ = [
 
 Clock = Callable[[], datetime]
 
-# The designated external accounts: where units are created and money enters or leaves.
-EXTERNAL_ACCOUNTS = frozenset({"issuance", "deposits"})
-ASSET_REGISTER_KIND = "asset.register"
 # "DPNJ", and the schema: advisory locks belong to the database, and each schema holds a
 # journal of its own, whose writers must not wait for another's.
 _PG_JOURNAL_LOCK = 0x44504E4A
@@ -334,27 +339,24 @@ class WriteTx(LoadRows, StoreRows):
             ).scalar_one()
 
     def _check_account_may_exist(self, key: AccountKey) -> None:
-        kind, _, name = key.instrument.partition(":")
-        if kind == "units":
+        instrument = parse_instrument(key.instrument)
+        name = instrument.name
+        if instrument.kind is InstrumentKind.UNITS:
             validate_asset_id(name)  # a mistyped ID is named as such, not as unknown
             self._require(table(Asset).c.id, name, "unknown_asset", f"no asset {name!r}")
-        elif kind == "ccy":
-            self._require(table(Currency).c.code, name, "unknown_currency", f"no currency {name!r}")
         else:
-            raise InvalidInput("instrument_malformed", f"unknown instrument {key.instrument!r}")
-        role, _, who = key.holder.partition(":")
-        if role == "member":
+            self._require(table(Currency).c.code, name, "unknown_currency", f"no currency {name!r}")
+        holder = parse_holder(key.holder)
+        who = holder.name
+        if holder.kind is HolderKind.MEMBER:
             self._require(table(Member).c.address, who, "unknown_member", f"no member {who!r}")
-        elif role == "pool":
-            if key.instrument != f"units:{who}":
+        elif holder.kind is HolderKind.POOL:
+            if key.instrument != units_of(who):
                 raise InvalidInput(
                     "pool_instrument", f"the pool of {who!r} holds only that asset's units"
                 )
-        elif role == "external":
-            if who not in EXTERNAL_ACCOUNTS:
-                raise NotFound("unknown_external", f"no external account {who!r}")
-        else:
-            raise InvalidInput("holder_malformed", f"unknown account holder {key.holder!r}")
+        elif who not in EXTERNAL_NAMES:
+            raise NotFound("unknown_external", f"no external account {who!r}")
 
     def _require(self, column: Column[str], value: str, code: str, message: str) -> None:
         if self.conn.execute(select(1).where(column == value)).first() is None:
@@ -392,7 +394,7 @@ def _same_request_or_conflict(original: str, asked: str) -> None:
 
 def _check_units_stay_inside(draft: EntryDraft) -> None:
     """Units enter the ledger once, when their asset is registered, and never leave."""
-    if draft.kind == ASSET_REGISTER_KIND:
+    if draft.kind == EntryKind.ASSET_REGISTER:
         return
     for posting in draft.postings:
         if posting.account.is_external and posting.account.is_units:

@@ -18,17 +18,18 @@ from ledger.core import (
     AccountKey,
     Entry,
     EntryDraft,
+    EntryKind,
     Posting,
     check_amount,
     check_display_text,
     limits,
     validate_asset_id,
 )
+from ledger.core.accounts import ISSUANCE, member_holder, pool_holder, units_of
 from ledger.core.errors import Conflict, InvalidInput, NotFound, Refused
 from ledger.db.schema import Asset, AssetDocument, Member, table
-from ledger.journal.write import ASSET_REGISTER_KIND, Ledger
+from ledger.journal.write import Ledger
 from ledger.registry.address import validate_address
-from ledger.registry.members import member_holder
 
 __all__ = [
     "AssetRecord",
@@ -77,16 +78,6 @@ class AssetRecord:
     legal_framework: LegalFramework
     jurisdiction: str
     registered_seq: int
-
-
-def pool_holder(asset_id: str) -> str:
-    """The account holder name of an asset's unissued pool."""
-    return f"pool:{asset_id}"
-
-
-def units_of(asset_id: str) -> str:
-    """The instrument name of an asset's units."""
-    return f"units:{asset_id}"
 
 
 def check_sha256(name: str, value: str) -> str:
@@ -151,7 +142,7 @@ def register_asset(
         raise InvalidInput("document_repeated", "a document (by its SHA-256) is listed twice")
     units = units_of(asset_id)
     draft = EntryDraft(
-        kind=ASSET_REGISTER_KIND,
+        kind=EntryKind.ASSET_REGISTER,
         idempotency_key=key,
         actor=actor,
         payload={
@@ -166,7 +157,7 @@ def register_asset(
             "documents": [{"title": t, "sha256": h} for t, h in docs],
         },
         postings=(
-            Posting(AccountKey("external:issuance", units), -total_units),
+            Posting(AccountKey(ISSUANCE, units), -total_units),
             Posting(AccountKey(pool_holder(asset_id), units), total_units),
         ),
     )
@@ -249,7 +240,7 @@ def issue_units(
         Posting(AccountKey(member_holder(validate_address(a)), units), n) for a, n in allocations
     ]
     draft = EntryDraft(
-        kind="asset.issue",
+        kind=EntryKind.ASSET_ISSUE,
         idempotency_key=key,
         actor=actor,
         payload={"asset_id": asset_id},
@@ -267,7 +258,7 @@ def add_document(
     title = check_display_text("document title", document.title, 128)
     digest = check_sha256("document sha256", document.sha256)
     draft = EntryDraft(
-        kind="asset.document",
+        kind=EntryKind.ASSET_DOCUMENT,
         idempotency_key=key,
         actor=actor,
         payload={"asset_id": asset_id, "title": title, "sha256": digest},

@@ -7,7 +7,8 @@ from enum import StrEnum
 
 from sqlalchemy import Connection, insert, select, update
 
-from ledger.core import Entry, EntryDraft, check_display_text
+from ledger.core import Entry, EntryDraft, EntryKind, check_display_text
+from ledger.core.accounts import member_holder
 from ledger.core.errors import Conflict, InvalidInput, NotFound
 from ledger.db.schema import Member, table
 from ledger.journal.write import Ledger, WriteTx
@@ -43,11 +44,6 @@ class MemberRecord:
     registered_seq: int
 
 
-def member_holder(address: str) -> str:
-    """The account holder name of a member."""
-    return f"member:{address}"
-
-
 def register_member(
     ledger: Ledger, address: str, kind: str, name: str, *, key: str, actor: str
 ) -> MemberRecord:
@@ -69,7 +65,7 @@ def register_member_in(
         ) from None
     check_display_text("name", name, 128)
     draft = EntryDraft(
-        kind="member.register",
+        kind=EntryKind.MEMBER_REGISTER,
         idempotency_key=key,
         actor=actor,
         payload={"address": address, "kind": member_kind.value, "name": name},
@@ -111,7 +107,7 @@ def update_member_name(ledger: Ledger, address: str, name: str, *, key: str, act
     validate_address(address)
     check_display_text("name", name, 128)
     draft = EntryDraft(
-        kind="member.update",
+        kind=EntryKind.MEMBER_UPDATE,
         idempotency_key=key,
         actor=actor,
         payload={"address": address, "name": name},

@@ -8,7 +8,14 @@ from datetime import datetime
 
 from sqlalchemy import Connection, insert, select
 
-from ledger.core import Entry, EntryDraft, check_display_text, format_time, validate_asset_id
+from ledger.core import (
+    Entry,
+    EntryDraft,
+    EntryKind,
+    check_display_text,
+    format_time,
+    validate_asset_id,
+)
 from ledger.core.errors import NotFound
 from ledger.db.schema import Sighting, table
 from ledger.journal.write import Ledger
@@ -40,7 +47,7 @@ def record_sighting(
     check_display_text("location", location, 128)
     check_sha256("photo sha256", photo_sha256)
     draft = EntryDraft(
-        kind="asset.sighting",
+        kind=EntryKind.ASSET_SIGHTING,
         idempotency_key=key,
         actor=actor,
         payload={

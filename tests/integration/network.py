@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ledger.core.accounts import units_of
 from ledger.journal.write import Ledger
 from ledger.money import deposit
-from ledger.registry.assets import issue_units, register_asset, units_of
+from ledger.registry.assets import issue_units, register_asset
 from ledger.registry.members import register_member
 
 ANN = "0x1a642f0E3c3aF545E7AcBD38b07251B3990914F1"

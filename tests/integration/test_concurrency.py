@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import Engine, select, text
 
 from ledger.core import AccountKey
+from ledger.core.accounts import member_holder
 from ledger.core.errors import Refused
 from ledger.db.engine import make_engine
 from ledger.db.schema import JournalEntry, table
@@ -28,7 +29,6 @@ from ledger.journal.reads import account_state
 from ledger.journal.verify import verify
 from ledger.journal.write import Ledger
 from ledger.money import transfer
-from ledger.registry.members import member_holder
 
 from .network import ANN, BOB, CAT, DAN, USD, build_network
 

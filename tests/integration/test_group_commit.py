@@ -10,13 +10,13 @@ from contextlib import contextmanager
 from typing import Any
 
 from ledger.core import AccountKey
+from ledger.core.accounts import member_holder
 from ledger.core.errors import LedgerError, Refused
 from ledger.journal.group_commit import GroupCommit
 from ledger.journal.reads import account_state
 from ledger.journal.verify import verify
 from ledger.journal.write import Ledger, WriteTx
 from ledger.money import transfer_draft
-from ledger.registry.members import member_holder
 
 from .network import ANN, BOB, CAT, USD, build_network
 

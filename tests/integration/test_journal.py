@@ -11,6 +11,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from ledger.core import AccountKey, EntryDraft, Posting, limits
+from ledger.core.accounts import member_holder
 from ledger.core.errors import Conflict, InvalidInput, LedgerError, NotFound, Refused
 from ledger.db.params import pg_int_array, pg_text_array
 from ledger.db.schema import Balance, JournalEntry, table
@@ -19,7 +20,7 @@ from ledger.journal.verify import verify
 from ledger.journal.write import Ledger
 from ledger.money import deposit, place_hold, release_hold, reverse, transfer
 from ledger.registry.assets import register_asset
-from ledger.registry.members import member_holder, register_member
+from ledger.registry.members import register_member
 
 from .network import ANN, ASSET, BOB, CAT, DAN, UNITS, USD, build_network
 from .tampering import lift_append_only

@@ -8,11 +8,11 @@ from __future__ import annotations
 import pytest
 
 from ledger.core import AccountKey, EntryDraft, HoldChange, HoldOp
+from ledger.core.accounts import member_holder
 from ledger.journal.reads import account_state
 from ledger.journal.verify import verify
 from ledger.journal.write import Ledger
 from ledger.money import transfer_draft
-from ledger.registry.members import member_holder
 
 from .network import ANN, BOB, CAT, DAN, UNITS, USD, build_network
 

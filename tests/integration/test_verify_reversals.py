@@ -18,13 +18,13 @@ import pytest
 from sqlalchemy import Connection, Engine, select, text, update
 
 from ledger.core import AccountKey, EntryDraft, Posting
+from ledger.core.accounts import member_holder
 from ledger.core.canonical import canonical_bytes
 from ledger.db.schema import Account, Balance, Hold, JournalEntry, JournalHoldChange, table
 from ledger.journal.entries import load_entries, stream_entries
 from ledger.journal.verify import VerifyReport, verify
 from ledger.journal.write import Ledger
 from ledger.money import place_hold, release_hold, reverse, transfer
-from ledger.registry.members import member_holder
 
 from .network import ANN, BOB, CAT, DAN, UNITS, USD, build_network
 from .tampering import lift_append_only

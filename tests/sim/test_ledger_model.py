@@ -26,7 +26,9 @@ from sqlalchemy import Connection, Engine, select
 
 from ledger import money as transfers
 from ledger.core import AccountKey, Entry, EntryDraft, HoldChange, HoldOp, with_check_character
+from ledger.core.accounts import member_holder, pool_holder, units_of
 from ledger.core.errors import Conflict, InvalidInput, LedgerError, NotFound, Refused
+from ledger.core.kinds import REVERSIBLE_KINDS
 from ledger.db.engine import make_engine
 from ledger.db.migrate import upgrade
 from ledger.db.schema import Account, Balance, Hold, table
@@ -35,8 +37,6 @@ from ledger.journal.verify import verify
 from ledger.journal.write import Ledger
 from ledger.registry import assets as registry
 from ledger.registry import members
-from ledger.registry.assets import pool_holder, units_of
-from ledger.registry.members import member_holder
 from tests.conftest import StepClock
 
 ACTOR = "sim-admin"
@@ -56,7 +56,7 @@ DEPOSITED = {MEMBERS[0]: 50_000, MEMBERS[1]: 20_000, MEMBERS[2]: 5_000}
 POOL = AccountKey(pool_holder(ASSET_ID), UNITS)
 ISSUANCE = AccountKey("external:issuance", UNITS)
 DEPOSITS = AccountKey(transfers.DEPOSITS, USD)
-REVERSIBLE = transfers.REVERSIBLE_KINDS
+REVERSIBLE = REVERSIBLE_KINDS
 
 
 def account(member: str, instrument: str) -> AccountKey:

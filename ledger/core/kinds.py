@@ -1,0 +1,40 @@
+"""The kinds of journal entry: the one place their names are spelled.
+
+A kind is part of every entry's hashed bytes, so a name never changes once written.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["REVERSIBLE_KINDS", "EntryKind"]
+
+
+class EntryKind(StrEnum):
+    """Every kind of entry the ledger writes, by the service that writes it."""
+
+    # ledger.money
+    TRANSFER = "transfer"
+    CASH_DEPOSIT = "cash.deposit"
+    CASH_WITHDRAW = "cash.withdraw"
+    HOLD_PLACE = "hold.place"
+    HOLD_RELEASE = "hold.release"
+    REVERSAL = "reversal"
+    # ledger.registry
+    MEMBER_REGISTER = "member.register"
+    MEMBER_UPDATE = "member.update"
+    ASSET_REGISTER = "asset.register"
+    ASSET_ISSUE = "asset.issue"
+    ASSET_DOCUMENT = "asset.document"
+    ASSET_SIGHTING = "asset.sighting"
+    # ledger.access
+    ROLE_GRANT = "role.grant"
+    ROLE_REVOKE = "role.revoke"
+    # ledger.directory
+    NODE_REGISTER = "node.register"
+    NODE_UPDATE = "node.update"
+
+
+# What a reversal may undo: entries that only move value. Registrations, holds and
+# reversals themselves are not reversible.
+REVERSIBLE_KINDS = frozenset({EntryKind.TRANSFER, EntryKind.CASH_DEPOSIT, EntryKind.CASH_WITHDRAW})
