@@ -1,5 +1,23 @@
-"""Solidity sources of the escrow contract, the pinned solc-js setup, compiled artifacts
-and their loader. The escrow arrives with the projects-and-pledges work; until then this
-package is empty by design (it is part of the distribution's layout)."""
+"""The pledge escrow contracts: Solidity sources (``src/``), the pinned solc-js setup
+(``package.json``, ``compile.mjs``), the compiled artifacts (``artifacts/``, committed, so
+Python needs no node at run time), a loader, and a decoder for their custom errors.
 
-__all__: list[str] = []
+See ``contracts/README.md`` for the contracts' interface and the decisions behind it.
+"""
+
+from contracts.artifact import Artifact, artifact_names, load_artifact
+from contracts.errors import BrokenArtifact, ContractsError, UndecodableRevert, UnknownArtifact
+from contracts.revert import DecodedError, decode_custom_error, error_selectors
+
+__all__ = [
+    "Artifact",
+    "BrokenArtifact",
+    "ContractsError",
+    "DecodedError",
+    "UndecodableRevert",
+    "UnknownArtifact",
+    "artifact_names",
+    "decode_custom_error",
+    "error_selectors",
+    "load_artifact",
+]
