@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+NODE_STAMP := contracts/node_modules/.installed
 
 .PHONY: run test lint typecheck demo bench clean browser
 
@@ -13,14 +14,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -c "import ledger, market, api, sqlalchemy, alembic, pyorderbook"
 	touch $(STAMP)
 
+## contracts/node_modules: the pinned solc-js, OpenZeppelin and anvil, for recompiling the
+## contracts (tests/chain checks the committed artifacts). Without node, one line and on.
+$(NODE_STAMP): contracts/package.json contracts/package-lock.json
+	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
+	  (cd contracts && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) \
+	  && touch $(NODE_STAMP); \
+	else echo "node/npm not installed: contracts use their committed artifacts, no recompile check"; fi
+
 ## run: migrate the embedded SQLite database, load the demo network if empty, serve the API
-run: $(STAMP)
+run: $(STAMP) $(NODE_STAMP)
 	$(BIN)/dpn db upgrade
 	$(BIN)/dpn demo --if-empty
 	$(BIN)/dpn serve --host 127.0.0.1 --port 8000
 
 ## test: ruff, mypy --strict, then the whole pytest suite
-test: lint typecheck browser
+test: lint typecheck browser $(NODE_STAMP)
 	$(BIN)/python -m pytest
 
 ## browser: Debian's chromium for tests/browser (as root through apt; otherwise they skip, saying so)
