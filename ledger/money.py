@@ -285,9 +285,12 @@ def reverse(ledger: Ledger, seq: int, *, reason: str, key: str, actor: str) -> E
         reverses=seq,
     )
     with ledger.write() as tx:
-        if tx.replay_of(draft) is None and _already_reversed(tx.conn, seq):
-            raise Conflict("already_reversed", f"entry {seq} has already been reversed")
-        return tx.append(draft).entry
+
+        def refuse_a_second_reversal(_seq: int) -> None:
+            if _already_reversed(tx.conn, seq):
+                raise Conflict("already_reversed", f"entry {seq} has already been reversed")
+
+        return tx.append_once(draft, refuse_a_second_reversal).entry
 
 
 def _already_reversed(conn: Connection, seq: int) -> bool:

@@ -54,20 +54,21 @@ def grant_role(
     granted, payload = _role_request(address, role, asset_id)
     draft = EntryDraft(kind=EntryKind.ROLE_GRANT, idempotency_key=key, actor=actor, payload=payload)
     with ledger.write() as tx:
-        if tx.replay_of(draft) is not None:
-            return
-        if find_member(tx.conn, address) is None:
-            raise NotFound("unknown_member", f"no member {address}")
-        if asset_id is not None:
-            get_asset(tx.conn, asset_id)  # an operator of an asset that exists
-        if _grant_of(tx.conn, address, granted, asset_id) is None:
-            tx.conn.execute(
-                insert(_grants).values(
-                    address=address, role=granted.value, asset_id=asset_id, granted_seq=tx.next_seq
+
+        def grant(seq: int) -> None:
+            if find_member(tx.conn, address) is None:
+                raise NotFound("unknown_member", f"no member {address}")
+            if asset_id is not None:
+                get_asset(tx.conn, asset_id)  # an operator of an asset that exists
+            if _grant_of(tx.conn, address, granted, asset_id) is None:
+                tx.conn.execute(
+                    insert(_grants).values(
+                        address=address, role=granted.value, asset_id=asset_id, granted_seq=seq
+                    )
                 )
-            )
-            announce_principals_changed(tx.conn)
-        tx.append(draft)
+                announce_principals_changed(tx.conn)
+
+        tx.append_once(draft, grant)
 
 
 def revoke_role(
@@ -93,27 +94,28 @@ def revoke_role(
         kind=EntryKind.ROLE_REVOKE, idempotency_key=key, actor=actor, payload=payload
     )
     with ledger.write() as tx:
-        if tx.replay_of(draft) is not None:
-            return
-        member = find_member(tx.conn, address)
-        if member is None:
-            raise NotFound("unknown_member", f"no member {address}")
-        grant = _grant_of(tx.conn, address, revoked, asset_id)
-        if grant is None:
-            if revoked is Role.FINANCE_NODE and member.kind is MemberKind.FINANCE_NODE:
-                raise Refused(
-                    "role_not_granted",
-                    f"{address} is a finance node by its member kind, not by a grant",
-                )
-            if revoked is Role.MEMBER:
-                raise Refused("role_not_granted", "every member holds the member role")
-            if revoked is Role.ADMIN and address in admins:
-                raise Refused(
-                    "role_not_granted",
-                    f"{address} is an admin by DPN_ADMINS, not by a grant: remove it there",
-                )
-            held = f"{revoked.value} of {asset_id}" if asset_id else revoked.value
-            raise NotFound("role_not_held", f"{address} holds no grant of {held}")
-        tx.conn.execute(delete(_grants).where(_grants.c.id == grant))
-        announce_principals_changed(tx.conn)
-        tx.append(draft)
+
+        def revoke(_seq: int) -> None:
+            member = find_member(tx.conn, address)
+            if member is None:
+                raise NotFound("unknown_member", f"no member {address}")
+            grant = _grant_of(tx.conn, address, revoked, asset_id)
+            if grant is None:
+                if revoked is Role.FINANCE_NODE and member.kind is MemberKind.FINANCE_NODE:
+                    raise Refused(
+                        "role_not_granted",
+                        f"{address} is a finance node by its member kind, not by a grant",
+                    )
+                if revoked is Role.MEMBER:
+                    raise Refused("role_not_granted", "every member holds the member role")
+                if revoked is Role.ADMIN and address in admins:
+                    raise Refused(
+                        "role_not_granted",
+                        f"{address} is an admin by DPN_ADMINS, not by a grant: remove it there",
+                    )
+                held = f"{revoked.value} of {asset_id}" if asset_id else revoked.value
+                raise NotFound("role_not_held", f"{address} holds no grant of {held}")
+            tx.conn.execute(delete(_grants).where(_grants.c.id == grant))
+            announce_principals_changed(tx.conn)
+
+        tx.append_once(draft, revoke)

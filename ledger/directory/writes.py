@@ -81,21 +81,22 @@ def register_node(
         payload={"owner": owner, **content.payload()},
     )
     with ledger.write() as tx:
-        prior = tx.replay_of(draft)
-        if prior is not None:
-            return _recorded(prior, prior.seq)
-        get_member(tx.conn, owner)
-        node_id = tx.next_seq
-        if node_id > NODE_ID_MAX:
-            raise Refused("node_ids_exhausted", f"node ids end at {NODE_ID_MAX}")
-        tx.conn.execute(
-            insert(NODES).values(
-                id=node_id, owner=owner, registered_seq=node_id, **content.columns()
+
+        def insert_node(node_id: int) -> None:
+            get_member(tx.conn, owner)
+            if node_id > NODE_ID_MAX:
+                raise Refused("node_ids_exhausted", f"node ids end at {NODE_ID_MAX}")
+            tx.conn.execute(
+                insert(NODES).values(
+                    id=node_id, owner=owner, registered_seq=node_id, **content.columns()
+                )
             )
-        )
-        _store_capabilities(tx.conn, node_id, content)
-        tx.append(draft)
-        return node_record(node_id, owner, content)
+            _store_capabilities(tx.conn, node_id, content)
+
+        appended = tx.append_once(draft, insert_node)
+        if appended.replayed:
+            return _recorded(appended.entry, appended.entry.seq)
+        return node_record(appended.entry.seq, owner, content)
 
 
 def update_node(
@@ -127,12 +128,14 @@ def update_node(
             actor=actor,
             payload={"node_id": node_id, "owner": owner, **content.payload()},
         )
-        prior = tx.replay_of(draft)
-        if prior is not None:
-            return _recorded(prior, node_id)
-        tx.conn.execute(update(NODES).where(NODES.c.id == node_id).values(**content.columns()))
-        tx.conn.execute(delete(FUNCTIONS).where(FUNCTIONS.c.node_id == node_id))
-        tx.conn.execute(delete(FLOWS).where(FLOWS.c.node_id == node_id))
-        _store_capabilities(tx.conn, node_id, content)
-        tx.append(draft)
+
+        def replace_node(_seq: int) -> None:
+            tx.conn.execute(update(NODES).where(NODES.c.id == node_id).values(**content.columns()))
+            tx.conn.execute(delete(FUNCTIONS).where(FUNCTIONS.c.node_id == node_id))
+            tx.conn.execute(delete(FLOWS).where(FLOWS.c.node_id == node_id))
+            _store_capabilities(tx.conn, node_id, content)
+
+        appended = tx.append_once(draft, replace_node)
+        if appended.replayed:
+            return _recorded(appended.entry, node_id)
         return node_record(node_id, owner, content)

@@ -4,6 +4,9 @@ It checks each draft, answers repeated idempotency keys with the original entry,
 resolves (and validates) the accounts named, applies the balance rules of
 ``LedgerState`` to the accounts touched, seals the entries onto the hash chain and
 stores entries, postings, hold changes, balances and holds in the one transaction.
+A service that keeps rows of its own beside an entry (a member, an asset, a grant, a
+node) appends with ``WriteTx.append_once``: nothing on a replay, else its rows at the
+entry's seq and then the entry.
 
 Writers are serialized: on PostgreSQL by a transaction-scoped advisory lock taken
 before the head of the chain is read, on SQLite by ``BEGIN IMMEDIATE``. So ``seq``
@@ -164,6 +167,29 @@ class WriteTx(LoadRows, StoreRows):
         seq, original = stored[draft.idempotency_key]
         _same_request_or_conflict(original, draft.request_hash())
         return load_entries(self.conn, [seq])[0]
+
+    def append_once(
+        self, draft: EntryDraft, write_rows: Callable[[int], None] | None = None
+    ) -> Appended:
+        """Append ``draft`` once, with the rows a service keeps beside it.
+
+        A replay (the draft's idempotency key already stored with the same request)
+        returns the stored entry (``replayed=True``) and does nothing else. Otherwise
+        ``write_rows(seq)`` runs first, given the seq the entry will get: it checks what
+        the service must (raising before it writes anything) and writes the service's
+        own rows; then the draft is appended at that seq. Raises
+        ``Conflict(idempotency_conflict)`` for a key used with another request, and
+        whatever ``write_rows`` or the append refuses (which spoils the transaction)."""
+        prior = self.replay_of(draft)
+        if prior is not None:
+            return Appended(prior, replayed=True)
+        if write_rows is not None:
+            try:
+                write_rows(self.next_seq)
+            except LedgerError:
+                self._spoiled = True
+                raise
+        return self.append(draft)
 
     def append(self, draft: EntryDraft) -> Appended:
         """Append one draft; see ``append_many``."""

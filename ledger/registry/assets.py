@@ -162,10 +162,10 @@ def register_asset(
         ),
     )
     with ledger.write() as tx:
-        if tx.replay_of(draft) is None:
+
+        def insert_asset(seq: int) -> None:
             if _find_asset(tx.conn, asset_id) is not None:
                 raise Conflict("asset_exists", f"asset {asset_id} is already registered")
-            seq = tx.next_seq
             tx.conn.execute(
                 insert(_assets).values(
                     id=asset_id,
@@ -187,7 +187,8 @@ def register_asset(
                         for t, h in docs
                     ],
                 )
-            tx.append(draft)
+
+        tx.append_once(draft, insert_asset)
         return get_asset(tx.conn, asset_id)
 
 
@@ -264,28 +265,28 @@ def add_document(
         payload={"asset_id": asset_id, "title": title, "sha256": digest},
     )
     with ledger.write() as tx:
-        prior = tx.replay_of(draft)
-        if prior is not None:
-            return prior
-        get_asset(tx.conn, asset_id)
-        known = tx.conn.execute(
-            select(func.count(), func.sum(case((_documents.c.sha256 == digest, 1), else_=0)))
-            .select_from(_documents)
-            .where(_documents.c.asset_id == asset_id)
-        ).one()
-        if known[1]:
-            raise Conflict("document_exists", f"asset {asset_id} already has that document")
-        if known[0] >= limits.DOCUMENTS_PER_ASSET_MAX:
-            raise Refused(
-                "too_many_documents",
-                f"an asset has at most {limits.DOCUMENTS_PER_ASSET_MAX} documents",
+
+        def insert_document(seq: int) -> None:
+            get_asset(tx.conn, asset_id)
+            known = tx.conn.execute(
+                select(func.count(), func.sum(case((_documents.c.sha256 == digest, 1), else_=0)))
+                .select_from(_documents)
+                .where(_documents.c.asset_id == asset_id)
+            ).one()
+            if known[1]:
+                raise Conflict("document_exists", f"asset {asset_id} already has that document")
+            if known[0] >= limits.DOCUMENTS_PER_ASSET_MAX:
+                raise Refused(
+                    "too_many_documents",
+                    f"an asset has at most {limits.DOCUMENTS_PER_ASSET_MAX} documents",
+                )
+            tx.conn.execute(
+                insert(_documents).values(
+                    asset_id=asset_id, title=title, sha256=digest, recorded_seq=seq
+                )
             )
-        tx.conn.execute(
-            insert(_documents).values(
-                asset_id=asset_id, title=title, sha256=digest, recorded_seq=tx.next_seq
-            )
-        )
-        return tx.append(draft).entry
+
+        return tx.append_once(draft, insert_document).entry
 
 
 def list_assets(conn: Connection, *, after_id: str | None, limit: int) -> list[AssetRecord]:

@@ -70,15 +70,17 @@ def register_member_in(
         actor=actor,
         payload={"address": address, "kind": member_kind.value, "name": name},
     )
-    if tx.replay_of(draft) is None:
+
+    def insert_member(seq: int) -> None:
         if find_member(tx.conn, address) is not None:
             raise Conflict("member_exists", f"member {address} is already registered")
         tx.conn.execute(
             insert(_members).values(
-                address=address, kind=member_kind.value, name=name, registered_seq=tx.next_seq
+                address=address, kind=member_kind.value, name=name, registered_seq=seq
             )
         )
-        tx.append(draft)
+
+    tx.append_once(draft, insert_member)
     found = find_member(tx.conn, address)
     if found is None:  # pragma: no cover - the insert above or the replay guarantees it
         raise NotFound("unknown_member", f"no member {address}")
@@ -113,9 +115,9 @@ def update_member_name(ledger: Ledger, address: str, name: str, *, key: str, act
         payload={"address": address, "name": name},
     )
     with ledger.write() as tx:
-        prior = tx.replay_of(draft)
-        if prior is not None:
-            return prior
-        get_member(tx.conn, address)
-        tx.conn.execute(update(_members).where(_members.c.address == address).values(name=name))
-        return tx.append(draft).entry
+
+        def rename(_seq: int) -> None:
+            get_member(tx.conn, address)
+            tx.conn.execute(update(_members).where(_members.c.address == address).values(name=name))
+
+        return tx.append_once(draft, rename).entry

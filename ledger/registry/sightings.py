@@ -59,24 +59,24 @@ def record_sighting(
         },
     )
     with ledger.write() as tx:
-        prior = tx.replay_of(draft)
-        if prior is not None:
-            return prior
-        get_asset(tx.conn, asset_id)
-        get_member(tx.conn, reporter)
-        if not photo_exists(tx.conn, photo_sha256):
-            raise NotFound("unknown_photo", f"no photo {photo_sha256}: upload it first")
-        tx.conn.execute(
-            insert(_sightings).values(
-                asset_id=asset_id,
-                seen_at=seen_at,
-                location=location,
-                reporter=reporter,
-                photo_sha256=photo_sha256,
-                recorded_seq=tx.next_seq,
+
+        def insert_sighting(seq: int) -> None:
+            get_asset(tx.conn, asset_id)
+            get_member(tx.conn, reporter)
+            if not photo_exists(tx.conn, photo_sha256):
+                raise NotFound("unknown_photo", f"no photo {photo_sha256}: upload it first")
+            tx.conn.execute(
+                insert(_sightings).values(
+                    asset_id=asset_id,
+                    seen_at=seen_at,
+                    location=location,
+                    reporter=reporter,
+                    photo_sha256=photo_sha256,
+                    recorded_seq=seq,
+                )
             )
-        )
-        return tx.append(draft).entry
+
+        return tx.append_once(draft, insert_sighting).entry
 
 
 @dataclass(frozen=True, slots=True)
