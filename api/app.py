@@ -23,6 +23,7 @@ from api.settings import Settings
 from ledger.core.errors import InvalidInput
 from ledger.core.json_input import parse_json_input
 from ledger.db.engine import make_engine
+from ledger.journal.reads import holdings_now
 from ledger.journal.write import Clock, Ledger, system_clock
 from ledger.registry.photos import PHOTO_BYTES_MAX
 
@@ -299,6 +300,7 @@ def create_app(
     app.state.settings = settings
     app.state.ledger = ledger
     app.state.principals = principals
+    app.state.holdings_now = holdings_now(ledger.engine)
     install_problem_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -6,7 +6,8 @@ import asyncio
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import Caller, IdempotencyKey, LedgerDep, SettingsDep
 from api.idempotency import ledger_key
@@ -27,7 +28,9 @@ from ledger.access import grant_role, revoke_role
 from ledger.core import Entry
 from ledger.core.canonical import holds_json, postings_json
 from ledger.db.engine import read_connection
-from ledger.journal.reads import digest, holder_balances, journal_page
+from ledger.journal import Ledger
+from ledger.journal.group_read import GroupRead
+from ledger.journal.reads import Holdings, digest, holder_balances, journal_page
 from ledger.journal.verify import verify
 from ledger.money import deposit, list_currencies, transfer_draft
 from ledger.registry.members import member_holder
@@ -63,19 +66,27 @@ def currencies(ledger: LedgerDep) -> list[CurrencyOut]:
 
 
 @router.get("/holdings/me", response_model=list[HoldingOut])
-def my_holdings(
+async def my_holdings(
+    request: Request,
     caller: Caller,
-    ledger: LedgerDep,
     as_of_seq: Annotated[int | None, Query(ge=0, le=2**62)] = None,
     as_of_time: datetime | None = None,
 ) -> list[HoldingOut]:
     """Your units and money, now or as of a seq or time (a seq beyond the head is 422
     ``as_of_seq_beyond_head``; a time still to come reads the head)."""
-    # Now: one statement. As of a seq or time: a settled prefix of the journal, which
-    # no snapshot is needed for (entries up to a seq never change).
-    with read_connection(ledger.engine, snapshot=False) as conn:
-        found = holder_balances(
-            conn, member_holder(caller.address), as_of_seq=as_of_seq, as_of_time=as_of_time
+    # The ledger and the shared reads are taken from the app's state, not through
+    # dependencies: this is the most frequent read, and each dependency costs its own
+    # resolution (10 to 20 us of CPU, where the whole read now costs some 300 us).
+    state = request.app.state
+    holder = member_holder(caller.address)
+    if as_of_seq is None and as_of_time is None:
+        # Now: one statement, shared with the other holders asked for meanwhile,
+        # awaited on the event loop (no thread held per request).
+        holdings_now: GroupRead[str, Holdings] = state.holdings_now
+        found = await holdings_now.read(holder)
+    else:
+        found = await run_in_threadpool(
+            _holdings_as_of, state.ledger, holder, as_of_seq, as_of_time
         )
     return [
         HoldingOut(
@@ -86,6 +97,15 @@ def my_holdings(
         )
         for key, s in found
     ]
+
+
+def _holdings_as_of(
+    ledger: Ledger, holder: str, as_of_seq: int | None, as_of_time: datetime | None
+) -> Holdings:
+    # A settled prefix of the journal, which no snapshot is needed for (entries up to a
+    # seq never change).
+    with read_connection(ledger.engine, snapshot=False) as conn:
+        return holder_balances(conn, holder, as_of_seq=as_of_seq, as_of_time=as_of_time)
 
 
 @router.post("/transfers", response_model=EntryOut, status_code=201)

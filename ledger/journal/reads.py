@@ -1,16 +1,19 @@
 """Reading the ledger: balances and cap tables now or as of any seq or time, pages of
-the journal, and the digest ``(seq, head hash)``."""
+the journal, and the digest ``(seq, head hash)``; holders' balances now for many holders
+in one statement, shared between concurrent readers (``holdings_now``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, Select, bindparam, func, select, union
+from sqlalchemy import ColumnElement, Connection, Engine, Select, bindparam, func, select, union
 
 from ledger.core import AccountKey, AccountState, Entry, format_time, validate_asset_id
 from ledger.core.accounts import EXTERNAL_PREFIX
 from ledger.core.errors import InvalidInput
+from ledger.db.engine import read_connection
 from ledger.db.schema import (
     Account,
     Balance,
@@ -20,26 +23,34 @@ from ledger.db.schema import (
     table,
 )
 from ledger.journal.entries import load_entries
+from ledger.journal.group_read import BATCH_MAX, GroupRead
 from ledger.money import currency_of
 from ledger.registry.address import validate_address
 from ledger.registry.assets import get_asset, pool_holder, units_of
 from ledger.registry.members import member_holder
 
 __all__ = [
+    "HOLDERS_PER_READ_MAX",
     "JOURNAL_PAGE_MAX",
     "CapTable",
     "CapTableRow",
     "Digest",
+    "Holdings",
     "account_state",
     "cap_table",
     "cap_table_of",
     "digest",
     "holder_balances",
+    "holders_balances",
+    "holdings_now",
     "journal_page",
     "seq_at",
 ]
 
 JOURNAL_PAGE_MAX = 500
+HOLDERS_PER_READ_MAX = 1_000  # bounds the statement's list of bound holders
+
+Holdings = list[tuple[AccountKey, AccountState]]  # a holder's accounts, in account order
 
 _entries = table(JournalEntry)
 _postings = table(JournalPosting)
@@ -156,6 +167,7 @@ class _Scope:
 
 
 _OF_HOLDER = _Scope.where(_accounts.c.holder == bindparam("holder"))
+_OF_HOLDERS = _Scope.where(_accounts.c.holder.in_(bindparam("holders", expanding=True)))
 _OF_ACCOUNT = _Scope.where(
     _accounts.c.holder == bindparam("holder"), _accounts.c.instrument == bindparam("instrument")
 )
@@ -207,13 +219,51 @@ def holder_balances(
     *,
     as_of_seq: int | None = None,
     as_of_time: datetime | None = None,
-) -> list[tuple[AccountKey, AccountState]]:
+) -> Holdings:
     """Every account of ``holder`` with something in it (a balance or a hold), with its
     balance and held amount, now or as of a seq or time; accounts empty at that point
     are left out."""
     point = _as_of(conn, as_of_seq, as_of_time)
+    if point is None:
+        return holders_balances(conn, [holder])[holder]
     found = _states(conn, _OF_HOLDER, {"holder": holder}, point)
     return [(k, s) for k, s in found if s.balance or s.held]
+
+
+def holders_balances(conn: Connection, holders: Sequence[str]) -> dict[str, Holdings]:
+    """``holder_balances`` now for each of ``holders`` (at most ``HOLDERS_PER_READ_MAX``),
+    read in one statement: one consistent view of them all."""
+    if len(holders) > HOLDERS_PER_READ_MAX:
+        raise InvalidInput(
+            "holders_too_many", f"at most {HOLDERS_PER_READ_MAX} holders are read at once"
+        )
+    found: dict[str, Holdings] = {h: [] for h in holders}
+    if not found:
+        return found
+    for holder, instrument, balance, held in conn.execute(
+        _OF_HOLDERS.now, {"holders": list(found)}
+    ):
+        if balance or held:
+            found[holder].append(
+                (AccountKey(holder, instrument), AccountState(balance or 0, held or 0))
+            )
+    for accounts in found.values():
+        accounts.sort(key=lambda ks: ks[0])
+    return found
+
+
+def holdings_now(engine: Engine) -> GroupRead[str, Holdings]:
+    """Holders' balances now, read together: ``await read(holder)`` on an event loop (or
+    ``submit(holder)`` from a thread) gives what ``holder_balances`` gives for
+    ``holder`` now, read in one statement with every other holder asked for meanwhile
+    (``ledger.journal.group_read``)."""
+
+    def read_many(holders: Sequence[str]) -> dict[str, Holdings]:
+        with read_connection(engine, snapshot=False) as conn:
+            return holders_balances(conn, holders)
+
+    batch_max = min(BATCH_MAX, HOLDERS_PER_READ_MAX)
+    return GroupRead(read_many, batch_max=batch_max, name="dpn-holdings-read")
 
 
 def cap_table(

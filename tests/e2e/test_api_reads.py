@@ -4,10 +4,12 @@ no database can keep, refused with a problem that changes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -123,6 +125,30 @@ def test_holdings_and_cap_tables_as_of_a_seq_or_a_time(network: Network) -> None
     assert cap(as_of_seq=network.transfer_seq) == cap()
     long_ago = datetime(2000, 1, 1, tzinfo=UTC).isoformat()
     assert cap(as_of_time=long_ago) == {}
+
+
+def test_concurrent_holdings_reads_each_answer_their_own_member(network: Network) -> None:
+    # Reads of now asked for together share one statement: each caller must still get
+    # its own holdings, exactly as a read alone gives them.
+    client, units = network.client, f"units:{ASSET}"
+    callers = [network.ann, sign_in(client, BOB), sign_in(client, OPERATOR)]
+    alone = [client.get("/v1/holdings/me", headers=who).json() for who in callers]
+    assert alone[0] == [
+        {"instrument": units, "balance": "599000", "held": "0", "available": "599000"}
+    ]
+    assert [h["instrument"] for h in alone[1]] == ["ccy:EUR", units]
+    assert alone[2] == []
+
+    async def together() -> list[Any]:
+        transport = httpx.ASGITransport(app=client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as concurrent:
+            answers = await asyncio.gather(
+                *(concurrent.get("/v1/holdings/me", headers=who) for who in callers * 10)
+            )
+        assert {a.status_code for a in answers} == {200}
+        return [a.json() for a in answers]
+
+    assert asyncio.run(together()) == alone * 10
 
 
 MISTYPED_UNITS = "units:1M8GDM9AYKP042788"
