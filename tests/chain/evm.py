@@ -4,7 +4,8 @@ revert the way a node does, a clock the tests move, and the contracts' artifacts
 web3 8's own eth-tester provider turns revert data into text ("execution reverted: b'...'");
 ``NodeLikeTesterProvider`` answers with JSON-RPC error 3 and the data as hex instead, as geth
 and anvil do, so web3 raises ``ContractCustomError`` carrying the data, and the tests decode it
-with ``contracts.decode_custom_error`` exactly as the API will at its boundary.
+with ``contracts.decode_custom_error`` exactly as the API will at its boundary. (An eth_call
+reverting with ``Error(string)`` reaches it already as text; it is raised as eth-tester raised it.)
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cache
 
+import pytest
 from eth_typing import ChecksumAddress
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -31,6 +32,8 @@ MIN = 10
 DURATION = 1_000  # seconds from deployment to the deadline
 OPEN, FUNDED, FINALIZED, FAILED = range(4)
 PLEDGERS = 4  # accounts 2..5; account 9 is a stranger who only ever finalizes
+
+pytestmark = pytest.mark.slow
 
 Expected = tuple[object, ...] | None  # (error name, *args), or None for success
 
