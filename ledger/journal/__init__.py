@@ -1,5 +1,6 @@
 """The journal: the one write path (``write``: ``Ledger``, ``WriteTx``), its loading and
-storing (``load``, ``store``), group commit (``group_commit``), entries read back
+storing (``load``, ``store``), group commit (``group_commit``) and its twin for reads
+of holdings now (``group_read``), entries read back
 (``entries``), reads as of any seq or time (``reads``) and ``verify``.
 
 Only the write path is exported here; ``reads`` and ``verify`` read through the
