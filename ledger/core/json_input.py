@@ -51,6 +51,8 @@ def nesting_exceeds(document: bytes, depth_max: int) -> bool:
     brackets = _STRING.sub(b"", document).translate(None, _NOT_BRACKETS)
     if re.search(rb"[\[{]{%d}" % (depth_max + 1), brackets):
         return True  # that many openers in a row: the usual hostile body, found at once
+    if not brackets:
+        return False  # every bracket was inside a string
     # Each pass removes the innermost pairs, so it peels one level of nesting.
     for _ in range(depth_max):
         brackets, peeled = _INNERMOST_PAIR.subn(b"", brackets)
