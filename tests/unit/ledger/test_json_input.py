@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from ledger.core.errors import InvalidInput
@@ -59,6 +59,8 @@ def test_documents_at_every_limit_are_read() -> None:
 
 
 @given(st.recursive(st.none() | st.integers() | st.text(), lambda inner: st.lists(inner)))
+@example("{")  # every bracket inside a string: depth 0
+@example(["[", ["{"]])
 def test_nesting_is_measured_exactly(value: object) -> None:
     def depth(v: object) -> int:
         return 1 + max(map(depth, v), default=0) if isinstance(v, list) else 0
