@@ -45,6 +45,7 @@ SIGNATURE_LEN_MAX = 200
 # kept this long past its expiry, while another worker might still take it as unexpired.
 CLOCK_SKEW_S = 5
 NONCES_PURGED_MAX = 100  # expired used nonces deleted at each sign-in
+TOKENS_PURGED_MAX = 100  # expired bearer tokens deleted at each sign-in
 SIWE_SECRET = "siwe"  # the name of the secret in ``service_secrets``
 _NONCE_HEX = 32
 _NONCE = re.compile(rf"[0-9a-f]{{{_NONCE_HEX}}}")
@@ -264,6 +265,7 @@ def redeem_signature(ledger: Ledger, terms: SiweTerms, message: str, signature: 
         raise Unauthenticated("siwe_wrong_signer", "the message was not signed by its address")
     with ledger.write() as tx:
         _purge_expired_nonces(tx.conn, now)
+        _purge_expired_tokens(tx.conn, now)
         try:
             tx.conn.execute(
                 insert(_nonces).values(
@@ -297,6 +299,17 @@ def redeem_signature(ledger: Ledger, terms: SiweTerms, message: str, signature: 
             )
         )
     return TokenIssued(token, expires, signed.address)
+
+
+def _purge_expired_tokens(conn: Connection, now: datetime) -> None:
+    """Forget at most ``TOKENS_PURGED_MAX`` bearer tokens past their expiry (and past the
+    clock skew): an expired token is refused on its expiry alone, so each sign-in clears
+    more than it adds and the table holds about the tokens still alive."""
+    past = now - timedelta(seconds=CLOCK_SKEW_S)
+    oldest = (
+        select(_tokens.c.token_hash).where(_tokens.c.expires_at < past).limit(TOKENS_PURGED_MAX)
+    )
+    conn.execute(delete(_tokens).where(_tokens.c.token_hash.in_(oldest)))
 
 
 def _purge_expired_nonces(conn: Connection, now: datetime) -> None:

@@ -16,11 +16,11 @@ from eth_account.messages import encode_defunct
 from sqlalchemy import Connection, Engine, func, insert, select
 
 from ledger.access import CLOCK_SKEW_S, SiweTerms, TokenIssued, issue_challenge, redeem_signature
-from ledger.access.siwe import NONCES_PURGED_MAX
+from ledger.access.siwe import NONCES_PURGED_MAX, TOKENS_PURGED_MAX
 from ledger.core.errors import Unauthenticated
 from ledger.db.engine import make_engine
 from ledger.db.migrate import upgrade
-from ledger.db.schema import AuthNonce, Base, table
+from ledger.db.schema import AccessToken, AuthNonce, Base, table
 from ledger.journal.write import Ledger
 
 KEY = (7).to_bytes(32, "big")
@@ -306,3 +306,35 @@ def test_expired_nonces_are_purged_a_bounded_batch_at_a_time(signin: Ledger, clo
     redeem_signature(signin, TERMS, message, _sign(message))
     with signin.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(nonces)).scalar_one() == 2
+
+
+def test_expired_tokens_are_purged_a_bounded_batch_at_a_time(signin: Ledger, clock: Clock) -> None:
+    tokens = table(AccessToken)
+    stale = TOKENS_PURGED_MAX + 5
+    with signin.engine.begin() as conn:  # issued and expired a day ago
+        conn.execute(
+            insert(tokens),
+            [
+                {
+                    "token_hash": f"{n:064x}",
+                    "address": ADDRESS,
+                    "issued_at": ISSUED - timedelta(days=1),
+                    "expires_at": ISSUED - timedelta(hours=23),
+                }
+                for n in range(stale)
+            ],
+        )
+
+    def count() -> int:
+        with signin.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(tokens)).scalar_one())
+
+    signed_in = []
+    for expected in (stale - TOKENS_PURGED_MAX + 1, 2):
+        message = issue_challenge(signin, TERMS, ADDRESS).message
+        signed_in.append(redeem_signature(signin, TERMS, message, _sign(message)))
+        assert count() == expected  # the stale go, a batch at a time; live tokens stay
+        clock.advance(1)
+    with signin.engine.connect() as conn:
+        live = set(conn.execute(select(tokens.c.expires_at)).scalars())
+    assert live == {t.expires_at for t in signed_in}
