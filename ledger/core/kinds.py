@@ -33,6 +33,10 @@ class EntryKind(StrEnum):
     # ledger.directory
     NODE_REGISTER = "node.register"
     NODE_UPDATE = "node.update"
+    # ledger.funding
+    PROJECT_CREATE = "project.create"
+    PROJECT_OPEN = "project.open"
+    PROJECT_CANCEL = "project.cancel"
 
 
 # What a reversal may undo: entries that only move value. Registrations, holds and

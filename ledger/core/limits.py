@@ -11,8 +11,13 @@ __all__ = [
     "HOLD_ID_LEN_MAX",
     "IDEMPOTENCY_KEY_LEN_MAX",
     "KIND_LEN_MAX",
+    "OPERATOR_SHARE_BP_MAX",
     "PAYLOAD_BYTES_MAX",
     "POSTINGS_PER_ENTRY_MAX",
+    "PROJECT_DEADLINE_AHEAD_MAX_DAYS",
+    "PROJECT_DESCRIPTION_LEN_MAX",
+    "PROJECT_DOCUMENTS_MAX",
+    "PROJECT_PAGE_MAX",
     "TEXT_LEN_MAX",
     "TOTAL_UNITS_DEFAULT",
     "TOTAL_UNITS_MAX",
@@ -37,3 +42,9 @@ TEXT_LEN_MAX = 256
 
 DOCUMENTS_PER_REQUEST_MAX = 64  # documents named when an asset is registered
 DOCUMENTS_PER_ASSET_MAX = 256
+PROJECT_DESCRIPTION_LEN_MAX = 1000
+# Few enough that a project's whole terms fit in one entry's payload (PAYLOAD_BYTES_MAX).
+PROJECT_DOCUMENTS_MAX = 16
+PROJECT_DEADLINE_AHEAD_MAX_DAYS = 3 * 366  # a funding round, not a standing offer
+PROJECT_PAGE_MAX = 100
+OPERATOR_SHARE_BP_MAX = 10_000  # basis points: the whole output

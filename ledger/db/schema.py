@@ -52,6 +52,8 @@ __all__ = [
     "NodeFunction",
     "Photo",
     "PhotoUpload",
+    "Project",
+    "ProjectDocument",
     "ServiceSecret",
     "Sighting",
     "table",
@@ -202,6 +204,48 @@ class Sighting(Base):
     location: Mapped[str] = mapped_column(String(128))
     reporter: Mapped[str] = mapped_column(String(42))
     photo_sha256: Mapped[str] = mapped_column(String(64))
+    recorded_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+# -- funding: projects listed by finance nodes ------------------------------------------
+
+
+class Project(Base):
+    """A project to buy an asset together; its id is the seq of its ``project.create``."""
+
+    __tablename__ = "projects"
+    __table_args__ = (Index(None, "state", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    lister: Mapped[str] = mapped_column(String(42))
+    organizer: Mapped[str] = mapped_column(String(42))
+    title: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str] = mapped_column(String(1000))
+    asset_id: Mapped[str] = mapped_column(String(17), index=True)
+    legal_framework: Mapped[str] = mapped_column(String(32))
+    jurisdiction: Mapped[str] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(ForeignKey("currencies.code"))
+    goal_minor: Mapped[int] = mapped_column(Amount)
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime)
+    min_pledge_minor: Mapped[int] = mapped_column(Amount)
+    organizer_contribution_minor: Mapped[int] = mapped_column(Amount)
+    total_units: Mapped[int] = mapped_column(BigInteger)
+    retained_min_units: Mapped[int] = mapped_column(BigInteger)
+    operator_share_bp: Mapped[int] = mapped_column(Integer)
+    manual_pledges_allowed: Mapped[bool] = mapped_column(Boolean)
+    state: Mapped[str] = mapped_column(String(16))
+    registered_seq: Mapped[int] = mapped_column(BigInteger)
+    state_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class ProjectDocument(Base):
+    __tablename__ = "project_documents"
+    __table_args__ = (UniqueConstraint("project_id", "sha256"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"))
+    title: Mapped[str] = mapped_column(String(128))
+    sha256: Mapped[str] = mapped_column(String(64))
     recorded_seq: Mapped[int] = mapped_column(BigInteger)
 
 

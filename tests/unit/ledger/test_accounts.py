@@ -113,6 +113,9 @@ def test_the_kinds_are_the_bytes_the_journal_holds() -> None:
         "role.revoke",
         "node.register",
         "node.update",
+        "project.create",
+        "project.open",
+        "project.cancel",
     }
     assert {"transfer", "cash.deposit", "cash.withdraw"} == REVERSIBLE_KINDS
     assert "reversal" not in REVERSIBLE_KINDS
