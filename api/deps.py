@@ -14,6 +14,7 @@ from api.principals import PrincipalCache
 from api.problems import ApiProblem
 from api.settings import Settings
 from ledger.access import Principal, SiweTerms, authenticate
+from ledger.access.principals import CREDENTIAL_LEN_MAX
 from ledger.core.errors import Unauthenticated
 from ledger.db.engine import read_connection
 from ledger.journal.write import Ledger
@@ -34,7 +35,6 @@ __all__ = [
 IDEMPOTENCY_KEY_LEN_MAX = 100
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 API_KEY_HEADER = "X-API-Key"
-CREDENTIAL_LEN_MAX = 200  # longer than any token or key this service issues
 _KEY = re.compile(rf"[A-Za-z0-9._:\-]{{1,{IDEMPOTENCY_KEY_LEN_MAX}}}")
 
 
