@@ -37,6 +37,17 @@ class EntryKind(StrEnum):
     PROJECT_CREATE = "project.create"
     PROJECT_OPEN = "project.open"
     PROJECT_CANCEL = "project.cancel"
+    PROJECT_FUND = "project.fund"
+    PROJECT_FORWARD = "project.forward"
+    PROJECT_FAIL = "project.fail"
+    PLEDGE_MANUAL = "pledge.manual"
+    # ledger.funding.mirror: escrow events copied from the chain, and their undoing
+    CHAIN_ESCROW = "chain.escrow"
+    CHAIN_PLEDGE = "chain.pledge"
+    CHAIN_WITHDRAW = "chain.withdraw"
+    CHAIN_FINALIZE = "chain.finalize"
+    CHAIN_RECLAIM = "chain.reclaim"
+    CHAIN_UNDO = "chain.undo"
 
 
 # What a reversal may undo: entries that only move value. Registrations, holds and

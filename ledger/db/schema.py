@@ -39,12 +39,17 @@ __all__ = [
     "AuthNonce",
     "Balance",
     "Base",
+    "ChainBlock",
+    "ChainCursor",
+    "ChainEvent",
+    "ChainFactory",
     "Currency",
     "Hold",
     "HttpIdempotency",
     "JournalEntry",
     "JournalHoldChange",
     "JournalPosting",
+    "ManualPledge",
     "Member",
     "MemberRole",
     "Node",
@@ -53,7 +58,9 @@ __all__ = [
     "Photo",
     "PhotoUpload",
     "Project",
+    "ProjectContribution",
     "ProjectDocument",
+    "ServiceLease",
     "ServiceSecret",
     "Sighting",
     "table",
@@ -236,6 +243,116 @@ class Project(Base):
     state: Mapped[str] = mapped_column(String(16))
     registered_seq: Mapped[int] = mapped_column(BigInteger)
     state_seq: Mapped[int] = mapped_column(BigInteger)
+    # Its escrow, once deployed (chain.escrow or project.open), and the totals the ledger
+    # keeps: what the chain mirror has seen pledged (live, after withdrawals and reclaims)
+    # and what the listing node recorded by hand.
+    # The project's id on-chain (the factory's bytes32): the hash of its project.create
+    # entry, unique to this ledger and checkable against its journal.
+    chain_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    chain_id: Mapped[int | None] = mapped_column(BigInteger)
+    escrow_address: Mapped[str | None] = mapped_column(String(42), unique=True)
+    escrow_goal_minor: Mapped[int | None] = mapped_column(Amount)
+    escrow_block: Mapped[int | None] = mapped_column(BigInteger)
+    chain_total_minor: Mapped[int] = mapped_column(Amount, server_default="0")
+    manual_total_minor: Mapped[int] = mapped_column(Amount, server_default="0")
+
+
+class ProjectContribution(Base):
+    """What one contributor has put into a project and not taken back: on-chain pledges
+    (mirrored), manual pledges, and the organizer's own contribution. ``first_seq`` is the
+    entry of their first contribution: the tie-break when units are issued."""
+
+    __tablename__ = "project_contributions"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    contributor: Mapped[str] = mapped_column(String(42), primary_key=True)
+    chain_minor: Mapped[int] = mapped_column(Amount)
+    manual_minor: Mapped[int] = mapped_column(Amount)
+    first_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class ManualPledge(Base):
+    """A pledge paid outside the chain (bank transfer, cash), recorded by the listing
+    finance node with the SHA-256 of its evidence; its id is the seq of its entry."""
+
+    __tablename__ = "manual_pledges"
+    __table_args__ = (UniqueConstraint("project_id", "evidence_sha256"),)
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    contributor: Mapped[str] = mapped_column(String(42))
+    amount_minor: Mapped[int] = mapped_column(Amount)
+    evidence_sha256: Mapped[str] = mapped_column(String(64))
+    recorded_by: Mapped[str] = mapped_column(String(42))
+
+
+class ChainEvent(Base):
+    """An escrow event the chain mirror recorded: one row per (chain, transaction, log,
+    block). A reorganisation that drops the block marks it undone (``undone_seq``, the
+    compensating entry); if the same transaction lands again it is a new row."""
+
+    __tablename__ = "chain_events"
+    __table_args__ = (
+        UniqueConstraint("chain_id", "tx_hash", "log_index", "block_hash"),
+        Index(None, "chain_id", "block_number"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    tx_hash: Mapped[str] = mapped_column(String(66))
+    log_index: Mapped[int] = mapped_column(Integer)
+    block_hash: Mapped[str] = mapped_column(String(66))
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    account: Mapped[str] = mapped_column(String(42))
+    amount: Mapped[int] = mapped_column(Amount)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    undone_seq: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ChainCursor(Base):
+    """How far the chain mirror has read a chain: every block up to ``block_number`` is
+    mirrored. Moved in the same transaction as the entries of the blocks it passes."""
+
+    __tablename__ = "chain_cursors"
+
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    block_hash: Mapped[str] = mapped_column(String(66))
+
+
+class ChainBlock(Base):
+    """The hashes of recent blocks the mirror read up to: where a reorganisation is
+    found (a stored hash the chain no longer has) and how far back it reaches."""
+
+    __tablename__ = "chain_blocks"
+
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    number: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(String(66))
+
+
+class ChainFactory(Base):
+    """The escrow factory the service deploys through on a chain, and who creates."""
+
+    __tablename__ = "chain_factories"
+
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    address: Mapped[str] = mapped_column(String(42))
+    creator: Mapped[str] = mapped_column(String(42))
+    deployed_block: Mapped[int] = mapped_column(BigInteger)
+
+
+class ServiceLease(Base):
+    """A lease on a single-writer job (the chain mirror of one chain): the worker that
+    holds it until ``expires_at`` is the only one that runs the job."""
+
+    __tablename__ = "service_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class ProjectDocument(Base):

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, insert, select, update
 
-from ledger.core import EntryDraft, EntryKind, limits
+from ledger.core import EntryDraft, EntryKind, JsonValue, check_amount, limits
 from ledger.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Refused
 from ledger.core.timestamps import to_utc
 from ledger.db.schema import Asset, Currency, Project, ProjectDocument, table
@@ -27,12 +27,16 @@ from ledger.registry.assets import DocumentRef, LegalFramework
 from ledger.registry.members import MemberKind, find_member
 
 __all__ = [
+    "EscrowRef",
     "ProjectRecord",
+    "attach_escrow_rows",
     "cancel_project",
     "create_project",
+    "escrow_goal",
     "get_project",
     "list_projects",
     "open_project",
+    "project_by_chain_key",
 ]
 
 _projects = table(Project)
@@ -51,6 +55,45 @@ class ProjectRecord:
     state: ProjectState
     registered_seq: int
     state_seq: int  # the entry that moved it to its state
+    chain_key: str = ""  # the hash of its project.create entry: its id on-chain (bytes32)
+    escrow: EscrowRef | None = None
+    chain_total_minor: int = 0  # the live on-chain total, as the chain mirror has seen it
+    manual_total_minor: int = 0
+
+    @property
+    def ledger_total_minor(self) -> int:
+        """What counts toward the goal in the ledger: the organizer's own contribution,
+        manual pledges and the mirrored on-chain total."""
+        return (
+            self.terms.organizer_contribution_minor
+            + self.manual_total_minor
+            + self.chain_total_minor
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EscrowRef:
+    """Where a project's pledges go on-chain: the escrow contract, and the part of the goal
+    it must reach (the goal less the organizer's contribution and the manual pledges
+    recorded before it was deployed)."""
+
+    chain_id: int
+    address: str
+    goal_minor: int
+    block: int  # the block that deployed it: the chain mirror reads from there
+
+
+def escrow_goal(project: ProjectRecord) -> int:
+    """The goal an escrow deployed now for ``project`` must reach on-chain: what the
+    organizer's contribution and the manual pledges already recorded leave to raise.
+    Raises ``Refused(goal_already_met)`` when they leave nothing."""
+    rest = project.terms.goal_minor - project.ledger_total_minor + project.chain_total_minor
+    if rest <= 0:
+        raise Refused(
+            "goal_already_met",
+            f"project {project.id}'s goal is met without pledges on-chain: nothing to escrow",
+        )
+    return rest
 
 
 def create_project(
@@ -133,16 +176,50 @@ def create_project(
                 )
 
         appended = tx.append_once(draft, insert_project)
+        if not appended.replayed:
+            tx.conn.execute(
+                update(_projects)
+                .where(_projects.c.id == appended.entry.seq)
+                .values(chain_key=appended.entry.hash)
+            )
         return get_project(tx.conn, appended.entry.seq)
 
 
 def open_project(
-    ledger: Ledger, project_id: int, *, by: str, key: str, actor: str
+    ledger: Ledger,
+    project_id: int,
+    *,
+    by: str,
+    key: str,
+    actor: str,
+    escrow: EscrowRef | None = None,
 ) -> ProjectRecord:
-    """Open a draft project to pledges; journaled as ``project.open``. Only its listing
+    """Open a draft project to pledges; journaled as ``project.open``, with the escrow
+    deployed for it if there is one (without, pledges are manual only). Only its listing
     node (``by``) may, ``Forbidden(not_listing_node)``; only from draft,
-    ``Refused(project_state)``; and only before its deadline, ``Refused(deadline_passed)``."""
-    return _move(ledger, project_id, ProjectState.OPEN, EntryKind.PROJECT_OPEN, by, key, actor)
+    ``Refused(project_state)``; and only before its deadline, ``Refused(deadline_passed)``.
+    An escrow already attached by the chain mirror must be the same one,
+    ``Conflict(escrow_mismatch)``."""
+    extra: dict[str, JsonValue] = {}
+    if escrow is not None:
+        _check_escrow(escrow)
+        extra = {
+            "chain_id": escrow.chain_id,
+            "escrow": escrow.address,
+            "escrow_goal_minor": escrow.goal_minor,
+            "escrow_block": escrow.block,
+        }
+    return _move(
+        ledger,
+        project_id,
+        ProjectState.OPEN,
+        EntryKind.PROJECT_OPEN,
+        by,
+        key,
+        actor,
+        extra=extra,
+        escrow=escrow,
+    )
 
 
 def cancel_project(
@@ -164,12 +241,14 @@ def _move(
     by: str,
     key: str,
     actor: str,
+    *,
+    extra: dict[str, JsonValue] | None = None,
+    escrow: EscrowRef | None = None,
 ) -> ProjectRecord:
     _check_project_id(project_id)
     validate_address(by)
-    draft = EntryDraft(
-        kind=kind, idempotency_key=key, actor=actor, payload={"project_id": project_id, "by": by}
-    )
+    payload: dict[str, JsonValue] = {"project_id": project_id, "by": by, **(extra or {})}
+    draft = EntryDraft(kind=kind, idempotency_key=key, actor=actor, payload=payload)
     with ledger.write() as tx:
 
         def change_state(seq: int) -> None:
@@ -182,6 +261,8 @@ def _move(
             check_transition(project_id, project.state, wanted)
             if wanted is ProjectState.OPEN:
                 _require_before_deadline(tx, project)
+            if escrow is not None:
+                attach_escrow_rows(tx.conn, project, escrow)
             tx.conn.execute(
                 update(_projects)
                 .where(_projects.c.id == project_id)
@@ -190,6 +271,38 @@ def _move(
 
         tx.append_once(draft, change_state)
         return get_project(tx.conn, project_id)
+
+
+def _check_escrow(escrow: EscrowRef) -> None:
+    validate_address(escrow.address)
+    for name, value in (("chain_id", escrow.chain_id), ("escrow block", escrow.block)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidInput("field_type", f"the {name} must be a whole number")
+    check_amount(escrow.goal_minor, "escrow goal")
+
+
+def attach_escrow_rows(conn: Connection, project: ProjectRecord, escrow: EscrowRef) -> bool:
+    """Record ``escrow`` as ``project``'s; False if it already was (the open and the chain
+    mirror both attach it, whichever comes first). ``Conflict(escrow_mismatch)`` if the
+    project has another escrow."""
+    if project.escrow is not None:
+        if project.escrow != escrow:
+            raise Conflict(
+                "escrow_mismatch",
+                f"project {project.id} already has escrow {project.escrow.address}",
+            )
+        return False
+    conn.execute(
+        update(_projects)
+        .where(_projects.c.id == project.id)
+        .values(
+            chain_id=escrow.chain_id,
+            escrow_address=escrow.address,
+            escrow_goal_minor=escrow.goal_minor,
+            escrow_block=escrow.block,
+        )
+    )
+    return True
 
 
 def _require_before_deadline(tx: WriteTx, project: ProjectRecord) -> None:
@@ -222,6 +335,12 @@ def _check_project_id(project_id: int) -> None:
 
 
 # -- reads --------------------------------------------------------------------------------
+
+
+def project_by_chain_key(conn: Connection, chain_key: str) -> ProjectRecord | None:
+    """The project whose on-chain id (its create entry's hash, hex) is ``chain_key``."""
+    found = _records(conn, select(_projects).where(_projects.c.chain_key == chain_key))
+    return found[0] if found else None
 
 
 def get_project(conn: Connection, project_id: int) -> ProjectRecord:
@@ -298,6 +417,12 @@ def _records(conn: Connection, query: Select[Any]) -> list[ProjectRecord]:
             state=ProjectState(r.state),
             registered_seq=r.registered_seq,
             state_seq=r.state_seq,
+            chain_key=r.chain_key or "",
+            escrow=None
+            if r.escrow_address is None
+            else EscrowRef(r.chain_id, r.escrow_address, r.escrow_goal_minor, r.escrow_block),
+            chain_total_minor=r.chain_total_minor,
+            manual_total_minor=r.manual_total_minor,
         )
         for r in rows
     ]

@@ -27,7 +27,7 @@ from ledger.core import (
 )
 from ledger.core.accounts import ISSUANCE, member_holder, pool_holder, units_of
 from ledger.core.errors import Conflict, InvalidInput, NotFound, Refused
-from ledger.db.schema import Asset, AssetDocument, Member, table
+from ledger.db.schema import Asset, AssetDocument, Member, Project, table
 from ledger.journal.write import Ledger
 from ledger.registry.address import validate_address
 
@@ -166,6 +166,7 @@ def register_asset(
         def insert_asset(seq: int) -> None:
             if _find_asset(tx.conn, asset_id) is not None:
                 raise Conflict("asset_exists", f"asset {asset_id} is already registered")
+            _require_no_live_project(tx.conn, asset_id)
             tx.conn.execute(
                 insert(_assets).values(
                     id=asset_id,
@@ -190,6 +191,24 @@ def register_asset(
 
         tx.append_once(draft, insert_asset)
         return get_asset(tx.conn, asset_id)
+
+
+def _require_no_live_project(conn: Connection, asset_id: str) -> None:
+    """An asset a live project means to buy is registered by that project when it is
+    funded, not by hand: ``Conflict(asset_in_project)``."""
+    projects = table(Project)
+    live = conn.execute(
+        select(projects.c.id)
+        .where(
+            projects.c.asset_id == asset_id,
+            projects.c.state.in_(("draft", "open", "funded")),
+        )
+        .limit(1)
+    ).scalar_one_or_none()
+    if live is not None:
+        raise Conflict(
+            "asset_in_project", f"project {live} means to buy asset {asset_id}: it registers it"
+        )
 
 
 def _find_asset(conn: Connection, asset_id: str) -> AssetRecord | None:

@@ -116,6 +116,16 @@ def test_the_kinds_are_the_bytes_the_journal_holds() -> None:
         "project.create",
         "project.open",
         "project.cancel",
+        "project.fund",
+        "project.forward",
+        "project.fail",
+        "pledge.manual",
+        "chain.escrow",
+        "chain.pledge",
+        "chain.withdraw",
+        "chain.finalize",
+        "chain.reclaim",
+        "chain.undo",
     }
     assert {"transfer", "cash.deposit", "cash.withdraw"} == REVERSIBLE_KINDS
     assert "reversal" not in REVERSIBLE_KINDS
