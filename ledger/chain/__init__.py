@@ -15,8 +15,11 @@ a node that does not answer is ``Unavailable("chain_unavailable")``, a contract'
 ``Refused`` named after its custom error (``pledge_below_minimum``). No message carries the
 RPC URL's credentials or a private key.
 
-Time, confirmations and reorgs are the chain follower's business, not this package's: it
-only answers what the node says now.
+Time, confirmations and reorgs are the follower's business (``follower``): it reads
+confirmed blocks, hands them to ``ledger.funding.mirror`` and undoes a reorganisation,
+one writer per chain (``lease``). ``gateway.FundingChain`` ties it together for the
+server and the command line: configuration from the environment, the factory, escrow
+deployment at opening, the contract's totals and the reconciliation report.
 """
 
 from ledger.chain.addresses import checksummed

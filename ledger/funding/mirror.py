@@ -49,6 +49,7 @@ __all__ = [
     "MirrorReport",
     "ReconciliationLine",
     "chain_cursor",
+    "escrow_addresses",
     "mirror_batch",
     "recent_blocks",
     "reconcile",
@@ -131,15 +132,37 @@ def chain_cursor(conn: Connection, chain_id: int) -> BlockMark | None:
 
 
 def recent_blocks(conn: Connection, chain_id: int) -> list[tuple[int, str]]:
-    """The recent (number, hash) the mirror read up to, newest first."""
-    return [
+    """The blocks the mirror knows the hashes of, newest first: those it read up to and
+    those its live events are in. The newest the chain still has is where a
+    reorganisation began (a block's hash fixes every block before it)."""
+    known = {
         (r.number, r.hash)
         for r in conn.execute(
-            select(_blocks.c.number, _blocks.c.hash)
-            .where(_blocks.c.chain_id == chain_id)
-            .order_by(_blocks.c.number.desc())
+            select(_blocks.c.number, _blocks.c.hash).where(_blocks.c.chain_id == chain_id)
         )
-    ]
+    }
+    known |= {
+        (r.block_number, r.block_hash)
+        for r in conn.execute(
+            select(_events.c.block_number, _events.c.block_hash)
+            .where(_events.c.chain_id == chain_id, _events.c.undone_seq.is_(None))
+            .order_by(_events.c.block_number.desc())
+            .limit(_BLOCKS_KEPT)
+        )
+    }
+    return sorted(known, reverse=True)
+
+
+def escrow_addresses(conn: Connection, chain_id: int) -> list[str]:
+    """The escrows of this ledger's projects on ``chain_id``."""
+    return sorted(
+        r.escrow_address
+        for r in conn.execute(
+            select(_projects.c.escrow_address).where(
+                _projects.c.chain_id == chain_id, _projects.c.escrow_address.is_not(None)
+            )
+        )
+    )
 
 
 def _escrow_projects(conn: Connection, chain_id: int) -> dict[str, int]:
