@@ -22,11 +22,10 @@ $(NODE_STAMP): contracts/package.json contracts/package-lock.json
 	  && touch $(NODE_STAMP); \
 	else echo "node/npm not installed: contracts use their committed artifacts, no recompile check"; fi
 
-## run: migrate the embedded SQLite database, load the demo network if empty, serve the API
+## run: migrate the embedded SQLite database, start a local anvil (when contracts/node_modules
+## has it) with the escrow factory, load the demo network if empty, serve the API
 run: $(STAMP) $(NODE_STAMP)
-	$(BIN)/dpn db upgrade
-	$(BIN)/dpn demo --if-empty
-	$(BIN)/dpn serve --host 127.0.0.1 --port 8000
+	$(BIN)/dpn run --host 127.0.0.1 --port 8000
 
 ## test: ruff, mypy --strict, then the whole pytest suite
 test: lint typecheck browser $(NODE_STAMP)

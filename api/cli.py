@@ -17,6 +17,13 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
+from api.cli_chain import (
+    add_chain_commands,
+    chain_demo_lines,
+    dev_chain,
+    mine_every_second,
+    run_chain_command,
+)
 from api.demo import DEMO_ASSET_ID, DEMO_MEMBERS, run_demo
 from api.serve import serve
 from api.settings import Settings
@@ -62,6 +69,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
+
+    run = commands.add_parser(
+        "run", help="what `make run` runs: a local anvil if installed, the demo, the API"
+    )
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=8000)
+    run.add_argument("--workers", type=int, default=1)
+
+    add_chain_commands(commands)
 
     check = commands.add_parser("verify", help="rebuild balances and check every invariant")
     check.add_argument("--against", metavar="SEQ:HASH", help="a published digest to check")
@@ -168,7 +184,10 @@ def _run(args: argparse.Namespace) -> int:
     url = _database_url(args)
     against = _parse_digest(args.against) if getattr(args, "against", None) else None
     db_command = getattr(args, "db_command", None)
-    creates = args.command in ("demo", "serve") or (args.command, db_command) == ("db", "upgrade")
+    creates = args.command in ("demo", "serve", "run") or (args.command, db_command) == (
+        "db",
+        "upgrade",
+    )
     engine = _open(url, may_create=creates)
     try:
         with db_errors_translated():
@@ -184,12 +203,16 @@ def _run(args: argparse.Namespace) -> int:
                             print("journal not empty: demo not loaded")
                             return 0
                 return _demo(engine)
+            if args.command == "run":
+                return _dev_run(engine, args)
             if args.command == "serve":
                 # Started on a database not yet migrated, the service is alive and not
                 # ready (/readyz says why) until `dpn db upgrade` has run.
                 engine.dispose()
                 return _serve(args.host, args.port, args.workers, args.database)
             _require_migrated(engine)
+            if args.command == "chain":
+                return run_chain_command(engine, args)
             with read_connection(engine) as conn:
                 if args.command == "verify":
                     return _verify(verify(conn, against=against), as_json=args.json)
@@ -277,6 +300,26 @@ def _serve(host: str, port: int, workers: int, database: str | None) -> int:
     return serve(host, port, workers)
 
 
+def _dev_run(engine: Engine, args: argparse.Namespace) -> int:
+    """Migrate, start a local chain (if anvil is installed and none is configured), load
+    the demo into an empty journal, then serve until SIGTERM; the chain stops with it."""
+    upgrade(engine)
+    node = dev_chain(lambda line: print(line, flush=True))
+    try:
+        with read_connection(engine) as conn:
+            empty = digest(conn).seq == 0
+        if empty:
+            _demo(engine)
+        else:
+            print("journal not empty: demo not loaded", flush=True)
+        mine_every_second(node)
+        engine.dispose()
+        return _serve(args.host, args.port, args.workers, args.database)
+    finally:
+        if node is not None:
+            node.stop()
+
+
 def _share(units: int, total: int) -> str:
     """``units`` of ``total`` as a percentage with two decimals, exactly (no floats)."""
     hundredths = units * 10_000 // total
@@ -301,6 +344,9 @@ def _demo(engine: Engine) -> int:
         for row in cap_table(conn, DEMO_ASSET_ID):
             share = _share(row.units, asset.total_units)
             print(f"  {names.get(row.holder, row.holder):<40} {row.units:>9} units  {share:>8}")
+    for line in chain_demo_lines(engine):
+        print(line, flush=True)
+    with read_connection(engine) as conn:
         report = verify(conn)
         d = digest(conn)
     print(f"verify: {'ok' if report.ok else report.problems[0]}; digest {d}")

@@ -273,6 +273,12 @@ class ChainClient:
         with self.boundary("pledge_of"):
             return int(functions.pledgeOf(checksummed(pledger)).call())
 
+    def balance(self, address: str) -> int:
+        """The ETH balance of ``address`` in wei (in the latest block)."""
+        target = checksummed(address)
+        with self.boundary("balance"):
+            return int(self._w3.eth.get_balance(target))
+
     def has_code(self, address: str) -> bool:
         """Whether a contract is deployed at ``address`` (in the latest block)."""
         target = checksummed(address)

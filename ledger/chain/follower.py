@@ -20,6 +20,7 @@ the cursor moves with the entries, and a replayed block records nothing twice.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -264,13 +265,17 @@ class ChainFollower:
             backoff = self.poll_s
             if result is None or result.caught_up:
                 stop.wait(self.poll_s)
-        try:
-            chain_id = self.status().chain_id
-            if chain_id is not None:
-                release_lease(self.ledger, self._lease_name(chain_id), self.holder)
-        except LedgerError:
-            pass
+        self.release()
         self._set(state="stopped")
+
+    def release(self) -> None:
+        """Give up the lease at once (a clean stop), so another follower need not wait
+        for it to run out."""
+        chain_id = self.status().chain_id
+        if chain_id is None:
+            return
+        with contextlib.suppress(LedgerError):
+            release_lease(self.ledger, self._lease_name(chain_id), self.holder)
 
     def start(self) -> tuple[threading.Thread, threading.Event]:
         """Run in a daemon thread; set the returned event to stop it."""

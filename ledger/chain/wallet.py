@@ -104,6 +104,10 @@ class Wallet:
         """Takes back this account's pledge after a deadline missed under the goal."""
         return self.send_call(escrow, _eth_escrow_abi(), "reclaim", ())
 
+    def send_eth(self, to: str, amount: int) -> TxReceipt:
+        """Sends ``amount`` wei to ``to`` (a plain transfer)."""
+        return self.transact("send_eth", to=checksummed(to), data=HexStr("0x"), value=amount)
+
     # Sending
 
     def send_call(
