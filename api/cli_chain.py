@@ -42,6 +42,12 @@ def add_chain_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     actions = chain.add_subparsers(dest="chain_command", required=True)
     follow = actions.add_parser("follow", help="run the chain mirror alone until SIGTERM")
     follow.add_argument("--poll", type=float, default=1.0, help="seconds between rounds")
+    follow.add_argument(
+        "--batch-blocks", type=int, default=2_000, help="blocks read per round (1..2000)"
+    )
+    follow.add_argument(
+        "--lease", type=float, default=15.0, help="seconds the writer's lease lasts (1..300)"
+    )
     reconcile = actions.add_parser("reconcile", help="ledger totals against the contracts'")
     reconcile.add_argument("--json", action="store_true", help="print JSON")
     actions.add_parser("status", help="where the mirror stands against the chain")
@@ -57,7 +63,15 @@ def _funding(engine: Engine) -> FundingChain:
 def run_chain_command(engine: Engine, args: argparse.Namespace) -> int:
     funding = _funding(engine)
     if args.chain_command == "follow":
-        return _follow(funding, args.poll)
+        if (
+            not 1 <= args.batch_blocks <= 2_000
+            or not 0.01 <= args.poll <= 3_600
+            or not 1 <= args.lease <= 300
+        ):
+            raise Refused(
+                "follow_args", "--batch-blocks is 1..2000, --poll 0.01..3600, --lease 1..300"
+            )
+        return _follow(funding, args.poll, args.batch_blocks, args.lease)
     if args.chain_command == "reconcile":
         lines = funding.reconcile()
         differing = [
@@ -117,9 +131,9 @@ def run_chain_command(engine: Engine, args: argparse.Namespace) -> int:
     return 0
 
 
-def _follow(funding: FundingChain, poll_s: float) -> int:
+def _follow(funding: FundingChain, poll_s: float, batch_blocks: int, lease_s: float) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    follower = funding.follower(poll_s=poll_s)
+    follower = funding.follower(poll_s=poll_s, batch_blocks=batch_blocks, lease_ttl_s=lease_s)
     stop = threading.Event()
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
