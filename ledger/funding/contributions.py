@@ -29,7 +29,7 @@ from ledger.core import EntryDraft, EntryKind, Posting, check_amount, limits
 from ledger.core.accounts import ISSUANCE, AccountKey, member_holder, pool_holder, units_of
 from ledger.core.errors import Conflict, Forbidden, Refused
 from ledger.core.shares import largest_remainder
-from ledger.core.timestamps import to_utc
+from ledger.core.timestamps import format_time, to_utc
 from ledger.db.schema import Asset, ManualPledge, MemberRole, Project, ProjectContribution, table
 from ledger.funding.projects import ProjectRecord, get_project
 from ledger.funding.states import ProjectState, check_transition
@@ -43,6 +43,7 @@ __all__ = [
     "ManualPledgeRecord",
     "add_contribution",
     "contributions",
+    "fail_overdue_without_escrow",
     "fail_project",
     "fund_and_issue",
     "list_manual_pledges",
@@ -446,3 +447,25 @@ def fail_project(tx: WriteTx, project: ProjectRecord, *, actor: str, as_of: str)
     )
     tx.append_once(draft, lambda seq: _set_state(tx, project, ProjectState.FAILED, seq))
     return True
+
+
+def fail_overdue_without_escrow(ledger: Ledger, *, actor: str = "funding-clock") -> list[int]:
+    """Mark failed every open project without an escrow whose deadline has passed on the
+    ledger's clock under its goal (those with an escrow fail by the chain's clock, in the
+    mirror). Returns their ids."""
+    failed: list[int] = []
+    with ledger.write() as tx:
+        now = to_utc(tx.ledger.clock())
+        overdue = tx.conn.execute(
+            select(_projects.c.id).where(
+                _projects.c.state == ProjectState.OPEN.value,
+                _projects.c.escrow_address.is_(None),
+                _projects.c.deadline <= now,
+            )
+        ).scalars()
+        for project_id in list(overdue):
+            if fail_project(
+                tx, get_project(tx.conn, project_id), actor=actor, as_of=format_time(now)
+            ):
+                failed.append(project_id)
+    return failed

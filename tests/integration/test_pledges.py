@@ -367,3 +367,19 @@ def test_an_asset_a_live_project_means_to_buy_is_not_registered_by_hand(
             actor="admin",
         ),
     )
+
+
+def test_the_clock_fails_an_open_project_without_escrow_past_its_deadline(
+    ledger: Ledger, listed: int
+) -> None:
+    from ledger.funding.clock import DeadlineClock
+
+    open_project(ledger, listed, by=ANN, key="open", actor=ANN)
+    clock = DeadlineClock(ledger)
+    assert clock.tick() == []
+    ledger.clock.now = DEADLINE  # type: ignore[attr-defined]  # the StepClock of the tests
+    assert clock.tick() == [listed]
+    assert clock.tick() == []
+    with ledger.engine.connect() as conn:
+        assert get_project(conn, listed).state is ProjectState.FAILED
+        assert verify(conn).ok
