@@ -149,9 +149,11 @@ def request_bytes(
     postings: tuple[Posting, ...],
     hold_changes: tuple[HoldChange, ...],
     reverses: int | None,
+    payload_json: str | None = None,
 ) -> bytes:
     """``canonical_bytes(request_json(...))``, assembled directly: keys in sorted order,
-    the payload by ``canonical_bytes``. The caller has checked the texts storable."""
+    the payload by ``canonical_bytes`` (or ``payload_json``, its ``payload_text`` already
+    made by the caller). The caller has checked the texts storable."""
     q = _json_string
     posted = ",".join(
         f'[{q(p.account.holder)},{q(p.account.instrument)},"{p.amount}"]' for p in postings
@@ -165,7 +167,8 @@ def request_bytes(
     return (
         f'{{"actor":{q(actor)},"holds":[{holds}],'
         f'"idempotency_key":{q(idempotency_key)},"kind":{q(kind)},'
-        f'"payload":{payload_text(payload)},"postings":[{posted}],"reverses":{reversed_seq}}}'
+        f'"payload":{payload_text(payload) if payload_json is None else payload_json},'
+        f'"postings":[{posted}],"reverses":{reversed_seq}}}'
     ).encode()
 
 

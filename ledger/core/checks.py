@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ledger.core import limits
 from ledger.core.accounts import AccountKey
-from ledger.core.canonical import canonical_bytes, check_text_storable
+from ledger.core.canonical import check_text_storable, payload_text
 from ledger.core.entry import EntryDraft
 from ledger.core.errors import InvalidInput
 
@@ -37,8 +37,9 @@ def check_amount(amount: int, what: str = "amount") -> None:
         raise InvalidInput("amount_over_limit", f"{what} exceeds the limit of {limits.AMOUNT_MAX}")
 
 
-def check_draft(draft: EntryDraft) -> None:
-    """Check a draft's shape: limits, non-zero amounts, postings balanced per instrument."""
+def check_draft(draft: EntryDraft, payload_json: str | None = None) -> None:
+    """Check a draft's shape: limits, non-zero amounts, postings balanced per instrument.
+    ``payload_json``: the payload's ``payload_text``, if the caller has made it already."""
     check_text("kind", draft.kind, limits.KIND_LEN_MAX)
     check_text("actor", draft.actor, limits.ACTOR_LEN_MAX)
     check_text("idempotency key", draft.idempotency_key, limits.IDEMPOTENCY_KEY_LEN_MAX)
@@ -52,7 +53,9 @@ def check_draft(draft: EntryDraft) -> None:
             f"an entry has at most {limits.HOLD_CHANGES_PER_ENTRY_MAX} hold changes",
         )
     # The encoding refuses what is not plain JSON, or text no database can keep.
-    if draft.payload and len(canonical_bytes(dict(draft.payload))) > limits.PAYLOAD_BYTES_MAX:
+    if payload_json is None:
+        payload_json = payload_text(draft.payload)
+    if len(payload_json.encode()) > limits.PAYLOAD_BYTES_MAX:
         raise InvalidInput("payload_too_large", f"payload exceeds {limits.PAYLOAD_BYTES_MAX} bytes")
     sums: dict[str, int] = {}
     seen: set[AccountKey] = set()

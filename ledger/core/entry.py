@@ -77,8 +77,9 @@ class EntryDraft:
     effective_at: datetime | None = None
     reverses: int | None = None
 
-    def request_bytes(self) -> bytes:
-        """Canonical bytes of what was asked; part of the entry's hashed body."""
+    def request_bytes(self, payload_json: str | None = None) -> bytes:
+        """Canonical bytes of what was asked; part of the entry's hashed body.
+        ``payload_json``: the payload's ``payload_text``, if the caller has it already."""
         return request_bytes(
             self.kind,
             self.actor,
@@ -87,6 +88,7 @@ class EntryDraft:
             self.postings,
             self.hold_changes,
             self.reverses,
+            payload_json,
         )
 
     def request_hash(self, request_bytes: bytes | None = None) -> str:

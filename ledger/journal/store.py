@@ -43,11 +43,19 @@ class StoreRows:
     _balance_rows: set[int]
     _id: Callable[[AccountKey], int]
 
-    def _store(self, entries: Sequence[Entry], request_hashes: Sequence[str]) -> None:
+    def _store(
+        self,
+        entries: Sequence[Entry],
+        request_hashes: Sequence[str],
+        payload_texts: Sequence[str] | None = None,
+    ) -> None:
+        """Store sealed ``entries`` with their request hashes and (if the caller has them)
+        their payloads' canonical text."""
         if not entries:
             return
         sql = _statements(self.conn.dialect.name)
         amount, moment = sql.amount, sql.time
+        texts = payload_texts or [payload_text(e.payload) for e in entries]
         last_seq = _last_seq_by_account(entries)
         # Each account's id looked up once per call, not once per posting.
         account_id = {key: self._id(key) for key in last_seq}.__getitem__
@@ -59,7 +67,7 @@ class StoreRows:
                     e.seq,
                     e.id,
                     e.kind,
-                    payload_text(e.payload),
+                    text,
                     moment(e.effective_at),
                     moment(e.recorded_at),
                     e.actor,
@@ -69,7 +77,7 @@ class StoreRows:
                     e.prev_hash,
                     e.hash,
                 )
-                for e, h in zip(entries, request_hashes, strict=True)
+                for e, h, text in zip(entries, request_hashes, texts, strict=True)
             ],
         )
         posting_rows = [

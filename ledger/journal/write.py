@@ -50,6 +50,7 @@ from ledger.core.accounts import (
     parse_instrument,
     units_of,
 )
+from ledger.core.canonical import payload_text
 from ledger.core.errors import Conflict, InvalidInput, LedgerError, NotFound, Refused
 from ledger.db.engine import write_connection
 from ledger.db.params import IN_CHUNK, chunks
@@ -233,15 +234,17 @@ class WriteTx(LoadRows, StoreRows):
         well_formed: list[int] = []
         request_bytes: dict[int, bytes] = {}
         request_hashes: dict[int, str] = {}
+        payloads: dict[int, str] = {}  # each payload encoded once: checked, hashed, stored
         for i, draft in enumerate(drafts):
             try:
-                check_draft(draft)
+                payloads[i] = payload_json = payload_text(draft.payload)
+                check_draft(draft, payload_json)
                 _check_units_stay_inside(draft)
             except LedgerError as error:
                 refuse(i, error)
                 continue
             well_formed.append(i)
-            request_bytes[i] = asked = draft.request_bytes()
+            request_bytes[i] = asked = draft.request_bytes(payload_json)
             request_hashes[i] = draft.request_hash(asked)
         stored = self._stored_requests([drafts[i].idempotency_key for i in well_formed])
         fresh: list[int] = []
@@ -266,7 +269,11 @@ class WriteTx(LoadRows, StoreRows):
                 refuse(i, error)
 
         sealed = self._seal_fresh(fresh, drafts, request_bytes, refuse)
-        self._store([e for _, e in sealed], [request_hashes[i] for i, _ in sealed])
+        self._store(
+            [e for _, e in sealed],
+            [request_hashes[i] for i, _ in sealed],
+            [payloads[i] for i, _ in sealed],
+        )
         for i, entry in sealed:
             outcome[i] = Appended(entry, replayed=False)
         replays = load_entries(self.conn, list(replay_seq.values()))
