@@ -20,9 +20,10 @@ derived from the project, so a replay or a second path to funding writes nothing
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from ledger.access.principals import Role, announce_principals_changed
 from ledger.core import EntryDraft, EntryKind, Posting, check_amount, limits
@@ -41,6 +42,7 @@ from ledger.registry.members import MemberKind, find_member, register_member_in
 __all__ = [
     "Contribution",
     "ManualPledgeRecord",
+    "add_chain_contributions",
     "add_contribution",
     "contributions",
     "fail_overdue_without_escrow",
@@ -140,6 +142,80 @@ def add_contribution(
             manual_total_minor=totals.manual_total_minor + manual,
         )
     )
+
+
+def add_chain_contributions(conn: Connection, changes: Sequence[tuple[int, str, int, int]]) -> None:
+    """``add_contribution`` for many on-chain changes at once, ``(project_id, contributor,
+    delta, seq)`` in chain order: the rows are read once, summed here, and written back in
+    a few statements (the chain mirror's hot path). Refuses, writing nothing, the first
+    change that would leave a contributor with less than nothing."""
+    if not changes:
+        return
+    pairs = sorted({(p, c) for p, c, _, _ in changes})
+    current: dict[tuple[int, str], int] = {}
+    for start in range(0, len(pairs), 400):
+        part = pairs[start : start + 400]
+        for r in conn.execute(
+            select(
+                _contributions.c.project_id,
+                _contributions.c.contributor,
+                _contributions.c.chain_minor,
+            ).where(
+                _contributions.c.project_id.in_({p for p, _ in part}),
+                _contributions.c.contributor.in_({c for _, c in part}),
+            )
+        ):
+            current[(r.project_id, r.contributor)] = r.chain_minor
+    stored = set(current)
+    new_rows: dict[tuple[int, str], int] = {}  # first seq of a contributor new to a project
+    totals: dict[int, int] = {}
+    for project_id, contributor, delta, seq in changes:
+        pair = (project_id, contributor)
+        if pair not in current:
+            current[pair] = 0
+            new_rows[pair] = seq
+        current[pair] += delta
+        if current[pair] < 0:
+            raise Refused(
+                "contribution_negative",
+                f"{contributor} would have less than nothing in project {project_id}",
+            )
+        totals[project_id] = totals.get(project_id, 0) + delta
+    if new_rows:
+        conn.execute(
+            insert(_contributions),
+            [
+                {
+                    "project_id": p,
+                    "contributor": c,
+                    "chain_minor": current[(p, c)],
+                    "manual_minor": 0,
+                    "first_seq": seq,
+                }
+                for (p, c), seq in new_rows.items()
+            ],
+        )
+    touched = {(p, c) for p, c, _, _ in changes}
+    changed = [pair for pair in stored if pair in touched]
+    if changed:
+        conn.execute(
+            update(_contributions)
+            .where(
+                _contributions.c.project_id == bindparam("p"),
+                _contributions.c.contributor == bindparam("c"),
+            )
+            .values(chain_minor=bindparam("v")),
+            [{"p": p, "c": c, "v": current[(p, c)]} for p, c in changed],
+        )
+    for project_id, delta in totals.items():
+        before = conn.execute(
+            select(_projects.c.chain_total_minor).where(_projects.c.id == project_id)
+        ).scalar_one()
+        conn.execute(
+            update(_projects)
+            .where(_projects.c.id == project_id)
+            .values(chain_total_minor=before + delta)
+        )
 
 
 def contributions(conn: Connection, project_id: int) -> list[Contribution]:

@@ -31,7 +31,12 @@ from ledger.core import EntryDraft, EntryKind, JsonValue
 from ledger.core.errors import IntegrityFailure
 from ledger.core.timestamps import format_time
 from ledger.db.schema import ChainBlock, ChainCursor, ChainEvent, Project, table
-from ledger.funding.contributions import add_contribution, fail_project, fund_and_issue
+from ledger.funding.contributions import (
+    add_chain_contributions,
+    add_contribution,
+    fail_project,
+    fund_and_issue,
+)
 from ledger.funding.projects import (
     EscrowRef,
     attach_escrow_rows,
@@ -177,19 +182,24 @@ def _escrow_projects(conn: Connection, chain_id: int) -> dict[str, int]:
 
 
 def _known(
-    conn: Connection, chain_id: int, keys: list[tuple[str, int, str]]
+    conn: Connection, chain_id: int, events: Sequence[EscrowEvent]
 ) -> set[tuple[str, int, str]]:
-    found: set[tuple[str, int, str]] = set()
-    tx_hashes = sorted({k[0] for k in keys})
-    for start in range(0, len(tx_hashes), 500):
-        part = tx_hashes[start : start + 500]
+    """Which of ``events`` are recorded already: one read over their blocks' range (an
+    event's block number is fixed by its block hash)."""
+    if not events:
+        return set()
+    low = min(e.block_number for e in events)
+    high = max(e.block_number for e in events)
+    return {
+        (r.tx_hash, r.log_index, r.block_hash)
         for r in conn.execute(
             select(_events.c.tx_hash, _events.c.log_index, _events.c.block_hash).where(
-                _events.c.chain_id == chain_id, _events.c.tx_hash.in_(part)
+                _events.c.chain_id == chain_id,
+                _events.c.block_number >= low,
+                _events.c.block_number <= high,
             )
-        ):
-            found.add((r.tx_hash, r.log_index, r.block_hash))
-    return found
+        )
+    }
 
 
 def mirror_batch(
@@ -211,7 +221,7 @@ def mirror_batch(
             _attach_created(tx, chain_id, c, actor)
         escrows = _escrow_projects(conn, chain_id)
         ours = [e for e in events if e.escrow.lower() in escrows]
-        known = _known(conn, chain_id, [(e.tx_hash, e.log_index, e.block_hash) for e in ours])
+        known = _known(conn, chain_id, ours)
         fresh = [e for e in ours if (e.tx_hash, e.log_index, e.block_hash) not in known]
         drafts = [
             EntryDraft(
@@ -224,6 +234,7 @@ def mirror_batch(
         ]
         appended = tx.append_many(drafts) if drafts else []
         rows = []
+        changes: list[tuple[int, str, int, int]] = []
         finalized: list[tuple[int, int]] = []
         for e, a in zip(fresh, appended, strict=True):
             project_id = escrows[e.escrow.lower()]
@@ -244,14 +255,8 @@ def mirror_batch(
             if e.kind == "finalized":
                 finalized.append((project_id, a.entry.seq))
             else:
-                add_contribution(
-                    conn,
-                    project_id,
-                    e.account,
-                    chain=_SIGN[e.kind] * e.amount,
-                    manual=0,
-                    seq=a.entry.seq,
-                )
+                changes.append((project_id, e.account, _SIGN[e.kind] * e.amount, a.entry.seq))
+        add_chain_contributions(conn, changes)
         if rows:
             conn.execute(insert(_events), rows)
         funded: list[int] = []
