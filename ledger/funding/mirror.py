@@ -30,6 +30,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from ledger.core import EntryDraft, EntryKind, JsonValue
 from ledger.core.errors import IntegrityFailure
 from ledger.core.timestamps import format_time
+from ledger.db.bulk import bulk_insert
 from ledger.db.schema import ChainBlock, ChainCursor, ChainEvent, Project, table
 from ledger.funding.contributions import (
     add_chain_contributions,
@@ -75,6 +76,18 @@ _KINDS = {
     "finalized": EntryKind.CHAIN_FINALIZE,
 }
 # What each kind adds to its account's on-chain contribution, per unit of amount.
+_EVENT_COLUMNS = (
+    "chain_id",
+    "tx_hash",
+    "log_index",
+    "block_hash",
+    "block_number",
+    "project_id",
+    "kind",
+    "account",
+    "amount",
+    "seq",
+)
 _SIGN = {"pledged": 1, "withdrawn": -1, "reclaimed": -1, "finalized": 0}
 
 
@@ -233,32 +246,31 @@ def mirror_batch(
             for e in fresh
         ]
         appended = tx.append_many(drafts) if drafts else []
-        rows = []
+        rows: list[tuple[object, ...]] = []
         changes: list[tuple[int, str, int, int]] = []
         finalized: list[tuple[int, int]] = []
         for e, a in zip(fresh, appended, strict=True):
             project_id = escrows[e.escrow.lower()]
             rows.append(
-                {
-                    "chain_id": chain_id,
-                    "tx_hash": e.tx_hash,
-                    "log_index": e.log_index,
-                    "block_hash": e.block_hash,
-                    "block_number": e.block_number,
-                    "project_id": project_id,
-                    "kind": e.kind,
-                    "account": e.account,
-                    "amount": e.amount,
-                    "seq": a.entry.seq,
-                }
+                (
+                    chain_id,
+                    e.tx_hash,
+                    e.log_index,
+                    e.block_hash,
+                    e.block_number,
+                    project_id,
+                    e.kind,
+                    e.account,
+                    e.amount,
+                    a.entry.seq,
+                )
             )
             if e.kind == "finalized":
                 finalized.append((project_id, a.entry.seq))
             else:
                 changes.append((project_id, e.account, _SIGN[e.kind] * e.amount, a.entry.seq))
         add_chain_contributions(conn, changes)
-        if rows:
-            conn.execute(insert(_events), rows)
+        bulk_insert(conn, _events, _EVENT_COLUMNS, rows)
         funded: list[int] = []
         for project_id, seq in finalized:
             project = get_project(conn, project_id)
