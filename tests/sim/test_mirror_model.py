@@ -198,9 +198,9 @@ class MirrorMachine(RuleBasedStateMachine):
         if self.follower is None:
             self.follower = ChainFollower(
                 self.ledger,
-                self.chain,
+                self.chain,  # type: ignore[arg-type]  # answers what the follower asks
                 confirmations=confirmations,
-                batch_blocks=batch,  # type: ignore[arg-type]
+                batch_blocks=batch,
             )
         self.follower.batch_blocks = batch
         for _ in range(50):
