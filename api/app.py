@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import sys
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -20,6 +21,8 @@ from api.docs import install_docs
 from api.principals import ChangeListener, PrincipalCache
 from api.problems import install_problem_handlers, problem_response
 from api.settings import Settings
+from ledger.chain.follower import ChainFollower
+from ledger.chain.gateway import FundingChain
 from ledger.core.errors import InvalidInput
 from ledger.core.json_input import parse_json_input
 from ledger.db.engine import make_engine
@@ -40,6 +43,9 @@ access_log = logging.getLogger("dpn.access")
 # 100,000, deep enough for a C parser to overflow the stack before it raises): every
 # request puts it back, and says so once.
 RECURSION_LIMIT = 1_000
+# How long shutdown waits for the chain follower to finish its round (it is a daemon
+# thread: a round stuck on a silent node does not hold the process up past this).
+FOLLOWER_STOP_S = 5.0
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
@@ -261,17 +267,43 @@ def _declare_idempotency_keys_required(app: FastAPI) -> None:
 
 
 def create_app(
-    settings: Settings | None = None, *, engine: Engine | None = None, clock: Clock = system_clock
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    clock: Clock = system_clock,
+    funding_chain: FundingChain | None = None,
+    start_follower: bool | None = None,
 ) -> FastAPI:
-    """The DPN Ledger HTTP API over ``engine`` (default: one made from the settings)."""
+    """The DPN Ledger HTTP API over ``engine`` (default: one made from the settings).
+
+    ``funding_chain`` is the chain the projects' escrows live on; by default the one the
+    settings name (``DPN_CHAIN_RPC_URL``), or none. A chain given here brings its ledger,
+    which the app then serves (its engine and clock; ``engine``, if given too, must be
+    the same). With a chain, the app keeps one chain follower
+    (``app.state.chain_follower``, which ``/readyz`` reports on) and, unless
+    ``start_follower`` is False (default: the settings' ``chain_follow``, from
+    ``DPN_CHAIN_FOLLOW``), runs it in a thread from startup to shutdown. Every worker may
+    run one: the follower's database lease lets one write at a time."""
     from api.routes import ROUTERS, TAGS
 
     hold_recursion_limit(at_start=True)  # everything is imported by now
     settings = settings or Settings.from_env()
     _configure_logging()
-    ledger = Ledger(engine or make_engine(settings.database_url), clock=clock)
+    if funding_chain is not None:
+        if engine is not None and engine is not funding_chain.ledger.engine:
+            raise ValueError("the funding chain's ledger is over another engine")
+        ledger = funding_chain.ledger
+    else:
+        ledger = Ledger(engine or make_engine(settings.database_url), clock=clock)
     principals = PrincipalCache(fresh_s=settings.principals_fresh_s)
     principals.follow(ledger.engine)
+    if funding_chain is None and settings.funding_chain is not None:
+        # Made here, not at import: a node that does not answer yet is no reason to fail
+        # (nothing is asked of it until the follower's first round or an opening).
+        funding_chain = FundingChain(ledger, settings.funding_chain)
+    follower = None if funding_chain is None else funding_chain.follower()
+    if start_follower is None:
+        start_follower = settings.chain_follow
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -281,9 +313,12 @@ def create_app(
             listener = ChangeListener(ledger.engine, principals)
             listener.start()
             _app.state.principal_listener = listener
+        following = _start_following(follower) if start_follower else None
         try:
             yield
         finally:
+            if following is not None:
+                _stop_following(*following)
             if listener is not None:
                 listener.stop()
 
@@ -301,6 +336,8 @@ def create_app(
     app.state.ledger = ledger
     app.state.principals = principals
     app.state.holdings_now = holdings_now(ledger.engine)
+    app.state.funding_chain = funding_chain
+    app.state.chain_follower = follower
     install_problem_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
@@ -312,3 +349,19 @@ def create_app(
         photo_bytes_max=min(settings.photo_bytes_max, PHOTO_BYTES_MAX),
     )
     return app
+
+
+def _start_following(
+    follower: ChainFollower | None,
+) -> tuple[threading.Thread, threading.Event] | None:
+    if follower is None:
+        return None
+    log.info("following the funding chain (confirmations %d)", follower.confirmations)
+    return follower.start()
+
+
+def _stop_following(thread: threading.Thread, stop: threading.Event) -> None:
+    stop.set()
+    thread.join(timeout=FOLLOWER_STOP_S)
+    if thread.is_alive():
+        log.warning("the chain follower did not stop within %.0f s", FOLLOWER_STOP_S)

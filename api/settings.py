@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from ledger.chain.gateway import ChainConfig
 from ledger.core.errors import InvalidInput
 from ledger.db.engine import database_url
 from ledger.registry.address import validate_address
@@ -44,12 +45,19 @@ class Settings:
     # How long a worker may go on using a principal it resolved (see api.principals).
     principals_fresh_s: float = 2.0
     photo_bytes_max: int = 5 * 1024 * 1024
+    # The chain the escrows live on (None: no chain features, pledges are manual only),
+    # and whether this worker runs a chain follower (each worker may; the follower's
+    # database lease lets one of them write).
+    funding_chain: ChainConfig | None = None
+    chain_follow: bool = True
 
     @classmethod
     def from_env(cls) -> Settings:
         """Settings from ``DPN_DATABASE_URL``, ``DPN_SIWE_DOMAIN``, ``DPN_SIWE_URI``,
-        ``DPN_CHAIN_ID``, ``DPN_TOKEN_TTL_S`` and ``DPN_ADMINS`` (comma-separated
-        checksummed addresses); ``InvalidInput`` names one that is malformed."""
+        ``DPN_CHAIN_ID``, ``DPN_TOKEN_TTL_S``, ``DPN_ADMINS`` (comma-separated
+        checksummed addresses), the funding chain (``DPN_CHAIN_RPC_URL`` and the others
+        ``ChainConfig.from_env`` reads) and ``DPN_CHAIN_FOLLOW`` (``0``: this worker runs
+        no chain follower); ``InvalidInput`` names one that is malformed."""
         env = os.environ
         defaults = cls()
         return cls(
@@ -59,4 +67,6 @@ class Settings:
             chain_id=_integer("DPN_CHAIN_ID", defaults.chain_id),
             token_ttl_s=_integer("DPN_TOKEN_TTL_S", defaults.token_ttl_s),
             admins=_addresses("DPN_ADMINS"),
+            funding_chain=ChainConfig.from_env(),
+            chain_follow=env.get("DPN_CHAIN_FOLLOW", "1").strip() != "0",
         )

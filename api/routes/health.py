@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
+
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import LedgerDep
+from ledger.chain.follower import ChainFollower
 from ledger.core.errors import LedgerError
 from ledger.db.engine import read_connection
 from ledger.db.migrate import current_revision, head_revision
 
 router = APIRouter(tags=["health"])
+
+# The one follower state that takes the service out of rotation: the mirror stopped on
+# something a person must look at. A node that does not answer ("waiting") does not:
+# the ledger still serves everything but the chain's news.
+_CHAIN_UNREADY = "halted"
 
 
 @router.get("/healthz")
@@ -19,9 +27,20 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "database unreachable or not migrated"}})
-def readyz(ledger: LedgerDep) -> JSONResponse:
-    """The database answers and its migrations are at the head the code knows."""
+@router.get(
+    "/readyz",
+    responses={
+        503: {"description": "database unreachable or not migrated, or the chain mirror halted"}
+    },
+)
+def readyz(request: Request, ledger: LedgerDep) -> JSONResponse:
+    """The database answers and its migrations are at the head the code knows; and the
+    chain mirror, when a chain is configured, has not halted. ``chain`` says how the
+    mirror stands: ``{"state": "off"}`` without a chain, else its follower's state
+    (``starting``, ``following``, ``standby``, ``waiting`` for a node that does not
+    answer, ``halted``, ``stopped``), chain id, head, cursor, lag in blocks,
+    confirmations, last error and the seconds to its next retry. (A database that is
+    down or behind is the answer's whole news: no ``chain`` then.)"""
     try:
         with read_connection(ledger.engine) as conn:
             revision = current_revision(conn)
@@ -38,4 +57,26 @@ def readyz(ledger: LedgerDep) -> JSONResponse:
             },
             status_code=503,
         )
-    return JSONResponse({"status": "ready", "revision": revision})
+    chain = _chain_status(request.app.state.chain_follower)
+    if chain["state"] == _CHAIN_UNREADY:
+        return JSONResponse(
+            {"status": "unavailable", "reason": "chain_mirror_halted", "chain": chain},
+            status_code=503,
+        )
+    return JSONResponse({"status": "ready", "revision": revision, "chain": chain})
+
+
+def _chain_status(follower: ChainFollower | None) -> dict[str, Any]:
+    if follower is None:
+        return {"state": "off"}
+    status = follower.status()
+    return {
+        "state": status.state,
+        "chain_id": status.chain_id,
+        "head": status.head,
+        "cursor": status.cursor,
+        "lag_blocks": status.lag_blocks,
+        "confirmations": status.confirmations,
+        "last_error": status.last_error,
+        "retry_in_s": status.retry_in_s,
+    }
