@@ -14,7 +14,9 @@ __all__ = [
     "require_admin",
     "require_asset_operator",
     "require_asset_registrar",
+    "require_reconciler",
     "require_self",
+    "sees_all_pledges",
 ]
 
 
@@ -44,3 +46,18 @@ def require_self(caller: Principal, address: str) -> None:
     """Acting on a member's own holdings, orders, nodes or keys: that member only."""
     if caller.address != address:
         raise Forbidden("not_owner", "members act only on their own holdings and records")
+
+
+def sees_all_pledges(caller: Principal, *, lister: str, organizer: str) -> bool:
+    """Who put what into a project (manual pledges name people and their bank evidence):
+    all of it to its listing node, its organizer and admins. Anyone else signed in sees
+    only their own contribution (on-chain pledges are public on-chain anyway; the
+    project's totals and pledger count are public)."""
+    return caller.has(Role.ADMIN) or caller.address in (lister, organizer)
+
+
+def require_reconciler(caller: Principal) -> None:
+    """Reconciling the ledger with the escrows (it reads every escrowed project from the
+    node): admins and finance nodes."""
+    if not (caller.has(Role.ADMIN) or caller.has(Role.FINANCE_NODE)):
+        raise Forbidden("not_finance_node", "only an admin or a finance node may reconcile")

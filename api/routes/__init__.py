@@ -9,6 +9,7 @@ from api.routes.directory import router as directory_router
 from api.routes.health import router as health_router
 from api.routes.ledger_routes import router as ledger_router
 from api.routes.members import router as members_router
+from api.routes.projects import router as projects_router
 
 ROUTERS: tuple[APIRouter, ...] = (
     health_router,
@@ -16,6 +17,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     auth_router,
     members_router,
     assets_router,
+    projects_router,
     directory_router,
 )
 
@@ -26,6 +28,10 @@ TAGS: list[dict[str, str]] = [
     {"name": "members", "description": "Members and their profiles."},
     {"name": "directory", "description": "The network directory: nodes, functions, flows."},
     {"name": "assets", "description": "Assets, their units, documents and sightings."},
+    {
+        "name": "projects",
+        "description": "Projects to fund, their escrows, pledges and reconciliation.",
+    },
     {
         "name": "ledger",
         "description": "Holdings, transfers, deposits, roles, the journal and its digest.",

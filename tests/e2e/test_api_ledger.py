@@ -306,6 +306,11 @@ def test_every_write_route_is_in_the_matrix(client: TestClient) -> None:
         ("POST", "/v1/assets/{asset_id}/sightings"),
         ("DELETE", "/v1/api-keys/{key_id}"),
         ("PUT", "/v1/nodes/{node_id}"),
+        # Projects: their own matrix, in tests/e2e/test_api_projects.py.
+        ("POST", "/v1/projects"),
+        ("POST", "/v1/projects/{project_id}/open"),
+        ("POST", "/v1/projects/{project_id}/cancel"),
+        ("POST", "/v1/projects/{project_id}/manual-pledges"),
     }
     assert writes - covered - exempt == set()
 
