@@ -29,6 +29,7 @@ from ledger.registry.members import MemberKind, find_member
 __all__ = [
     "EscrowRef",
     "ProjectRecord",
+    "attach_escrow",
     "attach_escrow_rows",
     "cancel_project",
     "create_project",
@@ -227,7 +228,10 @@ def cancel_project(
 ) -> ProjectRecord:
     """Cancel a draft or open project; journaled as ``project.cancel``. Only its listing
     node (``by``) may, ``Forbidden(not_listing_node)``; a project in any other state is
-    ``Refused(project_state)``."""
+    ``Refused(project_state)``. A project whose escrow is on-chain cannot be cancelled,
+    ``Refused(escrow_deployed)``: nothing can stop the contract, so the ledger follows it
+    (pledgers withdraw while it is open; past the deadline under the goal it fails, and
+    they reclaim; at the goal it is funded and its units are issued)."""
     return _move(
         ledger, project_id, ProjectState.CANCELLED, EntryKind.PROJECT_CANCEL, by, key, actor
     )
@@ -259,6 +263,13 @@ def _move(
                     f"only the finance node that listed project {project_id} may",
                 )
             check_transition(project_id, project.state, wanted)
+            if wanted is ProjectState.CANCELLED and project.escrow is not None:
+                raise Refused(
+                    "escrow_deployed",
+                    f"project {project_id}'s escrow {project.escrow.address} is on-chain and"
+                    " cannot be stopped: pledgers may withdraw while it is open, and past the"
+                    " deadline under the goal it fails",
+                )
             if wanted is ProjectState.OPEN:
                 _require_before_deadline(tx, project)
             if escrow is not None:
@@ -270,6 +281,52 @@ def _move(
             )
 
         tx.append_once(draft, change_state)
+        return get_project(tx.conn, project_id)
+
+
+def attach_escrow(
+    ledger: Ledger, project_id: int, escrow: EscrowRef, *, by: str, key: str, actor: str
+) -> ProjectRecord:
+    """Give an open project without an escrow (a reorganisation dropped its first) a new
+    one; journaled as ``chain.escrow``. Only its listing node, ``Forbidden(not_listing_node)``;
+    only an open project without one, ``Refused(project_state)``."""
+    _check_project_id(project_id)
+    validate_address(by)
+    _check_escrow(escrow)
+    draft = EntryDraft(
+        kind=EntryKind.CHAIN_ESCROW,
+        idempotency_key=key,
+        actor=actor,
+        payload={
+            "project_id": project_id,
+            "by": by,
+            "chain_id": escrow.chain_id,
+            "escrow": escrow.address,
+            "escrow_goal_minor": escrow.goal_minor,
+            "escrow_block": escrow.block,
+        },
+    )
+    with ledger.write() as tx:
+
+        def attach(seq: int) -> None:
+            project = get_project(tx.conn, project_id)
+            if project.lister != by:
+                raise Forbidden(
+                    "not_listing_node",
+                    f"only the finance node that listed project {project_id} may",
+                )
+            if project.state is not ProjectState.OPEN or project.escrow is not None:
+                raise Refused(
+                    "project_state",
+                    f"project {project_id} is {project.state.value}"
+                    + (" with an escrow" if project.escrow else "")
+                    + ": an escrow is attached when it opens",
+                    state=project.state.value,
+                )
+            _require_before_deadline(tx, project)
+            attach_escrow_rows(tx.conn, project, escrow)
+
+        tx.append_once(draft, attach)
         return get_project(tx.conn, project_id)
 
 
@@ -292,6 +349,11 @@ def attach_escrow_rows(conn: Connection, project: ProjectRecord, escrow: EscrowR
                 f"project {project.id} already has escrow {project.escrow.address}",
             )
         return False
+    holder = conn.execute(
+        select(_projects.c.id).where(_projects.c.escrow_address == escrow.address)
+    ).scalar_one_or_none()
+    if holder is not None:
+        raise Conflict("escrow_taken", f"escrow {escrow.address} is already project {holder}'s")
     conn.execute(
         update(_projects)
         .where(_projects.c.id == project.id)
