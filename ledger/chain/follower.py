@@ -39,7 +39,9 @@ from ledger.funding.mirror import (
     EscrowCreated,
     EscrowEvent,
     chain_cursor,
+    detach_dropped_escrow,
     escrow_addresses,
+    escrows_deployed_after,
     mirror_batch,
     recent_blocks,
     undo_after,
@@ -171,6 +173,9 @@ class ChainFollower:
         created: list[EscrowCreatedLog] = []
         if self.factory is not None and self.creator is not None:
             created = self.client.escrows_created(self.factory, self.creator, first, last)
+        self._detach_dropped(chain_id, first, last, {c.escrow.lower() for c in created})
+        with read_connection(self.ledger.engine) as conn:
+            escrows = escrow_addresses(conn, chain_id)
         known = {e.lower() for e in escrows} | {c.escrow.lower() for c in created}
         logs = self.client.escrow_logs(sorted(known), first, last) if known else []
         if self.client.block(last).hash != end.hash:
@@ -225,6 +230,7 @@ class ChainFollower:
         undone = undo_after(
             self.ledger, chain_id, BlockMark(ancestor.number, ancestor.hash, ancestor.timestamp)
         )
+        self._detach_dropped(chain_id, ancestor.number + 1, None, set())
         log.warning(
             "chain %s: reorganisation below block %s: %s mirrored events undone",
             chain_id,
@@ -232,6 +238,25 @@ class ChainFollower:
             undone,
         )
         return undone
+
+    def _detach_dropped(
+        self, chain_id: int, first: int, last: int | None, announced: set[str]
+    ) -> None:
+        """Escrows the ledger attached at opening, deployed in blocks ``first..last``, that
+        the chain no longer has (a reorganisation dropped their deployment, before or after
+        the mirror read those blocks): detached, so the project can be opened again."""
+        with read_connection(self.ledger.engine) as conn:
+            deployed = escrows_deployed_after(conn, chain_id, first - 1, last)
+        for project_id, escrow in deployed:
+            if escrow.lower() in announced or self.client.has_code(escrow):
+                continue
+            if detach_dropped_escrow(self.ledger, project_id, escrow):
+                log.warning(
+                    "chain %s: project %s's escrow %s was dropped; open it again",
+                    chain_id,
+                    project_id,
+                    escrow,
+                )
 
     def _same(self, number: int, known_hash: str) -> bool:
         try:
@@ -262,6 +287,16 @@ class ChainFollower:
                 self._set(state="halted", last_error=f"{error.code}: {error.message}")
                 log.error("chain mirror halted: %s", error)
                 return
+            except Exception as error:  # a bug, or a database fault no translation knew
+                self._set(
+                    state="waiting",
+                    last_error=f"unexpected: {type(error).__name__}: {error}"[:300],
+                    retry_in_s=backoff,
+                )
+                log.exception("chain mirror round failed; retrying in %.1f s", backoff)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, self.backoff_max_s)
+                continue
             backoff = self.poll_s
             if result is None or result.caught_up:
                 stop.wait(self.poll_s)

@@ -12,6 +12,7 @@ every repr, log line and error.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 
 from sqlalchemy import insert, select
@@ -20,13 +21,14 @@ from ledger.chain.addresses import checksummed
 from ledger.chain.client import ChainClient
 from ledger.chain.deploy import Deployer
 from ledger.chain.follower import ChainFollower
-from ledger.core.errors import InvalidInput, Refused, Unavailable
+from ledger.core.errors import InvalidInput, NotFound, Refused, Unavailable
 from ledger.db.engine import read_connection, write_connection
 from ledger.db.schema import ChainFactory, table
 from ledger.funding.mirror import ReconciliationLine, reconcile
 from ledger.funding.projects import (
     EscrowRef,
     ProjectRecord,
+    attach_escrow,
     escrow_goal,
     get_project,
     open_project,
@@ -83,6 +85,7 @@ class FundingChain:
         self.deployer = (
             None if config.deployer_key is None else Deployer(self.client, config.deployer_key)
         )
+        self._deploying = threading.Lock()
 
     def __repr__(self) -> str:
         return f"FundingChain(confirmations={self.config.confirmations})"
@@ -134,8 +137,21 @@ class FundingChain:
         so that a refused opening deploys nothing."""
         with read_connection(self.ledger.engine) as conn:
             project = get_project(conn, project_id)
+        if (
+            project.state is ProjectState.OPEN
+            and project.escrow is None
+            and project.lister == by
+            and project.terms.deadline > self.ledger.clock()
+            and project.terms.currency == ETH
+        ):
+            # A reorganisation dropped its escrow: opening again deploys a new one.
+            escrow = self.deploy_escrow(project)
+            return attach_escrow(self.ledger, project_id, escrow, by=by, key=key, actor=actor)
         if project.state is not ProjectState.DRAFT or project.lister != by:
-            return open_project(self.ledger, project_id, by=by, key=key, actor=actor)
+            # Refused by the ledger, or a replay: the same request as the first, escrow and all.
+            return open_project(
+                self.ledger, project_id, by=by, key=key, actor=actor, escrow=project.escrow
+            )
         if project.terms.deadline <= self.ledger.clock():
             return open_project(self.ledger, project_id, by=by, key=key, actor=actor)
         escrow = self.deploy_escrow(project)
@@ -154,17 +170,18 @@ class FundingChain:
             raise Refused(
                 "chain_read_only", "no DPN_CHAIN_DEPLOYER_KEY: this service cannot deploy"
             )
-        factory, _, factory_block = self.ensure_factory()
         goal = escrow_goal(project)
-        address, block = self.deployer.create_eth_escrow(
-            factory,
-            bytes.fromhex(project.chain_key),
-            project.terms.organizer,
-            goal,
-            int(project.terms.deadline.timestamp()),
-            min(project.terms.min_pledge_minor, goal),
-            search_from_block=factory_block,
-        )
+        with self._deploying:  # one transaction at a time from this process: one nonce each
+            factory, _, factory_block = self.ensure_factory()
+            address, block = self.deployer.create_eth_escrow(
+                factory,
+                bytes.fromhex(project.chain_key),
+                project.terms.organizer,
+                goal,
+                int(project.terms.deadline.timestamp()),
+                min(project.terms.min_pledge_minor, goal),
+                search_from_block=factory_block,
+            )
         return EscrowRef(self.chain_id(), address, goal, block)
 
     def onchain_total(self, escrow: EscrowRef | None) -> int | None:
@@ -176,7 +193,7 @@ class FundingChain:
             if escrow.chain_id != self.chain_id():
                 return None
             return self.client.total_pledged(escrow.address)
-        except Unavailable:
+        except (Unavailable, NotFound):  # no node, or no contract there (any more)
             return None
 
     def reconcile(self, project_ids: list[int] | None = None) -> list[ReconciliationLine]:
@@ -185,13 +202,13 @@ class FundingChain:
         def total_of(escrow: str) -> int | None:
             try:
                 return self.client.total_pledged(escrow)
-            except Unavailable:
+            except (Unavailable, NotFound):
                 return None
 
         def pledge_of(escrow: str, pledger: str) -> int | None:
             try:
                 return self.client.pledge_of(escrow, pledger)
-            except Unavailable:
+            except (Unavailable, NotFound):
                 return None
 
         with read_connection(self.ledger.engine) as conn:

@@ -55,7 +55,9 @@ __all__ = [
     "MirrorReport",
     "ReconciliationLine",
     "chain_cursor",
+    "detach_dropped_escrow",
     "escrow_addresses",
+    "escrows_deployed_after",
     "mirror_batch",
     "recent_blocks",
     "reconcile",
@@ -448,6 +450,56 @@ def undo_after(
             )
         )
         return len(live)
+
+
+def escrows_deployed_after(
+    conn: Connection, chain_id: int, block: int, up_to: int | None = None
+) -> list[tuple[int, str]]:
+    """(project id, escrow) of the escrows on ``chain_id`` deployed after ``block`` (and
+    up to ``up_to``): those a reorganisation back to ``block`` may have dropped."""
+    query = select(_projects.c.id, _projects.c.escrow_address).where(
+        _projects.c.chain_id == chain_id, _projects.c.escrow_block > block
+    )
+    if up_to is not None:
+        query = query.where(_projects.c.escrow_block <= up_to)
+    return [(r.id, r.escrow_address) for r in conn.execute(query)]
+
+
+def detach_dropped_escrow(
+    ledger: Ledger, project_id: int, escrow: str, *, actor: str = "chain-mirror"
+) -> bool:
+    """A reorganisation dropped the block that deployed ``escrow``: the project has no
+    escrow any more (its events were undone with the blocks). Journaled as a
+    ``chain.undo`` of the escrow; the listing node opens it on-chain again (a new escrow).
+    False if the project no longer names that escrow."""
+    draft = EntryDraft(
+        kind=EntryKind.CHAIN_UNDO,
+        idempotency_key="undo-escrow:"
+        + hashlib.sha256(f"{project_id}:{escrow}".encode()).hexdigest(),
+        actor=actor,
+        payload={"project_id": project_id, "escrow": escrow, "reason": "escrow_dropped"},
+    )
+    with ledger.write() as tx:
+        project = get_project(tx.conn, project_id)
+        if project.escrow is None or project.escrow.address != escrow:
+            return False
+        if project.chain_total_minor:
+            raise IntegrityFailure(
+                "escrow_dropped_with_pledges",
+                f"escrow {escrow} of project {project_id} is gone but pledges to it remain",
+            )
+
+        def detach(seq: int) -> None:
+            tx.conn.execute(
+                update(_projects)
+                .where(_projects.c.id == project_id)
+                .values(
+                    chain_id=None, escrow_address=None, escrow_goal_minor=None, escrow_block=None
+                )
+            )
+
+        tx.append_once(draft, detach)
+        return True
 
 
 @dataclass(frozen=True, slots=True)

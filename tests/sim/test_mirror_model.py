@@ -97,6 +97,9 @@ class SimulatedChain:
         b = self.blocks[number]
         return BlockRef(b.number, b.hash, 1_800_000_000 + b.number)
 
+    def has_code(self, address: str) -> bool:
+        return address == ESCROW  # deployed before block 1, never dropped
+
     def escrows_created(self, *args: object, **kwargs: object) -> list[EscrowCreatedLog]:
         return []
 
