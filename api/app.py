@@ -26,6 +26,7 @@ from ledger.chain.gateway import FundingChain
 from ledger.core.errors import InvalidInput
 from ledger.core.json_input import parse_json_input
 from ledger.db.engine import make_engine
+from ledger.funding.clock import DeadlineClock
 from ledger.journal.reads import holdings_now
 from ledger.journal.write import Clock, Ledger, system_clock
 from ledger.registry.photos import PHOTO_BYTES_MAX
@@ -314,11 +315,15 @@ def create_app(
             listener.start()
             _app.state.principal_listener = listener
         following = _start_following(follower) if start_follower else None
+        # Projects without an escrow fail by the ledger's clock (with one, by the chain's).
+        clock = DeadlineClock(ledger).start() if start_follower else None
         try:
             yield
         finally:
             if following is not None:
                 _stop_following(*following)
+            if clock is not None:
+                _stop_following(*clock)
             if listener is not None:
                 listener.stop()
 
