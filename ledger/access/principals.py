@@ -34,11 +34,13 @@ CREDENTIAL_LEN_MAX = 128
 _tokens = table(AccessToken)
 _grants = table(MemberRole)
 
+
 class Role(StrEnum):
     ADMIN = "admin"
     FINANCE_NODE = "finance_node"
     OPERATOR = "operator"
     MEMBER = "member"
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:
@@ -58,9 +60,11 @@ class Principal:
         """True for an operator of this asset (or of any asset), or an admin."""
         return Role.ADMIN in self.roles or asset_id in self.operates or "*" in self.operates
 
+
 def digest_of(credential: str) -> str:
     """What is stored of a token or an API key: its SHA-256, never the thing itself."""
     return hashlib.sha256(credential.encode()).hexdigest()
+
 
 def sign_out(ledger: Ledger, principal: Principal, credential: str) -> None:
     """Revoke the bearer token ``credential`` that ``principal`` signed in with: it is
@@ -81,6 +85,7 @@ def sign_out(ledger: Ledger, principal: Principal, credential: str) -> None:
         if gone.rowcount != 1:  # signed out meanwhile by a twin request
             raise Unauthenticated("token_invalid", "the token is unknown or has expired")
         announce_principals_changed(conn)
+
 
 def _roles_of(conn: Connection, address: str, admins: frozenset[str]) -> tuple[set[Role], set[str]]:
     roles = {Role.MEMBER}

@@ -69,6 +69,7 @@ _PARTS = (
 _nonces = table(AuthNonce)
 _tokens = table(AccessToken)
 
+
 @dataclass(frozen=True, slots=True)
 class SiweTerms:
     """What the server writes into every sign-in message."""
@@ -92,6 +93,7 @@ class TokenIssued:
     access_token: str
     expires_at: datetime
     address: str
+
 
 @dataclass(frozen=True, slots=True)
 class _Signed:
