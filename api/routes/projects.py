@@ -25,10 +25,12 @@ from api.schemas.common import PAGE_SIZE_DEFAULT, Page, amount_text
 from api.schemas.funding import (
     ContributionOut,
     EscrowOut,
+    FinalizeOut,
     ManualPledgeIn,
     ManualPledgeOut,
     ManualPledgeRecordOut,
     MyPledgeOut,
+    PledgeCheckOut,
     PledgerDifferenceOut,
     ProjectIn,
     ProjectOut,
@@ -40,8 +42,8 @@ from api.schemas.ledger import DocumentIn
 from contracts import load_artifact
 from ledger.chain.follower import ChainFollower
 from ledger.chain.gateway import FundingChain
-from ledger.core import limits
-from ledger.core.errors import NotFound, Refused
+from ledger.core import check_amount, limits
+from ledger.core.errors import Forbidden, InvalidInput, NotFound, Refused
 from ledger.db.engine import read_connection
 from ledger.funding import (
     ManualPledgeRecord,
@@ -60,6 +62,7 @@ from ledger.funding import (
 )
 from ledger.funding.reads import contributions_of, pledger_counts
 from ledger.journal.write import Ledger
+from ledger.registry.address import validate_address
 from ledger.registry.assets import DocumentRef
 
 router = APIRouter(prefix="/v1", tags=["projects"], responses=PROBLEM_RESPONSES)
@@ -452,3 +455,79 @@ def project_reconciliation(
     with read_connection(ledger.engine) as conn:
         get_project(conn, project_id)  # 404 unknown_project
     return _reconciliation_out(found.chain_id(), found.reconcile([project_id]))
+
+
+# -- the escrow's own answers -------------------------------------------------------------
+
+
+@router.post("/projects/{project_id}/finalize", response_model=FinalizeOut)
+def finalize_escrow(
+    project_id: ProjectPath,
+    caller: Caller,
+    ledger: LedgerDep,
+    chain: FundingChainDep,
+    key: IdempotencyKey,
+) -> FinalizeOut:
+    """Send ``finalize()`` to the project's escrow from the platform's account, for its
+    listing node, its organizer or an admin (403 ``not_project_party``); anyone may also
+    call the contract from their own wallet. The escrow's refusal comes back as a problem
+    with the contract's error: 422 ``goal_not_reached`` (with ``total`` and ``goal``),
+    ``already_finalized``. 404 ``no_escrow``; 422 ``chain_off`` without a chain. The
+    chain mirror funds the project once the finalize has its confirmations."""
+
+    def run() -> tuple[int, dict[str, Any]]:
+        funding = _require_chain(chain)
+        with read_connection(ledger.engine) as conn:
+            project = get_project(conn, project_id)
+        if not sees_all_pledges(caller, lister=project.lister, organizer=project.terms.organizer):
+            raise Forbidden(
+                "not_project_party",
+                f"only project {project_id}'s listing node, organizer or an admin may",
+            )
+        tx_hash = funding.finalize(project)
+        out = FinalizeOut(
+            project_id=project_id,
+            escrow=project.escrow.address if project.escrow else "",
+            tx_hash=tx_hash,
+            project=_project_view(ledger, project_id),
+        )
+        return 200, out.model_dump(mode="json")
+
+    request = {"finalize": project_id}
+    _, answer = once(ledger, scope=_scope(caller.address), key=key, request=request, run=run)
+    return FinalizeOut.model_validate(answer)
+
+
+@router.get("/projects/{project_id}/pledge-check", response_model=PledgeCheckOut)
+def check_a_pledge(
+    project_id: ProjectPath,
+    ledger: LedgerDep,
+    chain: FundingChainDep,
+    pledger: Annotated[str, Query(min_length=1, max_length=42, description="the wallet")],
+    amount_minor: Annotated[
+        str, Query(min_length=1, max_length=40, description="wei, as decimal digits")
+    ],
+) -> PledgeCheckOut:
+    """Would the escrow take this pledge now? Asked of the contract itself (a call,
+    nothing sent), so a wallet learns before it pays gas: 200 when it would; otherwise
+    the contract's error as a problem, 422 ``pledge_below_minimum`` (with ``amount`` and
+    ``minimum``), ``pledge_after_deadline``, ``already_finalized``; the ledger's own first:
+    422 ``project_state`` for a project not open (cancelled, failed, funded), 404
+    ``no_escrow``. Public."""
+    validate_address(pledger)
+    if not (amount_minor.isascii() and amount_minor.isdigit()):
+        raise InvalidInput("amount_malformed", "amount_minor is a whole number of wei, in digits")
+    amount = int(amount_minor)
+    check_amount(amount, "amount_minor")
+    funding = _require_chain(chain)
+    with read_connection(ledger.engine) as conn:
+        project = get_project(conn, project_id)
+    escrow = funding.check_pledge(project, pledger, amount)
+    return PledgeCheckOut(
+        project_id=project_id,
+        escrow=escrow.address,
+        chain_id=escrow.chain_id,
+        pledger=pledger,
+        amount_minor=amount_text(amount),
+        accepted=True,
+    )

@@ -33,10 +33,12 @@ __all__ = [
     "AmountIn",
     "ContributionOut",
     "EscrowOut",
+    "FinalizeOut",
     "ManualPledgeIn",
     "ManualPledgeOut",
     "ManualPledgeRecordOut",
     "MyPledgeOut",
+    "PledgeCheckOut",
     "PledgerDifferenceOut",
     "ProjectIn",
     "ProjectOut",
@@ -198,6 +200,27 @@ class ManualPledgeIn(Strict):
     contributor: Address
     amount_minor: AmountIn
     evidence_sha256: EvidenceText
+
+
+class FinalizeOut(BaseModel):
+    """A finalize sent to the project's escrow; the chain mirror funds the project (and
+    issues its units) once the transaction has its confirmations."""
+
+    project_id: int
+    escrow: str
+    tx_hash: str
+    project: ProjectOut
+
+
+class PledgeCheckOut(BaseModel):
+    """The escrow would accept this pledge now (a refusal is a problem with its code)."""
+
+    project_id: int
+    escrow: str
+    chain_id: int
+    pledger: str
+    amount_minor: str
+    accepted: bool
 
 
 class ManualPledgeRecordOut(BaseModel):

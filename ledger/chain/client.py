@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from eth_typing import ChecksumAddress
 from web3 import HTTPProvider, Web3
 from web3.contract import Contract
-from web3.types import BlockIdentifier, RPCEndpoint
+from web3.types import BlockIdentifier, RPCEndpoint, TxParams, Wei
 
 from contracts import load_artifact
 from ledger.chain.addresses import ZERO_ADDRESS, checksummed
@@ -272,6 +272,15 @@ class ChainClient:
         functions = self._contract(escrow, self._escrow_abi).functions
         with self.boundary("pledge_of"):
             return int(functions.pledgeOf(checksummed(pledger)).call())
+
+    def check_pledge(self, escrow: str, pledger: str, amount: int) -> None:
+        """Would ``pledger``'s ``pledge()`` of ``amount`` wei be accepted now? Returns if so;
+        otherwise raises the escrow's refusal, decoded (``pledge_below_minimum``,
+        ``pledge_after_deadline``, ``already_finalized``, ...). Nothing is sent."""
+        functions = self._contract(escrow, self._escrow_abi).functions
+        with self.boundary("check_pledge"):
+            params: TxParams = {"from": checksummed(pledger), "value": Wei(amount)}
+            functions.pledge().call(params)
 
     def balance(self, address: str) -> int:
         """The ETH balance of ``address`` in wei (in the latest block)."""

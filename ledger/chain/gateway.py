@@ -184,6 +184,37 @@ class FundingChain:
             )
         return EscrowRef(self.chain_id(), address, goal, block)
 
+    def finalize(self, project: ProjectRecord) -> str:
+        """Send ``finalize()`` to the project's escrow from the platform's account (anyone
+        may; the platform pays the gas): the escrow's refusal comes back decoded, e.g.
+        ``Refused(goal_not_reached)``. Returns the transaction hash; the chain mirror
+        funds the project once it is confirmed."""
+        escrow = self._escrow_of(project)
+        if self.deployer is None:
+            raise Refused("chain_read_only", "no DPN_CHAIN_DEPLOYER_KEY: this service cannot send")
+        with self._deploying:
+            receipt = self.deployer.finalize(escrow.address)
+        return "0x" + bytes(receipt["transactionHash"]).hex()
+
+    def check_pledge(self, project: ProjectRecord, pledger: str, amount: int) -> EscrowRef:
+        """Whether ``pledger`` may pledge ``amount`` to the project's escrow now: the
+        ledger's refusals first (a project not open, ``project_state``), then the
+        escrow's own, decoded (``pledge_below_minimum``, ``pledge_after_deadline``, ...)."""
+        escrow = self._escrow_of(project)
+        if project.state is not ProjectState.OPEN:
+            raise Refused(
+                "project_state",
+                f"project {project.id} is {project.state.value}: it takes no pledges",
+                state=project.state.value,
+            )
+        self.client.check_pledge(escrow.address, pledger, amount)
+        return escrow
+
+    def _escrow_of(self, project: ProjectRecord) -> EscrowRef:
+        if project.escrow is None or project.escrow.chain_id != self.chain_id():
+            raise NotFound("no_escrow", f"project {project.id} has no escrow on this chain")
+        return project.escrow
+
     def onchain_total(self, escrow: EscrowRef | None) -> int | None:
         """The escrow's ``totalPledged()`` now, or None when the chain does not answer
         (or the escrow is on another chain)."""

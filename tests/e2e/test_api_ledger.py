@@ -311,6 +311,7 @@ def test_every_write_route_is_in_the_matrix(client: TestClient) -> None:
         ("POST", "/v1/projects/{project_id}/open"),
         ("POST", "/v1/projects/{project_id}/cancel"),
         ("POST", "/v1/projects/{project_id}/manual-pledges"),
+        ("POST", "/v1/projects/{project_id}/finalize"),
     }
     assert writes - covered - exempt == set()
 

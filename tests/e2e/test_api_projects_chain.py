@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pytest
@@ -35,6 +35,7 @@ from .signin import MovableClock, sign_in
 ETHER = 10**18
 ADMIN, NORTH = signin.wallet(61), signin.wallet(62)
 ASSET = with_check_character("1M8GDM9A0KP052788")
+OTHER_ASSET = with_check_character("1M8GDM9A0KP052789")
 PROBLEM = "application/problem+json"
 
 
@@ -223,6 +224,49 @@ def test_the_chain_boundary_refuses_as_problems(world: World) -> None:
     problem = world.client.get(f"/v1/projects/{eur}/escrow")
     assert problem.status_code == 404 and problem.json()["code"] == "no_escrow"
     assert world.get(f"/v1/projects/{eur}/reconciliation", world.admin)["lines"] == []
+
+
+def test_the_escrows_own_refusals_come_back_as_problems(world: World, chain: Chain) -> None:
+    """A contract's custom error, decoded at the chain boundary, is a problem with its
+    code (and its arguments): asked before paying gas (pledge-check), or when the
+    platform finalizes under the goal. Nothing is written, nothing is sent."""
+    project_id = world.listed()
+    opened = world.post(f"/v1/projects/{project_id}/open")
+    assert opened.status_code == 200, opened.text
+    draft = world.listed(asset_id=OTHER_ASSET)
+    pledger = chain.accounts[3]
+    check = f"/v1/projects/{project_id}/pledge-check"
+    before, head = world.get("/v1/digest"), chain.w3.eth.block_number
+
+    def asked(amount: str, who: str = pledger) -> Any:
+        return world.client.get(check, params={"pledger": who, "amount_minor": amount})
+
+    low = asked(str(ETHER // 100 - 1))
+    assert low.status_code == 422 and low.headers["content-type"] == PROBLEM
+    assert low.json()["code"] == "pledge_below_minimum"
+    assert low.json()["minimum"] == str(ETHER // 100)
+    ok = asked(str(ETHER // 100))
+    assert ok.status_code == 200 and ok.json()["accepted"] is True
+    for amount, code in (
+        ("1e18", "amount_malformed"),
+        ("-5", "amount_malformed"),
+        ("0", "amount_not_positive"),
+    ):
+        bad = asked(amount)
+        assert (bad.status_code, bad.json()["code"]) == (422, code), bad.text
+    assert asked("1", "0xabc").json()["code"] == "address_malformed"
+    under = world.post(f"/v1/projects/{project_id}/finalize")
+    assert under.status_code == 422 and under.json()["code"] == "goal_not_reached"
+    assert (under.json()["total"], under.json()["goal"]) == ("0", str(3 * ETHER - 3 * ETHER // 5))
+    assert (world.get("/v1/digest"), chain.w3.eth.block_number) == (before, head)
+    chain.mine_at(int(datetime(2027, 3, 1, 12, 0, tzinfo=UTC).timestamp()))
+    late = asked(str(ETHER))
+    assert late.status_code == 422 and late.json()["code"] == "pledge_after_deadline"
+    missing = world.client.get(
+        f"/v1/projects/{draft}/pledge-check", params={"pledger": pledger, "amount_minor": "1"}
+    )
+    assert missing.status_code == 404 and missing.json()["code"] == "no_escrow"
+    assert world.get("/v1/digest") == before
 
 
 def _closed_port() -> int:
