@@ -383,3 +383,37 @@ def test_the_clock_fails_an_open_project_without_escrow_past_its_deadline(
     with ledger.engine.connect() as conn:
         assert get_project(conn, listed).state is ProjectState.FAILED
         assert verify(conn).ok
+
+
+def test_no_unit_of_a_project_asset_moves_before_it_is_funded(ledger: Ledger, listed: int) -> None:
+    """DESIGN.md invariant 4: the asset's units do not exist until the project is funded
+    (its asset.register is part of the issue), so nothing can move, hold or earn them."""
+    from ledger.core.accounts import units_of
+    from ledger.core.errors import NotFound
+    from ledger.money import place_hold, transfer
+
+    open_project(ledger, listed, by=ANN, key="open", actor=ANN)
+    units = units_of(TRACTOR)
+    _refused(
+        ledger,
+        NotFound,
+        "unknown_asset",
+        lambda: transfer(
+            ledger, sender=BOB, recipient=CAT, instrument=units, amount=1, key="t", actor=BOB
+        ),
+    )
+    _refused(
+        ledger,
+        NotFound,
+        "unknown_asset",
+        lambda: place_hold(
+            ledger,
+            member=BOB,
+            instrument=units,
+            amount=1,
+            hold_id="h",
+            reason="sell",
+            key="h",
+            actor=BOB,
+        ),
+    )
