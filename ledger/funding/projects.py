@@ -15,10 +15,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, insert, select, update
 
+from ledger.access.principals import Role
 from ledger.core import EntryDraft, EntryKind, JsonValue, check_amount, limits
 from ledger.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Refused
 from ledger.core.timestamps import to_utc
-from ledger.db.schema import Asset, Currency, Project, ProjectDocument, table
+from ledger.db.schema import Asset, Currency, MemberRole, Project, ProjectDocument, table
 from ledger.funding.states import ProjectState, check_transition
 from ledger.funding.terms import ProjectTerms, terms_payload
 from ledger.journal.write import Ledger, WriteTx
@@ -42,6 +43,7 @@ __all__ = [
 
 _projects = table(Project)
 _documents = table(ProjectDocument)
+_roles = table(MemberRole)
 # A project still on its way to buying its asset: a second one may not list the same asset.
 _LIVE = (ProjectState.DRAFT, ProjectState.OPEN, ProjectState.FUNDED, ProjectState.FORWARDED)
 
@@ -373,8 +375,16 @@ def _require_before_deadline(tx: WriteTx, project: ProjectRecord) -> None:
 
 
 def _require_finance_node(conn: Connection, address: str) -> None:
+    """A finance node lists: a member registered as one, or granted the role by an admin."""
     member = find_member(conn, address)
-    if member is None or member.kind is not MemberKind.FINANCE_NODE:
+    if member is not None and member.kind is MemberKind.FINANCE_NODE:
+        return
+    granted = conn.execute(
+        select(_roles.c.id).where(
+            _roles.c.address == address, _roles.c.role == Role.FINANCE_NODE.value
+        )
+    ).first()
+    if member is None or granted is None:
         raise Forbidden("not_finance_node", f"{address} is not a finance node")
 
 

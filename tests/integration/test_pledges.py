@@ -417,3 +417,17 @@ def test_no_unit_of_a_project_asset_moves_before_it_is_funded(ledger: Ledger, li
             actor=BOB,
         ),
     )
+
+
+def test_a_member_granted_the_finance_node_role_may_list(ledger: Ledger, listed: int) -> None:
+    from ledger.access.roles import grant_role
+
+    other = dataclasses.replace(TERMS, asset_id=with_check_character("1M8GDM9A0KP042789"))
+    _refused(
+        ledger,
+        Forbidden,
+        "not_finance_node",
+        lambda: create_project(ledger, DAN, other, key="p-dan", actor=DAN),
+    )
+    grant_role(ledger, DAN, "finance_node", None, key="g", actor="admin")
+    assert create_project(ledger, DAN, other, key="p-dan", actor=DAN).lister == DAN
