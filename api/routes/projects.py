@@ -476,7 +476,6 @@ def finalize_escrow(
     chain mirror funds the project once the finalize has its confirmations."""
 
     def run() -> tuple[int, dict[str, Any]]:
-        funding = _require_chain(chain)
         with read_connection(ledger.engine) as conn:
             project = get_project(conn, project_id)
         if not sees_all_pledges(caller, lister=project.lister, organizer=project.terms.organizer):
@@ -484,6 +483,7 @@ def finalize_escrow(
                 "not_project_party",
                 f"only project {project_id}'s listing node, organizer or an admin may",
             )
+        funding = _require_chain(chain)
         tx_hash = funding.finalize(project)
         out = FinalizeOut(
             project_id=project_id,

@@ -503,6 +503,10 @@ def test_every_project_write_is_refused_to_anonymous_and_to_others(world: World)
         problem(world.post(path, other, body), 403, code)
         allowed = world.post(path, world.north, body)
         assert allowed.status_code in (200, 201), allowed.text
+    finalize = f"/v1/projects/{project_id}/finalize"  # needs a chain: without one, 422
+    problem(world.post(finalize, None), 401, "credentials_missing")
+    problem(world.post(finalize, world.river), 403, "not_project_party")
+    problem(world.post(finalize, world.north), 422, "chain_off")
     paths = world.client.get("/openapi.json").json()["paths"]
     project_writes = {
         (method.upper(), path)
@@ -513,4 +517,4 @@ def test_every_project_write_is_refused_to_anonymous_and_to_others(world: World)
     }
     assert project_writes == {
         ("POST", p.replace(str(project_id), "{project_id}")) for p, *_ in writes
-    }
+    } | {("POST", "/v1/projects/{project_id}/finalize")}
