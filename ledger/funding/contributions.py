@@ -22,8 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
 
 from ledger.access.principals import Role, announce_principals_changed
 from ledger.core import EntryDraft, EntryKind, Posting, check_amount, limits
@@ -359,19 +360,20 @@ def record_manual_pledge(
         return _manual_record(tx.conn, appended.entry.seq)
 
 
-def _manual_record(conn: Connection, seq: int) -> ManualPledgeRecord:
-    r = conn.execute(select(_manual).where(_manual.c.seq == seq)).one()
+def _manual_of(r: Row[Any]) -> ManualPledgeRecord:
     return ManualPledgeRecord(
         r.seq, r.project_id, r.contributor, r.amount_minor, r.evidence_sha256, r.recorded_by
     )
 
 
+def _manual_record(conn: Connection, seq: int) -> ManualPledgeRecord:
+    return _manual_of(conn.execute(select(_manual).where(_manual.c.seq == seq)).one())
+
+
 def list_manual_pledges(conn: Connection, project_id: int) -> list[ManualPledgeRecord]:
     """A project's manual pledges, in the order they were recorded."""
     return [
-        ManualPledgeRecord(
-            r.seq, r.project_id, r.contributor, r.amount_minor, r.evidence_sha256, r.recorded_by
-        )
+        _manual_of(r)
         for r in conn.execute(
             select(_manual).where(_manual.c.project_id == project_id).order_by(_manual.c.seq)
         )

@@ -175,19 +175,13 @@ def recent_blocks(conn: Connection, chain_id: int) -> list[tuple[int, str]]:
 
 def escrow_addresses(conn: Connection, chain_id: int) -> list[str]:
     """The escrows of this ledger's projects on ``chain_id``."""
-    return sorted(
-        r.escrow_address
-        for r in conn.execute(
-            select(_projects.c.escrow_address).where(
-                _projects.c.chain_id == chain_id, _projects.c.escrow_address.is_not(None)
-            )
-        )
-    )
+    return sorted(_escrow_projects(conn, chain_id))
 
 
 def _escrow_projects(conn: Connection, chain_id: int) -> dict[str, int]:
+    """Project id by escrow address (checksummed, as the project keeps it)."""
     return {
-        r.escrow_address.lower(): r.id
+        r.escrow_address: r.id
         for r in conn.execute(
             select(_projects.c.id, _projects.c.escrow_address).where(
                 _projects.c.chain_id == chain_id, _projects.c.escrow_address.is_not(None)
@@ -234,7 +228,7 @@ def mirror_batch(
         conn = tx.conn
         for c in created:
             _attach_created(tx, chain_id, c, actor)
-        escrows = _escrow_projects(conn, chain_id)
+        escrows = {a.lower(): i for a, i in _escrow_projects(conn, chain_id).items()}
         ours = [e for e in events if e.escrow.lower() in escrows]
         known = _known(conn, chain_id, ours)
         fresh = [e for e in ours if (e.tx_hash, e.log_index, e.block_hash) not in known]
@@ -368,12 +362,13 @@ def _move_cursor(conn: Connection, chain_id: int, up_to: BlockMark) -> None:
 
 
 def _fail_overdue(tx: WriteTx, chain_id: int, up_to: BlockMark, actor: str) -> list[int]:
-    as_of = format_time_of(up_to.timestamp)
+    at = datetime.fromtimestamp(up_to.timestamp, UTC)
+    as_of = format_time(at)
     overdue = tx.conn.execute(
         select(_projects.c.id).where(
             _projects.c.chain_id == chain_id,
             _projects.c.state == ProjectState.OPEN.value,
-            _projects.c.deadline <= time_of(up_to.timestamp),
+            _projects.c.deadline <= at,
         )
     ).scalars()
     return [
@@ -381,15 +376,6 @@ def _fail_overdue(tx: WriteTx, chain_id: int, up_to: BlockMark, actor: str) -> l
         for project_id in list(overdue)
         if fail_project(tx, get_project(tx.conn, project_id), actor=actor, as_of=as_of)
     ]
-
-
-def time_of(unix_seconds: int) -> datetime:
-    """A block's timestamp as an aware UTC time."""
-    return datetime.fromtimestamp(unix_seconds, UTC)
-
-
-def format_time_of(unix_seconds: int) -> str:
-    return format_time(time_of(unix_seconds))
 
 
 def undo_after(
