@@ -30,6 +30,7 @@ from ledger.funding.clock import DeadlineClock
 from ledger.journal.reads import holdings_now
 from ledger.journal.write import Clock, Ledger, system_clock
 from ledger.registry.photos import PHOTO_BYTES_MAX
+from market.engine import MarketEngine
 
 __all__ = ["API_PREFIX", "create_app"]
 
@@ -303,6 +304,7 @@ def create_app(
         # (nothing is asked of it until the follower's first round or an opening).
         funding_chain = FundingChain(ledger, settings.funding_chain)
     follower = None if funding_chain is None else funding_chain.follower()
+    market = MarketEngine(ledger, fee_bps=settings.market_fee_bps)
     if start_follower is None:
         start_follower = settings.chain_follow
 
@@ -317,9 +319,11 @@ def create_app(
         following = _start_following(follower) if start_follower else None
         # Projects without an escrow fail by the ledger's clock (with one, by the chain's).
         clock = DeadlineClock(ledger).start() if start_follower else None
+        market.start()  # GTD orders expire on time from the start
         try:
             yield
         finally:
+            market.stop(timeout_s=FOLLOWER_STOP_S)
             if following is not None:
                 _stop_following(*following)
             if clock is not None:
@@ -343,6 +347,7 @@ def create_app(
     app.state.holdings_now = holdings_now(ledger.engine)
     app.state.funding_chain = funding_chain
     app.state.chain_follower = follower
+    app.state.market = market
     install_problem_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -50,6 +50,8 @@ class Settings:
     # database lease lets one of them write).
     funding_chain: ChainConfig | None = None
     chain_follow: bool = True
+    # The network's fee on each trade, in basis points of its value, paid by the seller.
+    market_fee_bps: int = 0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -57,7 +59,8 @@ class Settings:
         ``DPN_CHAIN_ID``, ``DPN_TOKEN_TTL_S``, ``DPN_ADMINS`` (comma-separated
         checksummed addresses), the funding chain (``DPN_CHAIN_RPC_URL`` and the others
         ``ChainConfig.from_env`` reads) and ``DPN_CHAIN_FOLLOW`` (``0``: this worker runs
-        no chain follower); ``InvalidInput`` names one that is malformed."""
+        no chain follower), ``DPN_MARKET_FEE_BPS`` (the fee on trades, 0..1000 basis
+        points); ``InvalidInput`` names one that is malformed."""
         env = os.environ
         defaults = cls()
         return cls(
@@ -69,4 +72,5 @@ class Settings:
             admins=_addresses("DPN_ADMINS"),
             funding_chain=ChainConfig.from_env(),
             chain_follow=env.get("DPN_CHAIN_FOLLOW", "1").strip() != "0",
+            market_fee_bps=_integer("DPN_MARKET_FEE_BPS", defaults.market_fee_bps),
         )

@@ -8,12 +8,16 @@ from api.routes.auth import router as auth_router
 from api.routes.directory import router as directory_router
 from api.routes.health import router as health_router
 from api.routes.ledger_routes import router as ledger_router
+from api.routes.markets import router as markets_router
 from api.routes.members import router as members_router
+from api.routes.orders import router as orders_router
 from api.routes.projects import router as projects_router
 
 ROUTERS: tuple[APIRouter, ...] = (
     health_router,
     ledger_router,
+    orders_router,
+    markets_router,
     auth_router,
     members_router,
     assets_router,
@@ -31,6 +35,10 @@ TAGS: list[dict[str, str]] = [
     {
         "name": "projects",
         "description": "Projects to fund, their escrows, pledges and reconciliation.",
+    },
+    {
+        "name": "market",
+        "description": "Orders and trades; books, depth, tape, candles and live streams.",
     },
     {
         "name": "ledger",

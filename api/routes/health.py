@@ -39,7 +39,10 @@ def readyz(request: Request, ledger: LedgerDep) -> JSONResponse:
     mirror stands: ``{"state": "off"}`` without a chain, else its follower's state
     (``starting``, ``following``, ``standby``, ``waiting`` for a node that does not
     answer, ``halted``, ``stopped``), chain id, head, cursor, lag in blocks,
-    confirmations, last error and the seconds to its next retry. (A database that is
+    confirmations, last error and the seconds to its next retry. ``market`` says
+    whether the market engine's thread runs (it expires GTD orders), its books and
+    resting orders, the last seq its books applied, requests waiting and its last
+    error. (A database that is
     down or behind is the answer's whole news: no ``chain`` then.)"""
     try:
         with read_connection(ledger.engine) as conn:
@@ -63,7 +66,22 @@ def readyz(request: Request, ledger: LedgerDep) -> JSONResponse:
             {"status": "unavailable", "reason": "chain_mirror_halted", "chain": chain},
             status_code=503,
         )
-    return JSONResponse({"status": "ready", "revision": revision, "chain": chain})
+    market = request.app.state.market.status()
+    return JSONResponse(
+        {
+            "status": "ready",
+            "revision": revision,
+            "chain": chain,
+            "market": {
+                "running": market.running,
+                "books": market.books,
+                "open_orders": market.open_orders,
+                "applied_seq": market.applied_seq,
+                "waiting": market.waiting,
+                "last_error": market.last_error,
+            },
+        }
+    )
 
 
 def _chain_status(follower: ChainFollower | None) -> dict[str, Any]:

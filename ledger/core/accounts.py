@@ -23,6 +23,7 @@ __all__ = [
     "DEPOSITS",
     "EXTERNAL_NAMES",
     "EXTERNAL_PREFIX",
+    "FEES",
     "INSTRUMENT_PATTERN",
     "ISSUANCE",
     "AccountKey",
@@ -95,9 +96,10 @@ def currency_of(code: str) -> str:
 
 
 # The designated external accounts: where units are created and money enters or leaves.
-EXTERNAL_NAMES = frozenset({"issuance", "deposits"})
+EXTERNAL_NAMES = frozenset({"issuance", "deposits", "fees"})
 ISSUANCE = external("issuance")
 DEPOSITS = external("deposits")
+FEES = external("fees")  # the network's fee on trades, where one is charged
 
 
 class AccountKey(NamedTuple):

@@ -48,6 +48,14 @@ class EntryKind(StrEnum):
     CHAIN_FINALIZE = "chain.finalize"
     CHAIN_RECLAIM = "chain.reclaim"
     CHAIN_UNDO = "chain.undo"
+    # market.engine: orders, their holds, and the trades that settle them
+    ORDER_PLACE = "order.place"
+    ORDER_CANCEL = "order.cancel"
+    ORDER_AMEND = "order.amend"
+    ORDER_EXPIRE = "order.expire"
+    ORDER_RELEASE = "order.release"
+    TRADE = "trade"
+    MARKET_TERMS = "market.terms"
 
 
 # What a reversal may undo: entries that only move value. Registrations, holds and

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -50,6 +51,12 @@ __all__ = [
     "JournalHoldChange",
     "JournalPosting",
     "ManualPledge",
+    "MarketBook",
+    "MarketCandle",
+    "MarketCommand",
+    "MarketOrder",
+    "MarketTerms",
+    "MarketTrade",
     "Member",
     "MemberRole",
     "Node",
@@ -507,3 +514,123 @@ class HttpIdempotency(Base):
     body: Mapped[str] = mapped_column(Text)
     sealed: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MarketTerms(Base):
+    """An asset's trading terms: every price on its books is a multiple of the tick,
+    every quantity of the lot. Changed only while none of its books holds an order."""
+
+    __tablename__ = "market_terms"
+
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), primary_key=True)
+    tick_size_minor: Mapped[int] = mapped_column(BigInteger)
+    lot_size_units: Mapped[int] = mapped_column(BigInteger)
+    set_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class MarketBook(Base):
+    """A book that exists: one per (asset, currency), from its first order on."""
+
+    __tablename__ = "market_books"
+
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), primary_key=True)
+    currency: Mapped[str] = mapped_column(ForeignKey("currencies.code"), primary_key=True)
+    opened_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class MarketCommand(Base):
+    """The order log: every command a book applied, at the seq of the journal entry that
+    recorded it. Replaying a book's commands in seq order rebuilds it exactly."""
+
+    __tablename__ = "market_commands"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    asset_id: Mapped[str] = mapped_column(String(17), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(10), primary_key=True)
+    body: Mapped[str] = mapped_column(Text)
+
+
+class MarketOrder(Base):
+    """An order as it stands now (a cache of its commands and trades, kept in the same
+    transaction). ``id`` is the seq of the entry that placed it; its hold is ``hold_id``."""
+
+    __tablename__ = "market_orders"
+    __table_args__ = (
+        Index("ix_market_orders_owner", "owner", "id"),
+        Index(
+            "ix_market_orders_open_depth",
+            "asset_id",
+            "currency",
+            "side",
+            "price_minor",
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    asset_id: Mapped[str] = mapped_column(String(17))
+    currency: Mapped[str] = mapped_column(String(10))
+    owner: Mapped[str] = mapped_column(String(42))
+    side: Mapped[str] = mapped_column(String(4))
+    type: Mapped[str] = mapped_column(String(6))
+    time_in_force: Mapped[str] = mapped_column(String(3))
+    price_minor: Mapped[int | None] = mapped_column(BigInteger)
+    qty_units: Mapped[int] = mapped_column(BigInteger)
+    spend_minor: Mapped[int | None] = mapped_column(Amount)
+    remaining_units: Mapped[int] = mapped_column(BigInteger)
+    filled_units: Mapped[int] = mapped_column(BigInteger)
+    filled_minor: Mapped[int] = mapped_column(Amount)
+    status: Mapped[str] = mapped_column(String(9))
+    reason: Mapped[str | None] = mapped_column(String(24))
+    post_only: Mapped[bool] = mapped_column(Boolean)
+    self_trade: Mapped[str] = mapped_column(String(13))
+    expires_at_ms: Mapped[int | None] = mapped_column(BigInteger)
+    hold_id: Mapped[str] = mapped_column(String(64))
+    placed_ms: Mapped[int] = mapped_column(BigInteger)
+    updated_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class MarketTrade(Base):
+    """A trade, at the seq of the journal entry that settled it (its ``id``)."""
+
+    __tablename__ = "market_trades"
+    __table_args__ = (
+        Index("ix_market_trades_book", "asset_id", "currency", "id"),
+        Index("ix_market_trades_maker_owner", "maker_owner", "id"),
+        Index("ix_market_trades_taker_owner", "taker_owner", "id"),
+        Index("ix_market_trades_maker_order", "maker_order_id"),
+        Index("ix_market_trades_taker_order", "taker_order_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    asset_id: Mapped[str] = mapped_column(String(17))
+    currency: Mapped[str] = mapped_column(String(10))
+    price_minor: Mapped[int] = mapped_column(BigInteger)
+    qty_units: Mapped[int] = mapped_column(BigInteger)
+    fee_minor: Mapped[int] = mapped_column(Amount)
+    maker_order_id: Mapped[int] = mapped_column(BigInteger)
+    taker_order_id: Mapped[int] = mapped_column(BigInteger)
+    maker_owner: Mapped[str] = mapped_column(String(42))
+    taker_owner: Mapped[str] = mapped_column(String(42))
+    taker_side: Mapped[str] = mapped_column(String(4))
+    executed_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class MarketCandle(Base):
+    """OHLCV of one book over one interval (``interval_s``) from ``bucket_ms``; kept in
+    the transaction that settles its trades."""
+
+    __tablename__ = "market_candles"
+
+    asset_id: Mapped[str] = mapped_column(String(17), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(10), primary_key=True)
+    interval_s: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    bucket_ms: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    open_minor: Mapped[int] = mapped_column(BigInteger)
+    high_minor: Mapped[int] = mapped_column(BigInteger)
+    low_minor: Mapped[int] = mapped_column(BigInteger)
+    close_minor: Mapped[int] = mapped_column(BigInteger)
+    volume_units: Mapped[int] = mapped_column(BigInteger)
+    notional_minor: Mapped[int] = mapped_column(Amount)
+    trades: Mapped[int] = mapped_column(Integer)

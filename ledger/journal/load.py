@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Column, Connection
 
-from ledger.core import AccountKey, AccountState, EntryDraft, HoldState, LedgerState
+from ledger.core import AccountKey, AccountState, EntryDraft, HoldOp, HoldState, LedgerState
 from ledger.db.params import chunks, pg_int_array, pg_text_array
 from ledger.db.schema import Account, Balance, Hold, JournalEntry, table
 
@@ -86,9 +86,15 @@ class LoadRows:
             accounts[wanted[account_id]] = AccountState(int(balance), int(held))
             self._balance_rows.add(account_id)
 
-    def _load_holds(self, drafts: Sequence[EntryDraft]) -> None:
-        """Load the holds the drafts name that this transaction has not seen yet."""
-        named = {h.hold_id for d in drafts for h in d.hold_changes}
+    def _load_holds(self, drafts: Sequence[EntryDraft], *, skip_placed: bool = False) -> None:
+        """Load the holds the drafts name that this transaction has not seen yet
+        (``skip_placed``: but not those they place, which the caller knows are new)."""
+        named = {
+            h.hold_id
+            for d in drafts
+            for h in d.hold_changes
+            if not (skip_placed and h.op is HoldOp.PLACE)
+        }
         named -= self._state.holds.keys() | self._state.closed_holds
         found = self._rows_by_key(
             _holds.c.id, (_holds.c.account_id, _holds.c.remaining, _holds.c.closed_seq), list(named)

@@ -34,9 +34,11 @@ from sqlalchemy import (
 from ledger.core import (
     GENESIS_HASH,
     AccountKey,
+    AccountState,
     Entry,
     EntryDraft,
     EntryKind,
+    HoldState,
     LedgerState,
     check_draft,
     seal,
@@ -139,6 +141,8 @@ class WriteTx(LoadRows, StoreRows):
         self._state = LedgerState()
         self._balance_rows: set[int] = set()
         self._creatable: set[AccountKey] = set()
+        self._unstored: set[AccountKey] = set()  # staged drafts create these accounts
+        self._staged: list[tuple[Entry, str, str, _Undo]] = []
         self._spoiled = False
         if conn.dialect.name == "postgresql":
             head = _locked_head_on_postgres(conn)
@@ -326,6 +330,75 @@ class WriteTx(LoadRows, StoreRows):
             self._create_accounts([e for _, e in sealed], unstored)
         return sealed
 
+    def stored_requests(self, keys: Sequence[str]) -> dict[str, int]:
+        """The seq of each of ``keys`` already used as an idempotency key; one query.
+        A service that stages drafts looks its callers' keys up first."""
+        return {key: seq for key, (seq, _) in self._stored_requests(keys).items()}
+
+    def stage(self, draft: EntryDraft, *, fresh_holds: bool = False) -> Entry:
+        """Check ``draft`` and seal it at the next seq, keeping it until ``flush``, or
+        raise its error and change nothing. For services that decide entry by entry
+        inside one transaction (the market engine): each staged draft sees the balances
+        the earlier ones left, and ``retract`` takes the latest one back.
+
+        The idempotency key is not looked up: the caller has checked its callers' keys
+        (``stored_requests``) and makes its own unique, and the journal's unique key
+        refuses a duplicate at ``flush``. ``fresh_holds``: the holds the draft places
+        are named after its own seq, so none can exist yet and none is looked up."""
+        if self._spoiled:
+            raise RuntimeError("this write transaction was spoiled by an earlier error")
+        payload_json = payload_text(draft.payload)
+        check_draft(draft, payload_json)
+        _check_units_stay_inside(draft)
+        keys = {p.account for p in draft.postings} | {h.account for h in draft.hold_changes}
+        state = self._state
+        unseen = {k for k in keys if k not in state.accounts}
+        if unseen:
+            stored_ids = self._find_accounts(unseen)
+            self._load_balances(stored_ids)
+            for key in unseen - stored_ids.keys():
+                if key not in self._creatable:
+                    self._check_account_may_exist(key)
+                    self._creatable.add(key)
+                    self._unstored.add(key)
+        if draft.hold_changes:
+            self._load_holds([draft], skip_placed=fresh_holds)
+        undo = _Undo.before(state, keys, draft)
+        state.apply(draft.postings, draft.hold_changes)
+        asked = draft.request_bytes(payload_json)
+        now = self.ledger.clock()
+        if self._head_time is not None and now < self._head_time:
+            now = self._head_time
+        entry = seal(
+            draft, seq=self.head_seq + 1, prev_hash=self.head_hash, recorded_at=now,
+            request_bytes=asked,
+        )  # fmt: skip
+        undo.head = (self.head_seq, self.head_hash, self._head_time)
+        self._staged.append((entry, draft.request_hash(asked), payload_json, undo))
+        self.head_seq, self.head_hash, self._head_time = entry.seq, entry.hash, now
+        return entry
+
+    def available(self, key: AccountKey) -> int:
+        """What ``key`` has available after the drafts staged so far (it must have been
+        named by one of them)."""
+        return self._state.account(key).available
+
+    def retract(self) -> None:
+        """Take back the latest staged draft: balances, holds and the head as before it."""
+        _, _, _, undo = self._staged.pop()
+        undo.restore(self._state)
+        self.head_seq, self.head_hash, self._head_time = undo.head
+
+    def flush(self) -> list[Entry]:
+        """Store every staged entry (and the accounts they create); returns them."""
+        staged, self._staged = self._staged, []
+        entries = [e for e, _, _, _ in staged]
+        if self._unstored:
+            self._create_accounts(entries, self._unstored)
+            self._unstored = set()
+        self._store(entries, [h for _, h, _, _ in staged], [t for _, _, t, _ in staged])
+        return entries
+
     def _id(self, key: AccountKey) -> int:
         return self.new_account_ids.get(key) or self.ledger._account_ids[key]
 
@@ -413,6 +486,47 @@ def _locked_head_on_postgres(conn: Connection) -> tuple[int, str, datetime] | No
         head.execute(_PG_HEAD)
     row: tuple[int, str, datetime] | None = head.fetchone()
     return row
+
+
+class _Undo:
+    """What a staged draft changed, as it was before: to retract it."""
+
+    __slots__ = ("accounts", "closed", "head", "holds")
+
+    def __init__(self) -> None:
+        self.accounts: list[tuple[AccountKey, AccountState | None]] = []
+        self.holds: list[tuple[str, HoldState | None]] = []
+        self.closed: list[str] = []
+        self.head: tuple[int, str, datetime | None] = (0, GENESIS_HASH, None)
+
+    @classmethod
+    def before(cls, state: LedgerState, keys: set[AccountKey], draft: EntryDraft) -> _Undo:
+        undo = cls()
+        for key in keys:
+            now = state.accounts.get(key)
+            undo.accounts.append(
+                (key, None if now is None else AccountState(now.balance, now.held))
+            )
+        for change in draft.hold_changes:
+            hold = state.holds.get(change.hold_id)
+            copy = None if hold is None else HoldState(hold.account, hold.remaining)
+            undo.holds.append((change.hold_id, copy))
+            if change.hold_id not in state.closed_holds:
+                undo.closed.append(change.hold_id)
+        return undo
+
+    def restore(self, state: LedgerState) -> None:
+        for key, account in self.accounts:
+            if account is None:
+                state.accounts.pop(key, None)
+            else:
+                state.accounts[key] = account
+        for hold_id, hold in self.holds:
+            if hold is None:
+                state.holds.pop(hold_id, None)
+            else:
+                state.holds[hold_id] = hold
+        state.closed_holds.difference_update(self.closed)
 
 
 def _same_request_or_conflict(original: str, asked: str) -> None:

@@ -96,6 +96,11 @@ class BookState:
             )
         return Depth(_side_depth(self._bids, levels), _side_depth(self._asks, levels))
 
+    def next_expiry_ms(self) -> int | None:
+        """The earliest expiry of a GTD order, or None; O(1). It may name an order that
+        has left the book since (an ``expire`` at that time then changes nothing)."""
+        return self._gtd[0][EXPIRES_AT] if self._gtd else None
+
     def order(self, order_id: int) -> OrderView | None:
         """A snapshot of the resting order ``order_id``, or None if it does not rest."""
         order = self._orders.get(order_id)

@@ -126,6 +126,13 @@ def test_the_kinds_are_the_bytes_the_journal_holds() -> None:
         "chain.finalize",
         "chain.reclaim",
         "chain.undo",
+        "order.place",
+        "order.cancel",
+        "order.amend",
+        "order.expire",
+        "order.release",
+        "trade",
+        "market.terms",
     }
     assert {"transfer", "cash.deposit", "cash.withdraw"} == REVERSIBLE_KINDS
     assert "reversal" not in REVERSIBLE_KINDS

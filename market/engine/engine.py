@@ -1,0 +1,439 @@
+"""The market engine: orders in, held, matched, settled and stored, one batch at a time.
+
+**One sequence per book, across workers.** Every write to the journal holds the journal
+lock (an advisory lock on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), and every command
+a book applies is recorded by a journal entry and a row of the order log in the same
+transaction. So the engine matches only while it holds that lock: each batch opens a
+write transaction, first applies to its in-memory books the commands other workers
+stored since its last batch (``catch up``: one indexed read of ``market_commands``),
+then runs its own. Whatever worker an order reaches, the books it meets are exactly
+the stored history, and no order can fill twice or a unit sell twice: the second
+worker's batch waits for the first's commit and then replays it.
+
+The cost: one sequence for all books, the journal's. A batch of any size is one
+transaction, and a worker's committer takes every request waiting when it gets the lock
+(up to ``BATCH_MAX``), so under load each lock turn carries hundreds of orders; the
+catch-up read is one query per batch (empty with one worker). Books spread over several
+machines would need the journal split (one journal, one lock and one order log per group
+of books, with cash moved between journals by transfer entries); see the README.
+
+**Durable and exact.** A request is answered only after its transaction commits. After a
+crash, or if a transaction fails, the engine forgets its state and rebuilds it: the order
+log replayed into new books (``rebuild``), the open orders read back from
+``market_orders``; a book's state hash then equals the one its stored commands give.
+
+**The clock.** GTD orders expire by the engine's own thread at their time, not only when
+someone trades: it wakes at the earliest expiry on any book (and every ``POLL_S`` to
+catch up on other workers' orders), and expires what is due in a batch of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from ledger.core import EntryKind
+from ledger.core.errors import Conflict, IntegrityFailure, InvalidInput, LedgerError
+from ledger.db.engine import read_connection
+from ledger.journal.entries import load_entries
+from ledger.journal.write import Ledger
+from market.book import Book, Event
+from market.engine.codec import OpenBook, decode
+from market.engine.requests import AmendRequest, CancelRequest, OrderRequest, Request
+from market.engine.rows import MarketRows
+from market.engine.session import FEE_BPS_MAX, Outcome, Session, new_order, order_payload
+from market.engine.state import BookKey, EngineState
+
+__all__ = ["BATCH_MAX", "POLL_S", "EngineStatus", "MarketEngine"]
+
+BATCH_MAX = 1024
+"""The most requests one transaction carries."""
+POLL_S = 1.0
+"""How often an idle engine looks for other workers' commands (and due expiries)."""
+
+log = logging.getLogger("dpn.market.engine")
+_DONE = None  # what an expiry-only batch answers
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStatus:
+    """For ``/readyz``: whether the engine runs, its books and orders, its last error."""
+
+    running: bool
+    books: int
+    open_orders: int
+    applied_seq: int
+    waiting: int
+    last_error: str | None
+
+
+class MarketEngine:
+    """Places, cancels and amends orders; expires them on time (see the module docstring).
+
+    ``fee_bps``: the network's fee on each trade, in basis points of its value, paid by
+    the seller. ``now_ms``: the clock (milliseconds since the epoch), the ledger's by
+    default.
+    """
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        *,
+        fee_bps: int = 0,
+        batch_max: int = BATCH_MAX,
+        now_ms: Callable[[], int] | None = None,
+        poll_s: float = POLL_S,
+    ) -> None:
+        if type(fee_bps) is not int or not 0 <= fee_bps <= FEE_BPS_MAX:
+            raise InvalidInput("fee_bps_range", f"the market fee is 0..{FEE_BPS_MAX} basis points")
+        self.ledger = ledger
+        self.fee_bps = fee_bps
+        self._batch_max = batch_max
+        self._now_ms = now_ms or (lambda: int(ledger.clock().timestamp() * 1000))
+        self._poll_s = poll_s
+        self._state: EngineState | None = None
+        self._lock = threading.Lock()  # the state, while a batch or a catch-up runs
+        self._changed = threading.Condition()
+        self._waiting: deque[tuple[Request | None, Future[Outcome | None]]] = deque()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._last_now_ms = 0
+        self._last_error: str | None = None
+
+    # -- the public face -----------------------------------------------------------------
+
+    def submit(self, request: Request) -> Future[Outcome | None]:
+        """Queue ``request`` for the next batch; the future gives its ``Outcome`` once
+        stored, or raises its error (a ``LedgerError`` with a stable code)."""
+        future: Future[Outcome | None] = Future()
+        with self._changed:
+            if self._stopping:
+                raise RuntimeError("the market engine is stopping")
+            self._waiting.append((request, future))
+            self._ensure_thread()
+            self._changed.notify()
+        return future
+
+    def place(self, request: OrderRequest) -> Outcome:
+        """Place an order and wait for it to be stored."""
+        return _answered(self.submit(request))
+
+    def cancel(self, request: CancelRequest) -> Outcome:
+        """Cancel an order and wait for it to be stored."""
+        return _answered(self.submit(request))
+
+    def amend(self, request: AmendRequest) -> Outcome:
+        """Amend an order and wait for it to be stored."""
+        return _answered(self.submit(request))
+
+    def expire_now(self) -> None:
+        """Run one batch that only expires what is due (the clock does this by itself)."""
+        future: Future[Outcome | None] = Future()
+        with self._changed:
+            self._waiting.append((None, future))
+            self._ensure_thread()
+            self._changed.notify()
+        future.result()
+
+    def start(self) -> None:
+        """Start the engine's thread now (a server does, so expiries run from the start)."""
+        with self._changed:
+            self._stopping = False
+            self._ensure_thread()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Finish the batches waiting, then stop the thread."""
+        with self._changed:
+            self._stopping = True
+            self._changed.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout_s)
+
+    def status(self) -> EngineStatus:
+        """What ``/readyz`` shows of the engine."""
+        state = self._state
+        return EngineStatus(
+            running=self._thread is not None and self._thread.is_alive(),
+            books=0 if state is None else len(state.books),
+            open_orders=0 if state is None else len(state.orders),
+            applied_seq=0 if state is None else state.applied_seq,
+            waiting=len(self._waiting),
+            last_error=self._last_error,
+        )
+
+    def state_hashes(self) -> dict[BookKey, str]:
+        """Each book's state hash, caught up with everything stored."""
+        with self._lock:
+            with read_connection(self.ledger.engine, snapshot=False) as conn:
+                state = self._current(conn)
+            return state.state_hashes()
+
+    def books(self) -> dict[BookKey, Book]:
+        """The books as they stand (for reads and tests; do not change them)."""
+        with self._lock, read_connection(self.ledger.engine, snapshot=False) as conn:
+            return dict(self._current(conn).books)
+
+    def forget(self) -> None:
+        """Drop the in-memory state; the next batch rebuilds it from the database."""
+        with self._lock:
+            self._state = None
+
+    # -- the thread ----------------------------------------------------------------------
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._run, name="dpn-market-engine", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                if not self._waiting and not self._stopping:
+                    self._changed.wait(self._wait_s())
+                if self._stopping and not self._waiting:
+                    self._thread = None
+                    return
+                count = min(self._batch_max, len(self._waiting))
+                taken = [self._waiting.popleft() for _ in range(count)]
+            batch = [(r, f) for r, f in taken if f.set_running_or_notify_cancel()]
+            try:
+                if batch or self._expiry_due():
+                    self._commit(batch)
+                else:
+                    self._catch_up_idle()
+            except Exception as error:
+                self._last_error = f"{type(error).__name__}: {error}"
+                log.exception("market engine batch failed")
+                time.sleep(0.05)
+
+    def _wait_s(self) -> float:
+        state = self._state
+        due = None if state is None else state.next_expiry_ms()
+        if due is None:
+            return self._poll_s
+        return max(0.0, min(self._poll_s, (due - self._now_ms()) / 1000))
+
+    def _expiry_due(self) -> bool:
+        state = self._state
+        due = None if state is None else state.next_expiry_ms()
+        return due is not None and due <= self._now_ms()
+
+    def _catch_up_idle(self) -> None:
+        with self._lock, read_connection(self.ledger.engine, snapshot=False) as conn:
+            self._current(conn)
+
+    # -- a batch -------------------------------------------------------------------------
+
+    def _commit(self, batch: list[tuple[Request | None, Future[Outcome | None]]]) -> None:
+        results: list[Outcome | LedgerError | int | None] = []
+        try:
+            with self._lock:
+                try:
+                    with self.ledger.write() as tx:
+                        state = self._current(tx.conn)
+                        now_ms = max(self._now_ms(), self._last_now_ms)
+                        session = Session(state, tx, MarketRows(tx.conn), now_ms, self.fee_bps)
+                        session.expire_due()
+                        replays = self._replays(tx.conn, tx.stored_requests(
+                            [r.key for r, _ in batch if r is not None]
+                        ), batch)  # fmt: skip
+                        seen: dict[str, int] = {}
+                        for index, (request, _) in enumerate(batch):
+                            results.append(self._one(session, request, replays, seen, index))
+                        session.flush()
+                    state.applied_seq = tx.head_seq
+                    self._last_now_ms = now_ms
+                    self._last_error = None
+                except BaseException:
+                    self._state = None  # its books may hold what was rolled back
+                    raise
+        except BaseException as error:
+            for _, future in batch:
+                future.set_exception(error)
+            if isinstance(error, Exception):
+                self._last_error = f"{type(error).__name__}: {error}"
+                return
+            raise
+        for (_, future), result in zip(batch, results, strict=True):
+            if isinstance(result, LedgerError):
+                future.set_exception(result)
+            elif isinstance(result, int):
+                try:
+                    future.set_result(self._replayed(result))
+                except LedgerError as error:
+                    future.set_exception(error)
+            else:
+                future.set_result(result)  # None: an expiry-only batch is done
+
+    def _one(
+        self,
+        session: Session,
+        request: Request | None,
+        replays: dict[str, int | LedgerError],
+        seen: dict[str, int],
+        index: int,
+    ) -> Outcome | LedgerError | int | None:
+        if request is None:
+            return _DONE
+        replay = replays.get(request.key)
+        if replay is not None:
+            return replay
+        if request.key in seen:  # the same key twice in one batch: the first answers both
+            return seen[request.key]
+        try:
+            if isinstance(request, OrderRequest):
+                outcome = session.place(request)
+            elif isinstance(request, CancelRequest):
+                outcome = session.cancel(request)
+            else:
+                outcome = session.amend(request)
+        except LedgerError as error:
+            return error
+        seen[request.key] = outcome.order.id
+        return outcome
+
+    def _replays(
+        self,
+        conn: Connection,
+        stored: dict[str, int],
+        batch: Sequence[tuple[Request | None, Any]],
+    ) -> dict[str, int | LedgerError]:
+        """For each request whose key is stored: the order it placed or named, or a
+        conflict when the key was used for another request."""
+        if not stored:
+            return {}
+        entries = {e.seq: e for e in load_entries(conn, sorted(set(stored.values())))}
+        found: dict[str, int | LedgerError] = {}
+        for request, _ in batch:
+            if request is None or request.key not in stored:
+                continue
+            entry = entries[stored[request.key]]
+            payload = dict(entry.payload)
+            same = False
+            order_id = entry.seq
+            if isinstance(request, OrderRequest) and entry.kind == EntryKind.ORDER_PLACE:
+                same = payload == _order_payload_of(request) and entry.actor == request.actor
+            elif isinstance(request, CancelRequest) and entry.kind == EntryKind.ORDER_CANCEL:
+                order_id = int(str(payload["order_id"]))
+                same = order_id == request.order_id
+            elif isinstance(request, AmendRequest) and entry.kind == EntryKind.ORDER_AMEND:
+                order_id = int(str(payload["order_id"]))
+                same = order_id == request.order_id and all(
+                    asked is None or asked == payload[name]
+                    for name, asked in (
+                        ("price_minor", request.price_minor),
+                        ("qty_units", request.qty_units),
+                    )
+                )
+            found[request.key] = (
+                order_id
+                if same
+                else Conflict(
+                    "idempotency_conflict",
+                    "this idempotency key was already used for a different request",
+                )
+            )
+        return found
+
+    def _replayed(self, order_id: int) -> Outcome:
+        from market.engine.reads import order_outcome  # reads import the engine's rows
+
+        with read_connection(self.ledger.engine, snapshot=False) as conn:
+            outcome = order_outcome(conn, order_id)
+        outcome.replayed = True
+        return outcome
+
+    # -- state: rebuild and catch up -----------------------------------------------------
+
+    def _current(self, conn: Connection) -> EngineState:
+        """The state, rebuilt if need be, caught up with every stored command."""
+        if self._state is None:
+            self._state = rebuild(conn)
+        else:
+            catch_up(self._state, conn)
+        return self._state
+
+
+def rebuild(conn: Connection) -> EngineState:
+    """The engine's state from the database: the order log replayed into new books and
+    the open orders read back; ``IntegrityFailure`` if the two disagree."""
+    state = EngineState()
+    rows = MarketRows(conn)
+    for seq, key, body in rows.log(0):
+        _apply(state, key, body, None)
+        state.applied_seq = seq
+    for order in rows.open_orders():
+        state.add_open(order)
+    resting = {o.order_id for book in state.books.values() for o in book.resting()}
+    if resting != state.orders.keys():
+        raise IntegrityFailure(
+            "order_log_mismatch",
+            f"{len(resting ^ state.orders.keys())} orders rest on the replayed books"
+            " but not in market_orders, or the reverse",
+        )
+    return state
+
+
+def catch_up(state: EngineState, conn: Connection) -> int:
+    """Apply the commands stored since ``state.applied_seq``; returns how many."""
+    rows = MarketRows(conn)
+    touched: set[int] = set()
+    count = 0
+    for seq, key, body in rows.log(state.applied_seq):
+        _apply(state, key, body, touched)
+        state.applied_seq = seq
+        count += 1
+    if touched:
+        for order_id in touched:
+            state.drop(order_id)
+        for order in rows.open_orders(touched):
+            state.add_open(order)
+    return count
+
+
+def _apply(state: EngineState, key: BookKey, body: str, touched: set[int] | None) -> None:
+    for command in decode(body):
+        if isinstance(command, OpenBook):
+            state.books[key] = Book(command.tick_size_minor, command.lot_size_units)
+            state.assets.pop(key.asset_id, None)  # its terms may have changed
+            continue
+        book = state.books.get(key)
+        if book is None:
+            raise IntegrityFailure(
+                "order_log_unopened", f"a command for {key} before the book opened"
+            )
+        events = book.apply(command)
+        if touched is not None:
+            order_id = getattr(command, "order_id", None)
+            if order_id is not None:
+                touched.add(order_id)
+            _touched_by(events, touched)
+
+
+def _touched_by(events: Sequence[Event], touched: set[int]) -> None:
+    for event in events:
+        for name in ("order_id", "maker_id", "taker_id"):
+            value = getattr(event, name, None)
+            if value is not None:
+                touched.add(value)
+
+
+def _order_payload_of(request: OrderRequest) -> dict[str, Any]:
+    """The payload placing ``request`` was recorded with (for replays)."""
+    return dict(order_payload(new_order(request, 0, 0)))
+
+
+def _answered(future: Future[Outcome | None]) -> Outcome:
+    outcome = future.result()
+    if outcome is None:  # pragma: no cover - only expiry batches answer None
+        raise RuntimeError("a request was answered as an expiry")
+    return outcome

@@ -1,0 +1,341 @@
+"""The engine's rows: the order log, orders, trades, candles and books, read and written
+inside the engine's transactions (and read back when it rebuilds).
+
+Writes are buffered by a session and stored at once (``store``): one multi-row
+statement per table, whatever the number of orders in the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, bindparam, insert, select, tuple_, update
+
+from ledger.core import validate_asset_id
+from ledger.core.accounts import currency_of
+from ledger.core.errors import NotFound, Refused
+from ledger.db.schema import (
+    Asset,
+    Currency,
+    MarketBook,
+    MarketCandle,
+    MarketCommand,
+    MarketOrder,
+    MarketTerms,
+    MarketTrade,
+    Member,
+    Project,
+    table,
+)
+from ledger.funding.states import ProjectState
+from market.book import SelfTradePrevention, Side, TimeInForce
+from market.engine.requests import OrderType
+from market.engine.state import AssetFacts, BookKey, OrderState, OrderStatus
+
+__all__ = ["CANDLE_INTERVALS_S", "MarketRows", "TradeRow", "order_state"]
+
+CANDLE_INTERVALS_S = (60, 300, 3600, 86400)
+"""The candles kept per book: 1m, 5m, 1h and 1d."""
+_TRADABLE = (ProjectState.FUNDED.value, ProjectState.FORWARDED.value)
+
+_orders = table(MarketOrder)
+_trades = table(MarketTrade)
+_commands = table(MarketCommand)
+_books = table(MarketBook)
+_candles = table(MarketCandle)
+_terms = table(MarketTerms)
+
+
+class TradeRow(NamedTuple):
+    """A trade as stored; ``id`` is the seq of the entry that settled it."""
+
+    id: int
+    asset_id: str
+    currency: str
+    price_minor: int
+    qty_units: int
+    fee_minor: int
+    maker_order_id: int
+    taker_order_id: int
+    maker_owner: str
+    taker_owner: str
+    taker_side: str
+    executed_ms: int
+
+
+_ORDER_COLUMNS = (
+    "id", "asset_id", "currency", "owner", "side", "type", "time_in_force", "price_minor",
+    "qty_units", "spend_minor", "remaining_units", "filled_units", "filled_minor", "status",
+    "reason", "post_only", "self_trade", "expires_at_ms", "hold_id", "placed_ms",
+    "updated_seq",
+)  # fmt: skip
+_ORDER_CHANGING = (
+    "price_minor", "remaining_units", "filled_units", "filled_minor", "status", "reason",
+    "hold_id", "updated_seq",
+)  # fmt: skip
+
+
+def order_state(row: Any) -> OrderState:
+    """An ``OrderState`` from a ``market_orders`` row (what its hold still holds is
+    what the order needs: the engine keeps the two equal)."""
+    order = OrderState(
+        id=row.id, asset_id=row.asset_id, currency=row.currency, owner=row.owner,
+        side=Side(row.side), type=OrderType(row.type),
+        time_in_force=TimeInForce(row.time_in_force), price_minor=row.price_minor,
+        qty_units=row.qty_units, spend_minor=row.spend_minor,
+        remaining_units=row.remaining_units, filled_units=row.filled_units,
+        filled_minor=row.filled_minor, status=row.status, reason=row.reason,
+        post_only=row.post_only, self_trade=SelfTradePrevention(row.self_trade),
+        expires_at_ms=row.expires_at_ms, hold_id=row.hold_id, hold_left=0,
+        placed_ms=row.placed_ms, updated_seq=row.updated_seq,
+    )  # fmt: skip
+    order.hold_left = order.need()
+    return order
+
+
+def _order_values(o: OrderState) -> dict[str, Any]:
+    return {
+        "id": o.id, "asset_id": o.asset_id, "currency": o.currency, "owner": o.owner,
+        "side": o.side.value, "type": o.type.value, "time_in_force": o.time_in_force.value,
+        "price_minor": o.price_minor, "qty_units": o.qty_units, "spend_minor": o.spend_minor,
+        "remaining_units": o.remaining_units, "filled_units": o.filled_units,
+        "filled_minor": o.filled_minor, "status": o.status, "reason": o.reason,
+        "post_only": o.post_only, "self_trade": o.self_trade.value,
+        "expires_at_ms": o.expires_at_ms, "hold_id": o.hold_id, "placed_ms": o.placed_ms,
+        "updated_seq": o.updated_seq,
+    }  # fmt: skip
+
+
+class MarketRows:
+    """Reads and buffered writes of the market's tables on one connection."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._commands: list[dict[str, Any]] = []
+        self._books: list[dict[str, Any]] = []
+
+    # -- reads for the checks ------------------------------------------------------------
+
+    def asset_facts(self, asset_id: str) -> AssetFacts:
+        """The asset's terms and operator; ``unknown_asset``, or ``project_not_funded``
+        while the project that buys it has not been funded."""
+        validate_asset_id(asset_id)
+        conn = self.conn
+        if (
+            conn.execute(select(table(Asset).c.id).where(table(Asset).c.id == asset_id)).first()
+            is None
+        ):
+            projects = table(Project)
+            listed = conn.execute(
+                select(projects.c.id, projects.c.state).where(projects.c.asset_id == asset_id)
+            ).first()
+            if listed is not None:
+                raise Refused(
+                    "project_not_funded",
+                    f"asset {asset_id} belongs to project {listed.id}, which is {listed.state}:"
+                    " nothing of it trades before the project is funded",
+                )
+            raise NotFound("unknown_asset", f"no asset {asset_id!r}")
+        projects = table(Project)
+        project = conn.execute(
+            select(
+                projects.c.id, projects.c.state, projects.c.organizer, projects.c.retained_min_units
+            )
+            .where(projects.c.asset_id == asset_id)
+            .order_by(projects.c.id.desc())
+        ).first()
+        operator, retained = None, 0
+        if project is not None:
+            if project.state not in _TRADABLE:
+                raise Refused(
+                    "project_not_funded",
+                    f"asset {asset_id} belongs to project {project.id}, which is {project.state}",
+                )
+            operator, retained = project.organizer, project.retained_min_units
+        terms = conn.execute(
+            select(_terms.c.tick_size_minor, _terms.c.lot_size_units).where(
+                _terms.c.asset_id == asset_id
+            )
+        ).first()
+        tick, lot = (terms.tick_size_minor, terms.lot_size_units) if terms else (1, 1)
+        return AssetFacts(tick, lot, operator, retained)
+
+    def require_currency(self, code: str) -> None:
+        """``unknown_currency`` unless money may be kept in ``code``."""
+        currency_of(code)  # refuses a malformed code
+        currencies = table(Currency)
+        if (
+            self.conn.execute(select(currencies.c.code).where(currencies.c.code == code)).first()
+            is None
+        ):
+            raise NotFound("unknown_currency", f"no currency {code!r}")
+
+    def member_id(self, address: str) -> int | None:
+        """The id of the member at ``address``, if it is one."""
+        members = table(Member)
+        found = self.conn.execute(select(members.c.id).where(members.c.address == address)).first()
+        return None if found is None else int(found[0])
+
+    def member_addresses(self, ids: Iterable[int]) -> dict[int, str]:
+        """The addresses of these member ids."""
+        members = table(Member)
+        wanted = list(set(ids))
+        if not wanted:
+            return {}
+        rows = self.conn.execute(
+            select(members.c.id, members.c.address).where(members.c.id.in_(wanted))
+        )
+        return {r.id: r.address for r in rows}
+
+    def order_owner_status(self, order_id: int) -> tuple[str, str] | None:
+        """(owner, status) of a stored order."""
+        row = self.conn.execute(
+            select(_orders.c.owner, _orders.c.status).where(_orders.c.id == order_id)
+        ).first()
+        return None if row is None else (row.owner, row.status)
+
+    # -- reads for a rebuild -------------------------------------------------------------
+
+    def log(self, after_seq: int) -> Iterator[tuple[int, BookKey, str]]:
+        """The order log after ``after_seq``, in order."""
+        rows = self.conn.execute(
+            select(_commands.c.seq, _commands.c.asset_id, _commands.c.currency, _commands.c.body)
+            .where(_commands.c.seq > after_seq)
+            .order_by(_commands.c.seq)
+        )
+        for seq, asset_id, currency, body in rows:
+            yield seq, BookKey(asset_id, currency), body
+
+    def open_orders(self, ids: Iterable[int] | None = None) -> list[OrderState]:
+        """The resting orders (of ``ids``, if given)."""
+        query = select(*(_orders.c[name] for name in _ORDER_COLUMNS))
+        if ids is None:
+            return [
+                order_state(r)
+                for r in self.conn.execute(query.where(_orders.c.status == OrderStatus.OPEN))
+            ]
+        found: list[OrderState] = []
+        wanted = sorted(set(ids))
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            rows = self.conn.execute(
+                query.where(_orders.c.id.in_(part), _orders.c.status == OrderStatus.OPEN)
+            )
+            found += [order_state(r) for r in rows]
+        return found
+
+    # -- buffered writes -----------------------------------------------------------------
+
+    def command(self, seq: int, key: BookKey, body: str) -> None:
+        """A row of the order log."""
+        self._commands.append(
+            {"seq": seq, "asset_id": key.asset_id, "currency": key.currency, "body": body}
+        )
+
+    def book_opened(self, seq: int, key: BookKey) -> None:
+        """A book's first order."""
+        self._books.append({"asset_id": key.asset_id, "currency": key.currency, "opened_seq": seq})
+
+    def store(
+        self, touched: dict[int, OrderState], new_orders: set[int], trades: list[TradeRow]
+    ) -> None:
+        """Write what the session decided."""
+        conn = self.conn
+        if self._books:
+            conn.execute(insert(_books), self._books)
+        if self._commands:
+            conn.execute(insert(_commands), self._commands)
+        fresh = [_order_values(o) for i, o in touched.items() if i in new_orders]
+        if fresh:
+            conn.execute(insert(_orders), fresh)
+        changed = [
+            {"b_id": o.id, **{name: _order_values(o)[name] for name in _ORDER_CHANGING}}
+            for i, o in touched.items()
+            if i not in new_orders
+        ]
+        if changed:
+            conn.execute(
+                update(_orders)
+                .where(_orders.c.id == bindparam("b_id"))
+                .values({name: bindparam(name) for name in _ORDER_CHANGING}),
+                changed,
+            )
+        if trades:
+            conn.execute(insert(_trades), [t._asdict() for t in trades])
+            self._candles(trades)
+
+    def _candles(self, trades: list[TradeRow]) -> None:
+        """Fold the trades into every interval's candles (read, merged, written back)."""
+        merged: dict[tuple[str, str, int, int], list[int]] = {}
+        for t in trades:
+            for interval in CANDLE_INTERVALS_S:
+                span = interval * 1000
+                key = (t.asset_id, t.currency, interval, t.executed_ms // span * span)
+                value = t.price_minor * t.qty_units
+                c = merged.get(key)
+                if c is None:
+                    merged[key] = [t.price_minor, t.price_minor, t.price_minor, t.price_minor,
+                                   t.qty_units, value, 1]  # fmt: skip
+                else:
+                    c[1] = max(c[1], t.price_minor)
+                    c[2] = min(c[2], t.price_minor)
+                    c[3] = t.price_minor
+                    c[4] += t.qty_units
+                    c[5] += value
+                    c[6] += 1
+        keys = list(merged)
+        cols = _candles.c
+        stored = {
+            (r.asset_id, r.currency, r.interval_s, r.bucket_ms): r
+            for r in self.conn.execute(
+                select(_candles).where(
+                    tuple_(cols.asset_id, cols.currency, cols.interval_s, cols.bucket_ms).in_(keys)
+                )
+            )
+        }
+        fresh: list[dict[str, Any]] = []
+        changed: list[dict[str, Any]] = []
+        for key, (o, h, lo, cl, vol, value, count) in merged.items():
+            old = stored.get(key)
+            values = {
+                "asset_id": key[0],
+                "currency": key[1],
+                "interval_s": key[2],
+                "bucket_ms": key[3],
+            }
+            if old is None:
+                fresh.append(values | {
+                    "open_minor": o, "high_minor": h, "low_minor": lo, "close_minor": cl,
+                    "volume_units": vol, "notional_minor": value, "trades": count,
+                })  # fmt: skip
+            else:
+                changed.append({
+                    "b_asset": key[0], "b_currency": key[1], "b_interval": key[2],
+                    "b_bucket": key[3],
+                    "high_minor": max(old.high_minor, h), "low_minor": min(old.low_minor, lo),
+                    "close_minor": cl, "volume_units": old.volume_units + vol,
+                    "notional_minor": old.notional_minor + value, "trades": old.trades + count,
+                })  # fmt: skip
+        if fresh:
+            self.conn.execute(insert(_candles), fresh)
+        if changed:
+            names = (
+                "high_minor",
+                "low_minor",
+                "close_minor",
+                "volume_units",
+                "notional_minor",
+                "trades",
+            )
+            self.conn.execute(
+                update(_candles)
+                .where(
+                    cols.asset_id == bindparam("b_asset"),
+                    cols.currency == bindparam("b_currency"),
+                    cols.interval_s == bindparam("b_interval"),
+                    cols.bucket_ms == bindparam("b_bucket"),
+                )
+                .values({name: bindparam(name) for name in names}),
+                changed,
+            )

@@ -1,0 +1,560 @@
+"""One transaction of the engine: requests in, entries and rows out.
+
+For each request, in order: its checks; then, for an order, its hold, staged through the
+ledger (``WriteTx.stage``), which refuses what the owner cannot cover; then the book;
+then one ``trade`` entry per trade, moving units seller -> buyer and cash buyer ->
+seller (less the network fee, to ``external:fees``) and consuming both holds; then one
+``order.release`` entry giving back what no longer needs holding. A request refused at
+any step leaves nothing: a refusal before the book changes nothing, and one by the book
+retracts the hold it staged.
+
+Before a request touches a book, the GTD orders due on it expire as a command of their
+own (``order.expire``), so the order log says exactly when each left. Every command the
+books applied is one row of the order log at the seq of its first entry.
+
+The fee is ``price * qty * fee_bps // 10_000``, rounded down (in the seller's favour):
+the seller receives the trade's value less the fee, the buyer pays the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ledger.core import AccountKey, Entry, EntryDraft, EntryKind, HoldChange, HoldOp, Posting
+from ledger.core.accounts import FEES, currency_of, member_holder, units_of
+from ledger.core.canonical import JsonValue
+from ledger.core.errors import Forbidden, IntegrityFailure, InvalidInput, NotFound, Refused
+from ledger.journal.write import WriteTx
+from market.book import (
+    Amend,
+    Book,
+    Cancel,
+    Cancelled,
+    Command,
+    Event,
+    Expire,
+    Expired,
+    PlaceLimit,
+    PlaceMarket,
+    Rejected,
+    Side,
+    Trade,
+)
+from market.engine.codec import LogCommand, OpenBook, encode
+from market.engine.requests import (
+    OPEN_ORDERS_PER_OWNER_MAX,
+    AmendRequest,
+    CancelRequest,
+    OrderRequest,
+    OrderType,
+    check_amend,
+    check_key,
+    check_order,
+)
+from market.engine.rows import MarketRows, TradeRow
+from market.engine.state import AssetFacts, BookKey, EngineState, OrderState, OrderStatus
+
+__all__ = ["FEE_BPS_MAX", "Outcome", "Session", "new_order", "order_payload"]
+
+FEE_BPS_MAX = 1_000
+"""The network fee is at most 10 %."""
+_ACTOR = "market"
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a request did: the order as it stands after it, and its trades."""
+
+    order: OrderState
+    trades: list[TradeRow] = field(default_factory=list)
+    replayed: bool = False
+
+
+class Session:
+    """The engine's decisions inside one write transaction (see the module docstring)."""
+
+    def __init__(
+        self, state: EngineState, tx: WriteTx, rows: MarketRows, now_ms: int, fee_bps: int
+    ) -> None:
+        self.state = state
+        self.tx = tx
+        self.rows = rows
+        self.now_ms = now_ms
+        self.fee_bps = fee_bps
+        self.trades: list[TradeRow] = []
+        self.touched: dict[int, OrderState] = {}
+        self.new_orders: set[int] = set()
+        self.events: list[tuple[BookKey, int, Sequence[Event]]] = []
+
+    # -- requests ------------------------------------------------------------------------
+
+    def place(self, r: OrderRequest) -> Outcome:
+        """Check, hold, match and settle one order."""
+        check_order(r, self.now_ms)
+        facts = self._asset(r.asset_id)
+        self._currency(r.currency)
+        owner_id = self._member_id(r.owner)
+        self._check_terms(facts, r.price_minor, r.qty_units)
+        if self.state.open_by_owner.get(r.owner, 0) >= OPEN_ORDERS_PER_OWNER_MAX:
+            raise Refused(
+                "too_many_open_orders",
+                f"a member may have at most {OPEN_ORDERS_PER_OWNER_MAX} orders resting",
+            )
+        key = BookKey(r.asset_id, r.currency)
+        book, opening = self._book(key, facts)
+        self._expire_due(key, book)
+        seq = self.tx.next_seq
+        order = new_order(r, seq, self.now_ms)
+        hold = HoldChange(order.hold_id, order.hold_account, HoldOp.PLACE, order.hold_left)
+        self.tx.stage(
+            EntryDraft(
+                kind=EntryKind.ORDER_PLACE,
+                idempotency_key=r.key,
+                actor=r.actor,
+                payload=order_payload(order),
+                hold_changes=(hold,),
+            ),
+            fresh_holds=True,
+        )
+        if r.side is Side.SELL and facts.operator == r.owner:
+            self._check_retained(order, facts)
+        command: Command
+        if r.type is OrderType.LIMIT:
+            command = PlaceLimit(
+                seq, owner_id, r.side, order.price_minor or 0, order.qty_units,
+                r.time_in_force, r.expires_at_ms, r.post_only, r.self_trade, self.now_ms,
+            )  # fmt: skip
+        else:
+            command = PlaceMarket(
+                seq, owner_id, r.side, r.qty_units or 0, r.spend_minor or 0, r.self_trade,
+                self.now_ms,
+            )  # fmt: skip
+        events = book.apply(command)
+        if events and type(events[0]) is Rejected:
+            self.tx.retract()
+            raise _rejection(events[0])
+        log: list[LogCommand] = (
+            [OpenBook(facts.tick_size_minor, facts.lot_size_units)] if opening else []
+        )
+        self._log(seq, key, [*log, command])
+        self.state.add_open(order)
+        self.touched[seq] = order
+        self.new_orders.add(seq)
+        trades = self._settle(key, book, seq, events, taker=order)
+        return Outcome(order, trades)
+
+    def cancel(self, r: CancelRequest) -> Outcome:
+        """Cancel what rests of the owner's order, releasing its hold."""
+        check_key(r.key)
+        order = self._own_open_order(r.owner, r.order_id)
+        key = order.book
+        book = self.state.books[key]
+        self._expire_due(key, book)
+        if order.status != OrderStatus.OPEN:  # it expired just now
+            raise Refused("order_not_open", f"order {r.order_id} is {order.status}")
+        seq = self.tx.next_seq
+        self.tx.stage(
+            EntryDraft(
+                kind=EntryKind.ORDER_CANCEL,
+                idempotency_key=r.key,
+                actor=r.actor,
+                payload={"order_id": order.id},
+                hold_changes=(
+                    HoldChange(order.hold_id, order.hold_account, HoldOp.RELEASE, order.hold_left),
+                ),
+            )
+        )
+        command = Cancel(order.id, self.now_ms)
+        events = book.apply(command)
+        if not events or type(events[0]) is not Cancelled:
+            raise IntegrityFailure(
+                "book_disagrees", f"order {order.id} was open but not on its book"
+            )
+        self._log(seq, key, [command])
+        order.hold_left = 0
+        order.remaining_units = 0
+        self._finish(order, OrderStatus.CANCELLED, "user", seq)
+        self.events.append((key, seq, events))
+        return Outcome(order)
+
+    def amend(self, r: AmendRequest) -> Outcome:
+        """Give the owner's resting order a new price and/or quantity; the hold follows."""
+        check_amend(r)
+        order = self._own_open_order(r.owner, r.order_id)
+        key = order.book
+        book = self.state.books[key]
+        self._check_terms(self.state.assets[order.asset_id], r.price_minor, r.qty_units)
+        self._expire_due(key, book)
+        if order.status != OrderStatus.OPEN:
+            raise Refused("order_not_open", f"order {r.order_id} is {order.status}")
+        price = order.price_minor if r.price_minor is None else r.price_minor
+        qty = order.remaining_units if r.qty_units is None else r.qty_units
+        if price is None:  # pragma: no cover - market orders never rest
+            raise IntegrityFailure("market_order_rests", f"order {order.id} has no price")
+        need = qty if order.side is Side.SELL else price * qty
+        seq = self.tx.next_seq
+        account = order.hold_account
+        changes: tuple[HoldChange, ...]
+        hold_id = order.hold_id
+        if need <= order.hold_left:
+            changes = (
+                (HoldChange(hold_id, account, HoldOp.RELEASE, order.hold_left - need),)
+                if need < order.hold_left
+                else ()
+            )
+        else:  # a larger hold: the old one is given back and a new one taken
+            hold_id = f"order:{order.id}:{seq}"
+            changes = (
+                HoldChange(order.hold_id, account, HoldOp.RELEASE, order.hold_left),
+                HoldChange(hold_id, account, HoldOp.PLACE, need),
+            )
+        self.tx.stage(
+            EntryDraft(
+                kind=EntryKind.ORDER_AMEND,
+                idempotency_key=r.key,
+                actor=r.actor,
+                payload={"order_id": order.id, "price_minor": price, "qty_units": qty},
+                hold_changes=changes,
+            ),
+            fresh_holds=True,
+        )
+        facts = self.state.assets[order.asset_id]
+        if (
+            order.side is Side.SELL
+            and facts.operator == order.owner
+            and qty > order.remaining_units
+        ):
+            self._check_retained(order, facts)
+        command = Amend(order.id, r.price_minor, r.qty_units, self.now_ms)
+        events = book.apply(command)
+        if events and type(events[0]) is Rejected:
+            self.tx.retract()
+            raise _rejection(events[0])
+        self._log(seq, key, [command])
+        order.hold_id, order.hold_left = hold_id, need
+        order.price_minor, order.remaining_units = price, qty
+        order.updated_seq = seq
+        self.touched[order.id] = order
+        trades = self._settle(key, book, seq, events, taker=order)
+        return Outcome(order, trades)
+
+    def expire_due(self) -> None:
+        """Expire the GTD orders due now on every book (the engine's clock)."""
+        for key, book in list(self.state.books.items()):
+            self._expire_due(key, book)
+
+    # -- settlement ----------------------------------------------------------------------
+
+    def _settle(
+        self, key: BookKey, book: Book, seq: int, events: Sequence[Event], taker: OrderState
+    ) -> list[TradeRow]:
+        """The entries of a command's trades and of the holds it no longer needs."""
+        orders = self.state.orders
+        releases: list[HoldChange] = []
+        trades: list[TradeRow] = []
+        for event in events:
+            if type(event) is Trade:
+                maker = orders[event.maker_id]
+                trades.append(self._trade(key, maker, taker, event))
+                if maker.remaining_units == 0:
+                    self._finish(maker, OrderStatus.FILLED, None, seq)
+            elif type(event) is Cancelled:
+                releases += self._cancelled(orders[event.order_id], event, seq, taker)
+        if taker.status == OrderStatus.OPEN:
+            resting = book.order(taker.id)
+            if resting is None:
+                filled = taker.reason is None and taker.filled_units > 0
+                if taker.hold_left:
+                    releases.append(
+                        HoldChange(
+                            taker.hold_id, taker.hold_account, HoldOp.RELEASE, taker.hold_left
+                        )
+                    )
+                    taker.hold_left = 0
+                taker.remaining_units = 0
+                if filled:
+                    self._finish(taker, OrderStatus.FILLED, None, seq)
+                else:
+                    default = (
+                        "market_remainder" if taker.type is OrderType.MARKET else "ioc_remainder"
+                    )
+                    self._finish(taker, OrderStatus.CANCELLED, taker.reason or default, seq)
+            elif resting.qty_units != taker.remaining_units or taker.hold_left != taker.need():
+                raise IntegrityFailure(
+                    "book_disagrees", f"order {taker.id}: the book and its hold disagree"
+                )
+        if releases:
+            self.tx.stage(
+                EntryDraft(
+                    kind=EntryKind.ORDER_RELEASE,
+                    idempotency_key=f"market:release:{self.tx.next_seq}",
+                    actor=_ACTOR,
+                    payload={"order_id": taker.id},
+                    hold_changes=tuple(releases),
+                )
+            )
+        self.events.append((key, seq, events))
+        return trades
+
+    def _trade(self, key: BookKey, maker: OrderState, taker: OrderState, t: Trade) -> TradeRow:
+        seller, buyer = (taker, maker) if t.taker_side is Side.SELL else (maker, taker)
+        value = t.price_minor * t.qty_units
+        fee = value * self.fee_bps // 10_000
+        units = units_of(key.asset_id)
+        cash = currency_of(key.currency)
+        seller_cash = AccountKey(member_holder(seller.owner), cash)
+        postings = [
+            Posting(AccountKey(member_holder(seller.owner), units), -t.qty_units),
+            Posting(AccountKey(member_holder(buyer.owner), units), t.qty_units),
+            Posting(AccountKey(member_holder(buyer.owner), cash), -value),
+            Posting(seller_cash, value - fee),
+        ]
+        if fee:
+            postings.append(Posting(AccountKey(FEES, cash), fee))
+        holds = [
+            HoldChange(seller.hold_id, seller.hold_account, HoldOp.CONSUME, t.qty_units),
+            HoldChange(buyer.hold_id, buyer.hold_account, HoldOp.CONSUME, value),
+        ]
+        seller.hold_left -= t.qty_units
+        buyer.hold_left -= value
+        if buyer is taker and buyer.price_minor is not None and buyer.price_minor > t.price_minor:
+            improvement = (buyer.price_minor - t.price_minor) * t.qty_units
+            holds.append(HoldChange(buyer.hold_id, buyer.hold_account, HoldOp.RELEASE, improvement))
+            buyer.hold_left -= improvement
+        seq = self.tx.next_seq
+        payload: dict[str, JsonValue] = {
+            "asset_id": key.asset_id,
+            "currency": key.currency,
+            "price_minor": t.price_minor,
+            "qty_units": t.qty_units,
+            "maker_order_id": maker.id,
+            "taker_order_id": taker.id,
+            "taker_side": t.taker_side.value,
+        }
+        if fee:
+            payload["fee_minor"] = fee
+        self.tx.stage(
+            EntryDraft(
+                kind=EntryKind.TRADE,
+                idempotency_key=f"market:trade:{seq}",
+                actor=_ACTOR,
+                payload=payload,
+                postings=tuple(postings),
+                hold_changes=tuple(holds),
+            )
+        )
+        for order in (maker, taker):
+            order.filled_units += t.qty_units
+            order.filled_minor += value
+            order.remaining_units = max(order.remaining_units - t.qty_units, 0)
+            order.updated_seq = seq
+            self.touched[order.id] = order
+        row = TradeRow(
+            seq, key.asset_id, key.currency, t.price_minor, t.qty_units, fee, maker.id,
+            taker.id, maker.owner, taker.owner, t.taker_side.value, self.now_ms,
+        )  # fmt: skip
+        self.trades.append(row)
+        return row
+
+    def _cancelled(
+        self, order: OrderState, event: Cancelled, seq: int, taker: OrderState
+    ) -> list[HoldChange]:
+        """The release a self-trade or remainder cancel calls for."""
+        if event.left_units:  # DECREMENT: the order goes on, smaller
+            order.remaining_units = event.left_units
+            need = order.need()
+            give = order.hold_left - need
+            order.hold_left = need
+            order.updated_seq = seq
+            self.touched[order.id] = order
+            return (
+                [HoldChange(order.hold_id, order.hold_account, HoldOp.RELEASE, give)]
+                if give
+                else []
+            )
+        if order is taker:  # its rest is released once, after all its trades
+            order.reason = event.reason.value
+            return []
+        give = order.hold_left
+        order.hold_left = 0
+        order.remaining_units = 0
+        self._finish(order, OrderStatus.CANCELLED, event.reason.value, seq)
+        return [HoldChange(order.hold_id, order.hold_account, HoldOp.RELEASE, give)] if give else []
+
+    def _expire_due(self, key: BookKey, book: Book) -> None:
+        due = book.next_expiry_ms()
+        if due is None or due > self.now_ms:
+            return
+        seq = self.tx.next_seq
+        command = Expire(self.now_ms)
+        events = book.apply(command)
+        if not events:
+            return
+        releases: list[HoldChange] = []
+        expired: list[JsonValue] = []
+        for event in events:
+            if type(event) is not Expired:
+                raise IntegrityFailure("book_disagrees", f"an expiry returned {event!r}")
+            order = self.state.orders[event.order_id]
+            expired.append(order.id)
+            if order.hold_left:
+                releases.append(
+                    HoldChange(order.hold_id, order.hold_account, HoldOp.RELEASE, order.hold_left)
+                )
+            order.hold_left = 0
+            order.remaining_units = 0
+            self._finish(order, OrderStatus.EXPIRED, "expired", seq)
+        self.tx.stage(
+            EntryDraft(
+                kind=EntryKind.ORDER_EXPIRE,
+                idempotency_key=f"market:expire:{seq}",
+                actor=_ACTOR,
+                payload={"asset_id": key.asset_id, "currency": key.currency, "order_ids": expired},
+                hold_changes=tuple(releases),
+            )
+        )
+        self._log(seq, key, [command])
+        self.events.append((key, seq, events))
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _finish(self, order: OrderState, status: str, reason: str | None, seq: int) -> None:
+        order.status = status
+        order.reason = reason
+        order.updated_seq = seq
+        self.touched[order.id] = order
+        self.state.drop(order.id)
+
+    def _log(self, seq: int, key: BookKey, commands: list[LogCommand]) -> None:
+        self.rows.command(seq, key, encode(commands))
+        if isinstance(commands[0], OpenBook):
+            self.rows.book_opened(seq, key)
+
+    def _check_retained(self, order: OrderState, facts: AssetFacts) -> None:
+        """An operator's sell holds units only above the asset's retained minimum."""
+        available = self.tx.available(order.hold_account)
+        if available < facts.retained_min_units:
+            self.tx.retract()
+            raise Refused(
+                "operator_retained_minimum",
+                f"the operator keeps at least {facts.retained_min_units} units; this sell"
+                f" would leave {available} unreserved",
+                retained_min_units=str(facts.retained_min_units),
+            )
+
+    def _check_terms(self, facts: AssetFacts, price: int | None, qty: int | None) -> None:
+        if price is not None and price % facts.tick_size_minor:
+            raise InvalidInput(
+                "price_off_tick", f"the price must be a multiple of {facts.tick_size_minor}",
+                tick_size_minor=str(facts.tick_size_minor),
+            )  # fmt: skip
+        if qty is not None and qty % facts.lot_size_units:
+            raise InvalidInput(
+                "qty_off_lot", f"the quantity must be a multiple of {facts.lot_size_units}",
+                lot_size_units=str(facts.lot_size_units),
+            )  # fmt: skip
+
+    def _asset(self, asset_id: str) -> AssetFacts:
+        facts = self.state.assets.get(asset_id)
+        if facts is None:
+            facts = self.rows.asset_facts(asset_id)  # raises unknown_asset, project_not_funded
+            self.state.assets[asset_id] = facts
+        return facts
+
+    def _currency(self, code: str) -> None:
+        self.rows.require_currency(code)
+
+    def _member_id(self, address: str) -> int:
+        member_id = self.state.member_ids.get(address)
+        if member_id is None:
+            member_id = self.rows.member_id(address)
+            if member_id is None:
+                raise NotFound("unknown_member", f"{address} is not a member: it holds nothing")
+            self.state.remember_member(address, member_id)
+        return member_id
+
+    def _book(self, key: BookKey, facts: AssetFacts) -> tuple[Book, bool]:
+        book = self.state.books.get(key)
+        if book is not None:
+            return book, False
+        book = self.state.books[key] = Book(facts.tick_size_minor, facts.lot_size_units)
+        return book, True
+
+    def _own_open_order(self, owner: str, order_id: int) -> OrderState:
+        if type(order_id) is not int or not 0 < order_id < 2**63:
+            raise NotFound("unknown_order", f"no order {order_id!r}")
+        order = self.state.orders.get(order_id)
+        if order is None:
+            found = self.rows.order_owner_status(order_id)
+            if found is None:
+                raise NotFound("unknown_order", f"no order {order_id}")
+            who, status = found
+            if who != owner:
+                raise Forbidden("not_your_order", f"order {order_id} is another member's")
+            raise Refused("order_not_open", f"order {order_id} is {status}")
+        if order.owner != owner:
+            raise Forbidden("not_your_order", f"order {order_id} is another member's")
+        return order
+
+    def flush(self) -> list[Entry]:
+        """Store the staged entries and the market's rows."""
+        entries = self.tx.flush()
+        self.rows.store(self.touched, self.new_orders, self.trades)
+        return entries
+
+
+def new_order(r: OrderRequest, seq: int, now_ms: int) -> OrderState:
+    """The order ``r`` places at ``seq``, before it meets the book: holding all it needs."""
+    if r.type is OrderType.MARKET and r.side is Side.BUY:
+        hold_left = r.spend_minor or 0
+        qty = 0
+    else:
+        qty = r.qty_units or 0
+        hold_left = qty if r.side is Side.SELL else (r.price_minor or 0) * qty
+    return OrderState(
+        id=seq, asset_id=r.asset_id, currency=r.currency, owner=r.owner, side=r.side,
+        type=r.type, time_in_force=r.time_in_force, price_minor=r.price_minor,
+        qty_units=qty, spend_minor=r.spend_minor, remaining_units=qty, filled_units=0,
+        filled_minor=0, status=OrderStatus.OPEN, reason=None, post_only=r.post_only,
+        self_trade=r.self_trade, expires_at_ms=r.expires_at_ms,
+        hold_id=f"order:{seq}", hold_left=hold_left, placed_ms=now_ms, updated_seq=seq,
+    )  # fmt: skip
+
+
+def order_payload(order: OrderState) -> dict[str, JsonValue]:
+    payload: dict[str, JsonValue] = {
+        "asset_id": order.asset_id,
+        "currency": order.currency,
+        "side": order.side.value,
+        "type": order.type.value,
+        "time_in_force": order.time_in_force.value,
+    }
+    if order.price_minor is not None:
+        payload["price_minor"] = order.price_minor
+    if order.type is OrderType.MARKET and order.side is Side.BUY:
+        payload["spend_minor"] = order.spend_minor
+    else:
+        payload["qty_units"] = order.qty_units
+    if order.expires_at_ms is not None:
+        payload["expires_at_ms"] = order.expires_at_ms
+    if order.post_only:
+        payload["post_only"] = True
+    payload["self_trade"] = order.self_trade.value
+    return payload
+
+
+_REJECTIONS: dict[str, tuple[type[InvalidInput] | type[Refused], str]] = {
+    "post_only_would_cross": (Refused, "the post-only order would trade on arrival"),
+    "fok_unfillable": (Refused, "the fill-or-kill order cannot be filled at once in full"),
+    "book_full": (Refused, "the book holds its maximum number of orders"),
+    "bad_tick": (InvalidInput, "the price is off the book's tick"),
+    "bad_lot": (InvalidInput, "the quantity is off the book's lot"),
+    "expired": (InvalidInput, "the order's expiry has passed"),
+}
+
+
+def _rejection(event: Rejected) -> InvalidInput | Refused:
+    reason = event.reason.value
+    kind, message = _REJECTIONS.get(reason, (InvalidInput, f"the book refused the order: {reason}"))
+    return kind(reason, message)

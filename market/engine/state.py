@@ -1,0 +1,142 @@
+"""What the engine keeps in memory: its books, and the orders resting on them.
+
+``EngineState`` is rebuilt from the database (the order log replayed into new books,
+the open orders' rows read back) and kept in step with it: by the engine's own
+transactions, and by catching up on the commands other workers stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from ledger.core import AccountKey
+from ledger.core.accounts import currency_of, member_holder, units_of
+from market.book import Book, SelfTradePrevention, Side, TimeInForce
+from market.engine.requests import OrderType
+
+__all__ = ["AssetFacts", "BookKey", "EngineState", "OrderState", "OrderStatus"]
+
+
+class BookKey(NamedTuple):
+    """A book: one per (asset, currency)."""
+
+    asset_id: str
+    currency: str
+
+
+class OrderStatus:
+    """Where an order stands. ``open``: it rests; the others are final."""
+
+    OPEN = "open"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True, slots=True)
+class AssetFacts:
+    """What the engine needs to know of an asset before an order touches its book."""
+
+    tick_size_minor: int
+    lot_size_units: int
+    operator: str | None
+    retained_min_units: int
+
+
+@dataclass(slots=True)
+class OrderState:
+    """An order as the engine sees it: a ``market_orders`` row, kept while it rests.
+
+    ``hold_left`` is what remains of its hold: for a resting sell its remaining units,
+    for a resting limit buy its price times its remaining units (price improvement is
+    given back as it trades), for a market buy what is left of its budget.
+    """
+
+    id: int
+    asset_id: str
+    currency: str
+    owner: str
+    side: Side
+    type: OrderType
+    time_in_force: TimeInForce
+    price_minor: int | None
+    qty_units: int
+    spend_minor: int | None
+    remaining_units: int
+    filled_units: int
+    filled_minor: int
+    status: str
+    reason: str | None
+    post_only: bool
+    self_trade: SelfTradePrevention
+    expires_at_ms: int | None
+    hold_id: str
+    hold_left: int
+    placed_ms: int
+    updated_seq: int
+
+    @property
+    def book(self) -> BookKey:
+        """The book it belongs to."""
+        return BookKey(self.asset_id, self.currency)
+
+    @property
+    def hold_account(self) -> AccountKey:
+        """The account its hold reserves on: units for a sell, cash for a buy."""
+        instrument = (
+            units_of(self.asset_id) if self.side is Side.SELL else currency_of(self.currency)
+        )
+        return AccountKey(member_holder(self.owner), instrument)
+
+    def need(self) -> int:
+        """What its hold must still cover for what rests (zero once it is done)."""
+        if self.status != OrderStatus.OPEN:
+            return 0
+        if self.side is Side.SELL:
+            return self.remaining_units
+        if self.price_minor is None:
+            return self.hold_left  # a market buy never rests; it needs its whole budget
+        return self.price_minor * self.remaining_units
+
+
+class EngineState:
+    """The books, the open orders and the member ids the engine has met."""
+
+    def __init__(self) -> None:
+        self.books: dict[BookKey, Book] = {}
+        self.orders: dict[int, OrderState] = {}
+        self.open_by_owner: dict[str, int] = {}
+        self.applied_seq = 0
+        self.member_ids: dict[str, int] = {}
+        self.member_addresses: dict[int, str] = {}
+        self.assets: dict[str, AssetFacts] = {}
+
+    def add_open(self, order: OrderState) -> None:
+        """Keep ``order`` as resting."""
+        self.orders[order.id] = order
+        self.open_by_owner[order.owner] = self.open_by_owner.get(order.owner, 0) + 1
+
+    def drop(self, order_id: int) -> None:
+        """Forget an order that no longer rests."""
+        order = self.orders.pop(order_id, None)
+        if order is not None:
+            left = self.open_by_owner[order.owner] - 1
+            if left:
+                self.open_by_owner[order.owner] = left
+            else:
+                del self.open_by_owner[order.owner]
+
+    def remember_member(self, address: str, member_id: int) -> None:
+        """A member's id is its owner key on every book."""
+        self.member_ids[address] = member_id
+        self.member_addresses[member_id] = address
+
+    def next_expiry_ms(self) -> int | None:
+        """The earliest time any GTD order on any book falls due, if one may."""
+        due = [t for t in (b.next_expiry_ms() for b in self.books.values()) if t is not None]
+        return min(due) if due else None
+
+    def state_hashes(self) -> dict[BookKey, str]:
+        """Each book's state hash."""
+        return {key: book.state_hash() for key, book in sorted(self.books.items())}
