@@ -8,6 +8,7 @@ from api.routes.auth import router as auth_router
 from api.routes.directory import router as directory_router
 from api.routes.health import router as health_router
 from api.routes.ledger_routes import router as ledger_router
+from api.routes.market_terms import router as market_terms_router
 from api.routes.markets import router as markets_router
 from api.routes.members import router as members_router
 from api.routes.orders import router as orders_router
@@ -18,6 +19,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     ledger_router,
     orders_router,
     markets_router,
+    market_terms_router,
     auth_router,
     members_router,
     assets_router,

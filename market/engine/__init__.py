@@ -18,9 +18,10 @@ from market.engine.requests import (
     OrderRequest,
     OrderType,
     Request,
+    TermsRequest,
 )
 from market.engine.rows import CANDLE_INTERVALS_S, TradeRow
-from market.engine.session import FEE_BPS_MAX, Outcome
+from market.engine.session import FEE_BPS_MAX, Outcome, TermsSet
 from market.engine.state import AssetFacts, BookKey, EngineState, OrderState, OrderStatus
 
 __all__ = [
@@ -43,6 +44,8 @@ __all__ = [
     "OrderType",
     "Outcome",
     "Request",
+    "TermsRequest",
+    "TermsSet",
     "TradeRow",
     "catch_up",
     "rebuild",

@@ -47,9 +47,22 @@ from ledger.journal.entries import load_entries
 from ledger.journal.write import Ledger
 from market.book import Book, Event
 from market.engine.codec import OpenBook, decode
-from market.engine.requests import AmendRequest, CancelRequest, OrderRequest, Request
+from market.engine.requests import (
+    AmendRequest,
+    CancelRequest,
+    OrderRequest,
+    Request,
+    TermsRequest,
+)
 from market.engine.rows import MarketRows
-from market.engine.session import FEE_BPS_MAX, Outcome, Session, new_order, order_payload
+from market.engine.session import (
+    FEE_BPS_MAX,
+    Outcome,
+    Session,
+    TermsSet,
+    new_order,
+    order_payload,
+)
 from market.engine.state import BookKey, EngineState
 
 __all__ = ["BATCH_MAX", "POLL_S", "EngineStatus", "MarketEngine"]
@@ -61,6 +74,9 @@ POLL_S = 1.0
 
 log = logging.getLogger("dpn.market.engine")
 _DONE = None  # what an expiry-only batch answers
+Answer = Outcome | TermsSet | None
+"""What a request's future gives: an order's outcome, an asset's terms, or (for a batch
+that only expires orders) None."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +118,7 @@ class MarketEngine:
         self._state: EngineState | None = None
         self._lock = threading.Lock()  # the state, while a batch or a catch-up runs
         self._changed = threading.Condition()
-        self._waiting: deque[tuple[Request | None, Future[Outcome | None]]] = deque()
+        self._waiting: deque[tuple[Request | None, Future[Answer]]] = deque()
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._last_now_ms = 0
@@ -110,10 +126,10 @@ class MarketEngine:
 
     # -- the public face -----------------------------------------------------------------
 
-    def submit(self, request: Request) -> Future[Outcome | None]:
+    def submit(self, request: Request) -> Future[Answer]:
         """Queue ``request`` for the next batch; the future gives its ``Outcome`` once
         stored, or raises its error (a ``LedgerError`` with a stable code)."""
-        future: Future[Outcome | None] = Future()
+        future: Future[Answer] = Future()
         with self._changed:
             if self._stopping:
                 raise RuntimeError("the market engine is stopping")
@@ -134,9 +150,17 @@ class MarketEngine:
         """Amend an order and wait for it to be stored."""
         return _answered(self.submit(request))
 
+    def set_terms(self, request: TermsRequest) -> TermsSet:
+        """Set an asset's tick and lot (``market_busy`` while an order rests on any of its
+        books) and wait for it to be stored."""
+        terms = self.submit(request).result()
+        if not isinstance(terms, TermsSet):  # pragma: no cover - a request of another kind
+            raise TypeError(f"a terms request was answered with {terms!r}")
+        return terms
+
     def expire_now(self) -> None:
         """Run one batch that only expires what is due (the clock does this by itself)."""
-        future: Future[Outcome | None] = Future()
+        future: Future[Answer] = Future()
         with self._changed:
             self._waiting.append((None, future))
             self._ensure_thread()
@@ -233,8 +257,8 @@ class MarketEngine:
 
     # -- a batch -------------------------------------------------------------------------
 
-    def _commit(self, batch: list[tuple[Request | None, Future[Outcome | None]]]) -> None:
-        results: list[Outcome | LedgerError | int | None] = []
+    def _commit(self, batch: list[tuple[Request | None, Future[Answer]]]) -> None:
+        results: list[Answer | LedgerError | int] = []
         try:
             with self._lock:
                 try:
@@ -246,7 +270,7 @@ class MarketEngine:
                         replays = self._replays(tx.conn, tx.stored_requests(
                             [r.key for r, _ in batch if r is not None]
                         ), batch)  # fmt: skip
-                        seen: dict[str, int] = {}
+                        seen: dict[str, int | TermsSet] = {}
                         for index, (request, _) in enumerate(batch):
                             results.append(self._one(session, request, replays, seen, index))
                         session.flush()
@@ -278,10 +302,10 @@ class MarketEngine:
         self,
         session: Session,
         request: Request | None,
-        replays: dict[str, int | LedgerError],
-        seen: dict[str, int],
+        replays: dict[str, int | LedgerError | TermsSet],
+        seen: dict[str, int | TermsSet],
         index: int,
-    ) -> Outcome | LedgerError | int | None:
+    ) -> Answer | LedgerError | int:
         if request is None:
             return _DONE
         replay = replays.get(request.key)
@@ -290,6 +314,10 @@ class MarketEngine:
         if request.key in seen:  # the same key twice in one batch: the first answers both
             return seen[request.key]
         try:
+            if isinstance(request, TermsRequest):
+                terms: TermsSet = session.set_terms(request)
+                seen[request.key] = terms
+                return terms
             if isinstance(request, OrderRequest):
                 outcome = session.place(request)
             elif isinstance(request, CancelRequest):
@@ -306,18 +334,33 @@ class MarketEngine:
         conn: Connection,
         stored: dict[str, int],
         batch: Sequence[tuple[Request | None, Any]],
-    ) -> dict[str, int | LedgerError]:
+    ) -> dict[str, int | LedgerError | TermsSet]:
         """For each request whose key is stored: the order it placed or named, or a
         conflict when the key was used for another request."""
         if not stored:
             return {}
         entries = {e.seq: e for e in load_entries(conn, sorted(set(stored.values())))}
-        found: dict[str, int | LedgerError] = {}
+        found: dict[str, int | LedgerError | TermsSet] = {}
         for request, _ in batch:
             if request is None or request.key not in stored:
                 continue
             entry = entries[stored[request.key]]
             payload = dict(entry.payload)
+            if isinstance(request, TermsRequest):
+                if entry.kind != EntryKind.MARKET_TERMS:
+                    found[request.key] = _key_conflict()
+                    continue
+                recorded = TermsSet(
+                    str(payload["asset_id"]),
+                    int(str(payload["tick_size_minor"])),
+                    int(str(payload["lot_size_units"])),
+                    entry.seq,
+                )
+                asked = TermsSet(
+                    request.asset_id, request.tick_size_minor, request.lot_size_units, entry.seq
+                )
+                found[request.key] = recorded if asked == recorded else _key_conflict()
+                continue
             same = False
             order_id = entry.seq
             if isinstance(request, OrderRequest) and entry.kind == EntryKind.ORDER_PLACE:
@@ -334,14 +377,7 @@ class MarketEngine:
                         ("qty_units", request.qty_units),
                     )
                 )
-            found[request.key] = (
-                order_id
-                if same
-                else Conflict(
-                    "idempotency_conflict",
-                    "this idempotency key was already used for a different request",
-                )
-            )
+            found[request.key] = order_id if same else _key_conflict()
         return found
 
     def _replayed(self, order_id: int) -> Outcome:
@@ -432,8 +468,14 @@ def _order_payload_of(request: OrderRequest) -> dict[str, Any]:
     return dict(order_payload(new_order(request, 0, 0)))
 
 
-def _answered(future: Future[Outcome | None]) -> Outcome:
+def _answered(future: Future[Answer]) -> Outcome:
     outcome = future.result()
-    if outcome is None:  # pragma: no cover - only expiry batches answer None
-        raise RuntimeError("a request was answered as an expiry")
+    if not isinstance(outcome, Outcome):  # pragma: no cover - a request of another kind
+        raise TypeError(f"an order request was answered with {outcome!r}")
     return outcome
+
+
+def _key_conflict() -> Conflict:
+    return Conflict(
+        "idempotency_conflict", "this idempotency key was already used for a different request"
+    )

@@ -27,7 +27,11 @@ __all__ = [
     "OrderRequest",
     "OrderType",
     "Request",
+    "TermsRequest",
+    "check_amend",
+    "check_key",
     "check_order",
+    "check_terms",
 ]
 
 PRICE_MAX_MINOR: Final = 2**63 - 1
@@ -95,7 +99,18 @@ class AmendRequest:
     qty_units: int | None = None
 
 
-Request = OrderRequest | CancelRequest | AmendRequest
+@dataclass(frozen=True, slots=True)
+class TermsRequest:
+    """Set an asset's tick and lot, for all its books (only while none holds an order)."""
+
+    asset_id: str
+    tick_size_minor: int
+    lot_size_units: int
+    key: str
+    actor: str
+
+
+Request = OrderRequest | CancelRequest | AmendRequest | TermsRequest
 
 
 def _int_in(what: str, value: object, high: int, code: str) -> int:
@@ -158,3 +173,10 @@ def check_amend(r: AmendRequest) -> None:
         _int_in("price_minor", r.price_minor, PRICE_MAX_MINOR, "price_out_of_range")
     if r.qty_units is not None:
         _int_in("qty_units", r.qty_units, QTY_MAX_UNITS, "qty_out_of_range")
+
+
+def check_terms(r: TermsRequest) -> None:
+    """Refuse a tick or lot out of range."""
+    check_key(r.key)
+    _int_in("tick_size_minor", r.tick_size_minor, PRICE_MAX_MINOR, "tick_size_out_of_range")
+    _int_in("lot_size_units", r.lot_size_units, QTY_MAX_UNITS, "lot_size_out_of_range")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, bindparam, insert, select, tuple_, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, tuple_, update
 
 from ledger.core import validate_asset_id
 from ledger.core.accounts import currency_of
@@ -114,6 +114,7 @@ class MarketRows:
         self.conn = conn
         self._commands: list[dict[str, Any]] = []
         self._books: list[dict[str, Any]] = []
+        self._terms: dict[str, dict[str, Any]] = {}
 
     # -- reads for the checks ------------------------------------------------------------
 
@@ -153,13 +154,17 @@ class MarketRows:
                     f"asset {asset_id} belongs to project {project.id}, which is {project.state}",
                 )
             operator, retained = project.organizer, project.retained_min_units
-        terms = conn.execute(
+        tick, lot = self.terms_of(asset_id)
+        return AssetFacts(tick, lot, operator, retained)
+
+    def terms_of(self, asset_id: str) -> tuple[int, int]:
+        """The asset's (tick, lot): (1, 1) until they are set."""
+        terms = self.conn.execute(
             select(_terms.c.tick_size_minor, _terms.c.lot_size_units).where(
                 _terms.c.asset_id == asset_id
             )
         ).first()
-        tick, lot = (terms.tick_size_minor, terms.lot_size_units) if terms else (1, 1)
-        return AssetFacts(tick, lot, operator, retained)
+        return (terms.tick_size_minor, terms.lot_size_units) if terms else (1, 1)
 
     def require_currency(self, code: str) -> None:
         """``unknown_currency`` unless money may be kept in ``code``."""
@@ -237,11 +242,23 @@ class MarketRows:
         """A book's first order."""
         self._books.append({"asset_id": key.asset_id, "currency": key.currency, "opened_seq": seq})
 
+    def terms(self, asset_id: str, tick_size_minor: int, lot_size_units: int, seq: int) -> None:
+        """An asset's new trading terms."""
+        self._terms[asset_id] = {
+            "asset_id": asset_id,
+            "tick_size_minor": tick_size_minor,
+            "lot_size_units": lot_size_units,
+            "set_seq": seq,
+        }
+
     def store(
         self, touched: dict[int, OrderState], new_orders: set[int], trades: list[TradeRow]
     ) -> None:
         """Write what the session decided."""
         conn = self.conn
+        if self._terms:
+            conn.execute(delete(_terms).where(_terms.c.asset_id.in_(list(self._terms))))
+            conn.execute(insert(_terms), list(self._terms.values()))
         if self._books:
             conn.execute(insert(_books), self._books)
         if self._commands:

@@ -48,18 +48,30 @@ from market.engine.requests import (
     CancelRequest,
     OrderRequest,
     OrderType,
+    TermsRequest,
     check_amend,
     check_key,
     check_order,
+    check_terms,
 )
 from market.engine.rows import MarketRows, TradeRow
 from market.engine.state import AssetFacts, BookKey, EngineState, OrderState, OrderStatus
 
-__all__ = ["FEE_BPS_MAX", "Outcome", "Session", "new_order", "order_payload"]
+__all__ = ["FEE_BPS_MAX", "Outcome", "Session", "TermsSet", "new_order", "order_payload"]
 
 FEE_BPS_MAX = 1_000
 """The network fee is at most 10 %."""
 _ACTOR = "market"
+
+
+@dataclass(frozen=True, slots=True)
+class TermsSet:
+    """An asset's trading terms, as set at ``seq``."""
+
+    asset_id: str
+    tick_size_minor: int
+    lot_size_units: int
+    seq: int
 
 
 @dataclass(slots=True)
@@ -238,6 +250,41 @@ class Session:
         self.touched[order.id] = order
         trades = self._settle(key, book, seq, events, taker=order)
         return Outcome(order, trades)
+
+    def set_terms(self, r: TermsRequest) -> TermsSet:
+        """Give an asset a new tick and lot; each of its books reopens with them."""
+        check_terms(r)
+        facts = self._asset(r.asset_id)
+        books = [(k, b) for k, b in self.state.books.items() if k.asset_id == r.asset_id]
+        for key, book in books:
+            self._expire_due(key, book)
+        if any(len(book) for _, book in books):
+            raise Refused(
+                "market_busy",
+                f"orders rest on a book of {r.asset_id}: its terms change only while none does",
+            )
+        seq = self.tx.next_seq
+        self.tx.stage(
+            EntryDraft(
+                kind=EntryKind.MARKET_TERMS,
+                idempotency_key=r.key,
+                actor=r.actor,
+                payload={
+                    "asset_id": r.asset_id,
+                    "tick_size_minor": r.tick_size_minor,
+                    "lot_size_units": r.lot_size_units,
+                },
+            )
+        )
+        opening = OpenBook(r.tick_size_minor, r.lot_size_units)
+        for key, _ in books:
+            self.rows.command(seq, key, encode([opening]))
+            self.state.books[key] = Book(r.tick_size_minor, r.lot_size_units)
+        self.rows.terms(r.asset_id, r.tick_size_minor, r.lot_size_units, seq)
+        self.state.assets[r.asset_id] = AssetFacts(
+            r.tick_size_minor, r.lot_size_units, facts.operator, facts.retained_min_units
+        )
+        return TermsSet(r.asset_id, r.tick_size_minor, r.lot_size_units, seq)
 
     def expire_due(self) -> None:
         """Expire the GTD orders due now on every book (the engine's clock)."""

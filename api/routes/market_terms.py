@@ -1,0 +1,71 @@
+"""An asset's trading terms: its tick (prices) and lot (quantities), on all its books."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Path, Request
+from pydantic import BaseModel
+
+from api.deps import Caller, IdempotencyKey, LedgerDep
+from api.idempotency import ledger_key
+from api.policy import require_asset_operator
+from api.problems import PROBLEM_RESPONSES
+from api.schemas.common import Strict
+from api.schemas.funding import AmountIn
+from ledger.core import validate_asset_id
+from ledger.db.engine import read_connection
+from market.engine import TermsRequest, TermsSet
+from market.engine.rows import MarketRows
+
+router = APIRouter(prefix="/v1", tags=["market"], responses=PROBLEM_RESPONSES)
+AssetPath = Path(min_length=1, max_length=32)
+
+
+class TermsIn(Strict):
+    """A tick in minor currency units per unit and a lot in units (integers or strings)."""
+
+    tick_size_minor: AmountIn
+    lot_size_units: AmountIn
+
+
+class TermsOut(BaseModel):
+    """An asset's trading terms."""
+
+    asset_id: str
+    tick_size_minor: str
+    lot_size_units: str
+
+
+@router.get("/markets/{asset_id}/terms", response_model=TermsOut)
+def get_terms(ledger: LedgerDep, asset_id: str = AssetPath) -> TermsOut:
+    """The asset's tick and lot (1 and 1 until its operator sets them)."""
+    validate_asset_id(asset_id)
+    with read_connection(ledger.engine, snapshot=False) as conn:
+        tick, lot = MarketRows(conn).terms_of(asset_id)
+    return TermsOut(asset_id=asset_id, tick_size_minor=str(tick), lot_size_units=str(lot))
+
+
+@router.put("/markets/{asset_id}/terms", response_model=TermsOut)
+async def put_terms(
+    request: Request, body: TermsIn, caller: Caller, key: IdempotencyKey, asset_id: str = AssetPath
+) -> TermsOut:
+    """Set the asset's tick and lot, for every currency it trades in: its operator or an
+    admin, and only while no order rests on any of its books (``market_busy``)."""
+    validate_asset_id(asset_id)
+    require_asset_operator(caller, asset_id)
+    terms = TermsRequest(
+        asset_id=asset_id,
+        tick_size_minor=body.tick_size_minor,
+        lot_size_units=body.lot_size_units,
+        key=ledger_key(caller.address, key),
+        actor=caller.address,
+    )
+    done = await asyncio.wrap_future(request.app.state.market.submit(terms))
+    if not isinstance(done, TermsSet):  # pragma: no cover - the engine answers in kind
+        raise TypeError(f"terms answered with {done!r}")
+    return TermsOut(
+        asset_id=done.asset_id,
+        tick_size_minor=str(done.tick_size_minor),
+        lot_size_units=str(done.lot_size_units),
+    )
