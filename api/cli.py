@@ -39,7 +39,7 @@ from ledger.registry.assets import get_asset
 
 __all__ = ["main"]
 
-BENCHES = ("chain", "http", "ledger", "market")
+BENCHES = ("chain", "engine", "http", "ledger", "market")
 _SEQ_DIGITS_MAX = 19  # a seq is a signed 64-bit integer
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
