@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,11 +21,15 @@ from bench.http.network import CURRENCY
 from bench.http.server import HOST
 from ledger.core.accounts import currency_of
 
-__all__ = ["BodyOf", "Request", "Tally", "phase", "transfer_body"]
+__all__ = ["BodyOf", "Request", "Tally", "order_body", "phase", "transfer_body"]
 
 REQUESTS_PER_CLIENT_MAX = 1_000_000  # bounds every client loop, whatever the duration
 RESPONSE_BYTES_MAX = 1 << 20
 REQUEST_TIMEOUT_S = 30.0
+ORDER_MID_MINOR = 10_000  # the order phase's prices gather around 100.00 a unit
+ORDER_BID_UNDER = 40  # a bid is priced mid - 40 .. mid + 8, an ask the mirror image
+ORDER_BID_OVER = 8
+ORDER_QTY_MAX_UNITS = 10
 
 
 @dataclass
@@ -188,5 +193,33 @@ def transfer_body(sender: int, recipient: str) -> BodyOf:
             separators=(",", ":"),
         ).encode()
         return f"w{sender}-{n}", body
+
+    return body_of
+
+
+def order_body(client: int, asset_id: str) -> BodyOf:
+    """Limit GTC orders of one client on the book of ``asset_id`` in ``CURRENCY``:
+    buys and sells in turn, a price drawn around ``ORDER_MID_MINOR`` so that a good
+    share cross and trade (the rest rest), 1 to ``ORDER_QTY_MAX_UNITS`` units. The
+    n-th body is the same in every run."""
+
+    def body_of(n: int) -> tuple[str, bytes]:
+        rng = random.Random(client * 1_000_003 + n)
+        side = "buy" if (client + n) % 2 else "sell"
+        offset = rng.randint(-ORDER_BID_UNDER, ORDER_BID_OVER)
+        price = ORDER_MID_MINOR + (offset if side == "buy" else -offset)
+        body = json.dumps(
+            {
+                "asset_id": asset_id,
+                "currency": CURRENCY,
+                "side": side,
+                "type": "limit",
+                "price_minor": str(price),
+                "qty_units": str(rng.randint(1, ORDER_QTY_MAX_UNITS)),
+                "time_in_force": "GTC",
+            },
+            separators=(",", ":"),
+        ).encode()
+        return f"o{client}-{n}", body
 
     return body_of

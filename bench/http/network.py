@@ -14,10 +14,22 @@ import httpx
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
-__all__ = ["CURRENCY", "FUNDING", "Wallet", "sign_in_and_fund", "wallet"]
+__all__ = [
+    "ASSET_ID",
+    "CURRENCY",
+    "FUNDING",
+    "UNITS_EACH",
+    "Wallet",
+    "list_asset",
+    "sign_in_and_fund",
+    "wallet",
+]
 
 CURRENCY = "EUR"
 FUNDING = 10**15  # minor units per member: no transfer of 1 is ever refused for funds
+ASSET_ID = "1M8GDM9A7KP070001"  # its check character (position 9, "7") is right
+UNITS_EACH = 10**9  # units per member: no sell of the order phase is refused for units
+ASSET_TOTAL_UNITS = 10**15
 
 
 @dataclass(frozen=True)
@@ -56,6 +68,35 @@ def _sign_in(client: httpx.Client, who: Wallet) -> str:
     token.raise_for_status()
     access: str = token.json()["access_token"]
     return access
+
+
+def list_asset(base_url: str, admin: Wallet, members: Sequence[Wallet]) -> str:
+    """Register the benchmark's asset as the admin and issue ``UNITS_EACH`` of it to
+    every member, so that they can trade it in ``CURRENCY``; returns its ID."""
+    with httpx.Client(base_url=base_url, timeout=30.0) as client:
+        admin_token = _sign_in(client, admin)
+        headers = {"Authorization": f"Bearer {admin_token}"}
+        registered = client.post(
+            "/v1/assets",
+            json={
+                "id": ASSET_ID,
+                "make": "Deere",
+                "model": "8R",
+                "serial": "BENCH-HTTP",
+                "location": "Ames, IA",
+                "total_units": ASSET_TOTAL_UNITS,
+                "jurisdiction": "US-IA",
+            },
+            headers=headers | {"Idempotency-Key": "bench-asset"},
+        )
+        registered.raise_for_status()
+        issued = client.post(
+            f"/v1/assets/{ASSET_ID}/issue",
+            json={"allocations": [[m.address, str(UNITS_EACH)] for m in members]},
+            headers=headers | {"Idempotency-Key": "bench-issue"},
+        )
+        issued.raise_for_status()
+    return ASSET_ID
 
 
 def sign_in_and_fund(base_url: str, admin: Wallet, members: Sequence[Wallet]) -> list[str]:
