@@ -61,6 +61,19 @@ def check_json_value(value: Any, depth: int = 0) -> None:
     """Raise ``InvalidInput`` unless ``value`` is plain JSON without floats, nested <= 16."""
     if depth > _DEPTH_MAX:
         raise InvalidInput("payload_too_deep", f"payload nests deeper than {_DEPTH_MAX}")
+    if type(value) is dict:  # most payloads: flat, of ints and ASCII text (checked inline)
+        for key, item in value.items():
+            if type(key) is not str:
+                raise InvalidInput("payload_key", "payload keys must be strings")
+            if not key.isascii() or "\x00" in key:
+                check_text_storable(key)
+            kind = type(item)
+            if kind is str:
+                if not item.isascii() or "\x00" in item:
+                    check_text_storable(item)
+            elif kind is not int or abs(item) > _INT_MAX:
+                check_json_value(item, depth + 1)
+        return
     if value is None or isinstance(value, bool):
         return
     if isinstance(value, int):

@@ -89,13 +89,17 @@ class LoadRows:
     def _load_holds(self, drafts: Sequence[EntryDraft], *, skip_placed: bool = False) -> None:
         """Load the holds the drafts name that this transaction has not seen yet
         (``skip_placed``: but not those they place, which the caller knows are new)."""
+        known, closed = self._state.holds, self._state.closed_holds
         named = {
             h.hold_id
             for d in drafts
             for h in d.hold_changes
             if not (skip_placed and h.op is HoldOp.PLACE)
+            and h.hold_id not in known
+            and h.hold_id not in closed
         }
-        named -= self._state.holds.keys() | self._state.closed_holds
+        if not named:
+            return
         found = self._rows_by_key(
             _holds.c.id, (_holds.c.account_id, _holds.c.remaining, _holds.c.closed_seq), list(named)
         )

@@ -69,6 +69,14 @@ def _one(c: LogCommand) -> list[object]:
 
 def encode(commands: list[LogCommand]) -> str:
     """The JSON text of a row of the order log."""
+    if len(commands) == 1 and type(commands[0]) is PlaceLimit:
+        c = commands[0]  # the most frequent row, written out (json.dumps costs 3x more)
+        expires = "null" if c.expires_at_ms is None else int(c.expires_at_ms)
+        return (
+            f'[["L",{int(c.order_id)},{int(c.owner)},"{c.side.value}",{int(c.price_minor)},'
+            f'{int(c.qty_units)},"{c.tif.value}",{expires},{int(c.post_only)},'
+            f'"{c.stp.value}",{int(c.now_ms)}]]'
+        )
     return json.dumps([_one(c) for c in commands], separators=(",", ":"))
 
 

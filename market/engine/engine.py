@@ -40,7 +40,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from ledger.core import EntryKind
+from ledger.core import AccountKey, EntryKind
+from ledger.core.accounts import currency_of, member_holder, units_of
 from ledger.core.errors import Conflict, IntegrityFailure, InvalidInput, LedgerError
 from ledger.db.engine import read_connection
 from ledger.journal.entries import load_entries
@@ -266,6 +267,7 @@ class MarketEngine:
                         state = self._current(tx.conn)
                         now_ms = max(self._now_ms(), self._last_now_ms)
                         session = Session(state, tx, MarketRows(tx.conn), now_ms, self.fee_bps)
+                        tx.preload(_accounts_named(state, batch))
                         session.expire_due()
                         replays = self._replays(tx.conn, tx.stored_requests(
                             [r.key for r, _ in batch if r is not None]
@@ -453,6 +455,31 @@ def _apply(state: EngineState, key: BookKey, body: str, touched: set[int] | None
             if order_id is not None:
                 touched.add(order_id)
             _touched_by(events, touched)
+
+
+def _accounts_named(
+    state: EngineState, batch: Sequence[tuple[Request | None, Any]]
+) -> set[AccountKey]:
+    """The accounts a batch's requests will hold on or settle to (their owners' units and
+    cash on the books they name), to read in one query."""
+    keys: set[AccountKey] = set()
+    for request, _ in batch:
+        if isinstance(request, OrderRequest):
+            owner, asset_id, currency = request.owner, request.asset_id, request.currency
+        elif isinstance(request, CancelRequest | AmendRequest):
+            order = state.orders.get(request.order_id)
+            if order is None:
+                continue
+            owner, asset_id, currency = order.owner, order.asset_id, order.currency
+        else:
+            continue
+        try:
+            holder = member_holder(owner)
+            keys.add(AccountKey(holder, units_of(asset_id)))
+            keys.add(AccountKey(holder, currency_of(currency)))
+        except LedgerError:
+            continue  # malformed: the request's own checks refuse it
+    return keys
 
 
 def _touched_by(events: Sequence[Event], touched: set[int]) -> None:

@@ -128,6 +128,7 @@ class Session:
                 hold_changes=(hold,),
             ),
             fresh_holds=True,
+            retractable=True,
         )
         if r.side is Side.SELL and facts.operator == r.owner:
             self._check_retained(order, facts)
@@ -230,6 +231,7 @@ class Session:
                 hold_changes=changes,
             ),
             fresh_holds=True,
+            retractable=True,
         )
         facts = self.state.assets[order.asset_id]
         if (
@@ -510,7 +512,9 @@ class Session:
         return facts
 
     def _currency(self, code: str) -> None:
-        self.rows.require_currency(code)
+        if code not in self.state.currencies:
+            self.rows.require_currency(code)
+            self.state.currencies.add(code)
 
     def _member_id(self, address: str) -> int:
         member_id = self.state.member_ids.get(address)

@@ -81,13 +81,18 @@ class OrderState:
         """The book it belongs to."""
         return BookKey(self.asset_id, self.currency)
 
+    held_on: AccountKey | None = None
+
     @property
     def hold_account(self) -> AccountKey:
         """The account its hold reserves on: units for a sell, cash for a buy."""
-        instrument = (
-            units_of(self.asset_id) if self.side is Side.SELL else currency_of(self.currency)
-        )
-        return AccountKey(member_holder(self.owner), instrument)
+        key = self.held_on
+        if key is None:
+            instrument = (
+                units_of(self.asset_id) if self.side is Side.SELL else currency_of(self.currency)
+            )
+            key = self.held_on = AccountKey(member_holder(self.owner), instrument)
+        return key
 
     def need(self) -> int:
         """What its hold must still cover for what rests (zero once it is done)."""
@@ -111,6 +116,7 @@ class EngineState:
         self.member_ids: dict[str, int] = {}
         self.member_addresses: dict[int, str] = {}
         self.assets: dict[str, AssetFacts] = {}
+        self.currencies: set[str] = set()  # currencies known to exist (never removed)
 
     def add_open(self, order: OrderState) -> None:
         """Keep ``order`` as resting."""
