@@ -220,6 +220,11 @@ class MarketEngine:
             self._thread.start()
 
     def _run(self) -> None:
+        try:  # rebuild before the first batch, outside the journal lock
+            self._catch_up_idle()
+        except Exception as error:  # noqa: BLE001 - the first batch tries again
+            self._last_error = f"{type(error).__name__}: {error}"
+            log.exception("market engine could not rebuild its books")
         while True:
             with self._changed:
                 if not self._waiting and not self._stopping:
