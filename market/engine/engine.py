@@ -222,7 +222,7 @@ class MarketEngine:
     def _run(self) -> None:
         try:  # rebuild before the first batch, outside the journal lock
             self._catch_up_idle()
-        except Exception as error:  # noqa: BLE001 - the first batch tries again
+        except Exception as error:  # the first batch tries again
             self._last_error = f"{type(error).__name__}: {error}"
             log.exception("market engine could not rebuild its books")
         while True:
