@@ -36,6 +36,7 @@ from ledger.journal.reads import JOURNAL_PAGE_MAX, cap_table, digest, journal_pa
 from ledger.journal.verify import VerifyReport, verify
 from ledger.journal.write import Ledger
 from ledger.registry.assets import get_asset
+from market.engine.audit import audit_market
 
 __all__ = ["main"]
 
@@ -215,7 +216,8 @@ def _run(args: argparse.Namespace) -> int:
                 return run_chain_command(engine, args)
             with read_connection(engine) as conn:
                 if args.command == "verify":
-                    return _verify(verify(conn, against=against), as_json=args.json)
+                    report = verify(conn, against=against)
+                    return _verify(report, audit_market(conn), as_json=args.json)
                 if args.command == "digest":
                     print(json.dumps({"seq": (d := digest(conn)).seq, "head_hash": d.head_hash}))
                     return 0
@@ -242,12 +244,13 @@ def _db(engine: Engine, args: argparse.Namespace) -> int:
     return 0
 
 
-def _verify(report: VerifyReport, *, as_json: bool) -> int:
+def _verify(report: VerifyReport, market: list[str], *, as_json: bool) -> int:
+    ok = report.ok and not market
     if as_json:
         print(
             json.dumps(
                 {
-                    "ok": report.ok,
+                    "ok": ok,
                     "entries": report.entries,
                     "head_seq": report.head_seq,
                     "head_hash": report.head_hash,
@@ -255,17 +258,21 @@ def _verify(report: VerifyReport, *, as_json: bool) -> int:
                     "bad_seq": report.bad_seq,
                     "where": report.where,
                     "problems": report.problems,
+                    "market_ok": not market,
+                    "market_problems": market,
                 }
             )
         )
-    elif report.ok:
+    elif ok:
         print(
             f"ok: {report.entries} entries, {report.accounts} accounts,"
-            f" head {report.head_seq}:{report.head_hash}"
+            f" head {report.head_seq}:{report.head_hash}; the market agrees"
         )
-    else:
+    elif not report.ok:
         print(f"FAILED at {report.where}: {report.problems[0]}", file=sys.stderr)
-    return 0 if report.ok else 1
+    else:
+        print(f"FAILED in the market: {market[0]}", file=sys.stderr)
+    return 0 if ok else 1
 
 
 def _journal(conn: Connection, args: argparse.Namespace) -> int:
