@@ -7,7 +7,7 @@ order and trade, so that every worker shows the same whatever worker took the or
 - ``candles``: OHLCV per interval, and the last 24 hours folded from them;
 - ``stats``: the list of books with their figures, and one book's statistics;
 - ``feed``: what a live stream reads (the books the order log says changed, their new
-  trades and depth).
+  trades and depth); ``hub``: one poller per worker that fans those out to subscribers.
 """
 
 from market.data.books import (
@@ -43,6 +43,18 @@ from market.data.feed import (
     changed_books,
     command_head,
 )
+from market.data.hub import (
+    STREAM_POLL_S,
+    STREAM_QUEUE_MAX,
+    STREAM_REPLAY_TRADES_MAX,
+    STREAM_SUBSCRIBERS_MAX,
+    DepthEvent,
+    StreamEnd,
+    StreamEvent,
+    StreamHub,
+    Subscription,
+    TradeEvent,
+)
 from market.data.stats import (
     MARKETS_PAGE_DEFAULT,
     MARKETS_PAGE_MAX,
@@ -71,6 +83,10 @@ __all__ = [
     "DEPTH_LEVELS_MAX",
     "MARKETS_PAGE_DEFAULT",
     "MARKETS_PAGE_MAX",
+    "STREAM_POLL_S",
+    "STREAM_QUEUE_MAX",
+    "STREAM_REPLAY_TRADES_MAX",
+    "STREAM_SUBSCRIBERS_MAX",
     "TAPE_PAGE_DEFAULT",
     "TAPE_PAGE_MAX",
     "BestPrices",
@@ -79,8 +95,14 @@ __all__ = [
     "BookUpdate",
     "Candle",
     "Changes",
+    "DepthEvent",
     "MarketSummary",
+    "StreamEnd",
+    "StreamEvent",
+    "StreamHub",
+    "Subscription",
     "TapeTrade",
+    "TradeEvent",
     "Window",
     "best_prices",
     "book_depth",

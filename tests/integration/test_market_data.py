@@ -4,22 +4,26 @@ and what it traded, on SQLite and PostgreSQL.
 Depth and best prices equal the engine's own book after every step of a random
 sequence of orders, cancels and amendments; the tape pages oldest first without a gap
 or a repeat; every interval's candles are the exact fold of the trades in their bucket;
-the 24 hours are the 1-minute candles since a day before. What a live stream reads
-(``market.data.feed``) names every changed book, and holds a depth back until the
-trades before it are read.
+the 24 hours are the 1-minute candles since a day before. The live stream's hub
+(``market.data.hub``) hands every subscriber the depth, then each trade once, in order,
+whatever engine stored it; a subscriber that does not keep up is cut off; the poller
+stops after the last subscriber.
 """
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import itertools
 import random
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import pytest
 
 from ledger.core.asset_id import with_check_character
-from ledger.core.errors import InvalidInput, LedgerError, NotFound
+from ledger.core.errors import InvalidInput, LedgerError, NotFound, Unavailable
 from ledger.db.engine import read_connection
 from ledger.journal.write import Ledger
 from ledger.money import deposit
@@ -28,7 +32,13 @@ from market.data import (
     CANDLE_INTERVALS,
     DAY_MS,
     Candle,
+    DepthEvent,
+    StreamEnd,
+    StreamEvent,
+    StreamHub,
+    Subscription,
     TapeTrade,
+    TradeEvent,
     Window,
     book_depth,
     book_of_cursor,
@@ -367,3 +377,202 @@ def test_an_update_holds_the_depth_back_until_its_trades_are_read(market: Market
     snapshot = market.read(book_snapshot, USD, made[1].id, 20, 2)
     assert snapshot.trades == got[-2:] and snapshot.depth == update.depth
     assert market.read(book_snapshot, USD, None).trades == []
+
+
+# -- the hub -------------------------------------------------------------------------------
+
+WAIT_S = 30.0  # a bound, not a measure: a stream that never delivers fails, not hangs
+
+
+async def _until(
+    subscription: Subscription, done: Callable[[list[StreamEvent]], bool]
+) -> list[StreamEvent]:
+    got: list[StreamEvent] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT_S
+    while not done(got):
+        if loop.time() > deadline or subscription.ended is not None:
+            raise AssertionError(f"the stream stopped short ({subscription.ended}): {got}")
+        got += await subscription.next(0.2)
+    return got
+
+
+def _trades_of(events: Sequence[StreamEvent]) -> list[TapeTrade]:
+    return [e.trade for e in events if isinstance(e, TradeEvent)]
+
+
+def _depth_after(trade_id: int) -> Callable[[list[StreamEvent]], bool]:
+    return lambda got: any(isinstance(e, DepthEvent) and e.seq >= trade_id for e in got)
+
+
+def _hub(market: Market, **options: Any) -> StreamHub:
+    options.setdefault("poll_s", 0.02)
+    return StreamHub(market.ledger.engine, **options)
+
+
+def test_a_subscriber_gets_the_depth_then_each_trade_once_from_any_engine(
+    market: Market,
+) -> None:
+    other = MarketEngine(market.ledger, now_ms=lambda: market.now_ms)  # another worker's
+
+    async def scenario() -> None:
+        market.place(ANN, Side.SELL, 105, 10)
+        hub = _hub(market)
+        subscription = await hub.subscribe(USD)
+        (first,) = await subscription.next(WAIT_S)
+        assert isinstance(first, DepthEvent) and first.depth == market.read(depth_of, USD)
+        made = (await asyncio.to_thread(market.place, DAN, Side.BUY, 105, 4)).trades
+        made += (await asyncio.to_thread(market.place, CAT, Side.BUY, 105, 3, engine=other)).trades
+        got = await _until(subscription, _depth_after(made[-1].id))
+        assert _trades_of(got) == [_tape(t) for t in made]
+        assert [e.seq for e in got] == sorted(e.seq for e in got)
+        assert got[-1] == DepthEvent(USD, got[-1].seq, market.read(depth_of, USD))
+        assert hub.subscribers == 1 and hub.running
+        subscription.close()
+        await hub.stopped()
+        assert not hub.running and hub.subscribers == 0
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        other.stop()
+
+
+def test_a_late_subscriber_gets_what_followed_its_last_event_and_no_more(market: Market) -> None:
+    async def scenario() -> None:
+        hub = _hub(market)
+        early = await hub.subscribe(USD)
+        first = [
+            await asyncio.to_thread(market.trade, START_MS + n * 1_000, 100 + n, 1)
+            for n in range(3)
+        ]
+        await _until(early, _depth_after(first[-1].id))
+        late = await hub.subscribe(USD, last_event_id=first[0].id)
+        opening = await _until(late, lambda got: any(isinstance(e, DepthEvent) for e in got))
+        assert _trades_of(opening) == [_tape(t) for t in first[1:]]
+        assert isinstance(opening[-1], DepthEvent) and opening[-1].seq >= first[-1].id
+        then = [await asyncio.to_thread(market.trade, START_MS + 9_000, 120, 2)]
+        for subscription in (early, late):
+            got = await _until(subscription, _depth_after(then[-1].id))
+            assert _trades_of(got) == [_tape(t) for t in then]
+        fresh = await hub.subscribe(USD)  # no Last-Event-ID: no trades, the depth now
+        assert [type(e) for e in await fresh.next(WAIT_S)] == [DepthEvent]
+        hub.close()
+
+    asyncio.run(scenario())
+
+
+def test_what_a_subscribers_snapshot_shows_is_not_sent_to_it_again(
+    market: Market, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No round but those the test runs: each order of events is made to happen.
+    async def scenario() -> None:
+        hub = _hub(market, poll_s=3_600)
+        early = await hub.subscribe(USD)
+        await early.next(WAIT_S)
+        # The trade is stored, then a subscriber's snapshot shows it, then a round
+        # reads it: the round's events reach the subscriber after its snapshot.
+        made = await asyncio.to_thread(market.trade, START_MS + 1_000, 100, 1)
+        late = await hub.subscribe(USD)
+        (snapshot,) = await late.next(WAIT_S)
+        assert isinstance(snapshot, DepthEvent) and snapshot.seq >= made.id
+        await hub.poll()
+        assert _trades_of(await early.next(WAIT_S)) == [_tape(made)]
+        assert await late.next(0) == []
+        # The trade is stored, a round reads it and hands it to a subscriber still
+        # reading its snapshot, which shows the trade: the queue gives way to it.
+        made = await asyncio.to_thread(market.trade, START_MS + 2_000, 101, 1)
+        gate = threading.Event()
+        read_snapshot = hub._snapshot
+
+        def snapshot_after_the_round(book: BookKey, last_event_id: int | None) -> Any:
+            gate.wait(WAIT_S)
+            return read_snapshot(book, last_event_id)
+
+        monkeypatch.setattr(hub, "_snapshot", snapshot_after_the_round)
+        joining = asyncio.create_task(hub.subscribe(USD))
+        await asyncio.sleep(0)  # registered, reading its snapshot
+        await hub.poll()
+        gate.set()
+        last = await joining
+        assert [type(e) for e in await last.next(0)] == [DepthEvent]
+        assert _trades_of(await early.next(WAIT_S)) == [_tape(made)]
+        hub.close()
+
+    asyncio.run(scenario())
+
+
+def test_many_trades_come_in_order_and_the_depth_after_them(market: Market) -> None:
+    async def scenario() -> None:
+        hub = _hub(market, trades_read_max=2)
+        subscription = await hub.subscribe(USD)
+        await subscription.next(WAIT_S)
+        for price in range(100, 107):
+            await asyncio.to_thread(market.place, ANN, Side.SELL, price, 1)
+        await _until(subscription, _depth_after(market.read(head_seq)))
+        made = (await asyncio.to_thread(market.place, DAN, Side.BUY, 110, 7)).trades
+        got = await _until(subscription, _depth_after(made[-1].id))
+        after_trades = got[next(i for i, e in enumerate(got) if isinstance(e, TradeEvent)) :]
+        assert _trades_of(after_trades) == [_tape(t) for t in made]
+        kinds = [type(e) for e in after_trades]
+        assert kinds == [TradeEvent] * 7 + [DepthEvent]  # never a depth between them
+        hub.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_subscriber_that_does_not_keep_up_is_cut_off(market: Market) -> None:
+    async def scenario() -> None:
+        hub = _hub(market, queue_max=3)
+        slow = await hub.subscribe(USD)  # its depth waits, unread
+        for price in (100, 101, 102):
+            await asyncio.to_thread(market.place, ANN, Side.SELL, price, 1)
+        await asyncio.to_thread(market.place, DAN, Side.BUY, 102, 3)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WAIT_S
+        while slow.ended is None and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        assert slow.ended is StreamEnd.OVERFLOW
+        assert await slow.next(0.01) == [] and hub.subscribers == 0
+        await hub.stopped()
+
+    asyncio.run(scenario())
+
+
+def test_a_hub_serves_its_maximum_and_stops_after_the_last(market: Market) -> None:
+    async def scenario() -> None:
+        hub = _hub(market, subscribers_max=1)
+        one = await hub.subscribe(USD)
+        with pytest.raises(Unavailable) as refused:
+            await hub.subscribe(EUR)
+        assert refused.value.code == "stream_full"
+        one.close()
+        await hub.stopped()
+        assert not hub.running
+        again = await hub.subscribe(USD)  # the poller starts again, from the log's end
+        assert hub.running
+        await again.next(WAIT_S)
+        made = await asyncio.to_thread(market.trade, START_MS + 1_000, 100, 1)
+        assert _trades_of(await _until(again, _depth_after(made.id))) == [_tape(made)]
+        del again  # dropped, never closed: the hub forgets it
+        gc.collect()
+        assert hub.subscribers == 0
+        await hub.stopped()
+
+    asyncio.run(scenario())
+
+
+def test_closing_the_hub_ends_every_stream(market: Market) -> None:
+    async def scenario() -> None:
+        hub = _hub(market)
+        streams = [await hub.subscribe(USD), await hub.subscribe(EUR)]
+        hub.request_close()  # as a signal handler would: the next round closes
+        await hub.stopped()
+        for subscription in streams:
+            assert len(await subscription.next(WAIT_S)) == 1  # its depth, still delivered
+            assert subscription.ended is StreamEnd.CLOSED
+        with pytest.raises(Unavailable) as refused:
+            await hub.subscribe(USD)
+        assert refused.value.code == "stream_closed"
+
+    asyncio.run(scenario())
