@@ -11,11 +11,12 @@ all, open. Then, timed:
   a worker does after a failed batch, with each book's state hash on top;
 
 and checked: the rebuilt books' state hashes equal those of the books that placed the
-orders.
+orders. With ``profile``, one more ``rebuild`` runs under it, untimed.
 """
 
 from __future__ import annotations
 
+import cProfile
 import resource
 from pathlib import Path
 from typing import Any, Final
@@ -49,6 +50,7 @@ def measure_rebuild(
     books: int,
     threads: int,
     window: int,
+    profile: cProfile.Profile | None = None,
 ) -> dict[str, Any]:
     """Place ``orders`` resting orders, then time the two rebuilds; the figures."""
     with fresh_database(kind, postgres_url, workdir, "bench-engine-rebuild") as url:
@@ -73,6 +75,9 @@ def measure_rebuild(
             try:
                 with stopwatch() as rebuilding, read_connection(fresh, snapshot=False) as conn:
                     state = rebuild(conn)
+                if profile is not None:
+                    with read_connection(fresh, snapshot=False) as conn:
+                        profile.runcall(rebuild, conn)
             finally:
                 fresh.dispose()
             with stopwatch() as hashing:

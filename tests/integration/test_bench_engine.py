@@ -89,12 +89,20 @@ def test_on_postgresql(capsys: pytest.CaptureFixture[str], postgres_engine: Engi
     _check(result["postgresql"], 3_000)
 
 
-def test_the_profile_sees_the_engines_thread(capsys: pytest.CaptureFixture[str]) -> None:
-    result, err = _run(capsys, "--rebuild-orders", "0", "--profile", "15")
+def test_the_profile_sees_the_engines_thread_and_the_rebuild(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    result, err = _run(capsys, "--profile", "15")
     assert set(result) == {"sqlite", "cpus"}  # a profile runs on SQLite alone
     assert result["sqlite"]["profiled"] is True
-    assert "rebuild" not in result["sqlite"]
-    assert "market/engine/session.py" in err and "(place)" in err
+    flow, _, rebuilt = err.partition("rebuild:")
+    assert "market/engine/session.py" in flow and "(place)" in flow
+    assert "market/engine/engine.py" in rebuilt and "(rebuild)" in rebuilt
+
+
+def test_no_rebuild_when_asked_for_none(capsys: pytest.CaptureFixture[str]) -> None:
+    result, _ = _run(capsys, "--sqlite-only", "--rebuild-orders", "0", "--orders", "50")
+    assert "rebuild" not in result["sqlite"] and "rebuild_s" not in result["sqlite"]
 
 
 @pytest.mark.parametrize(
