@@ -11,7 +11,11 @@ per book, so every book is open and the engine warm. Then:
   GTC and IOC around each book's mid, market orders, cancels of resting orders) sent
   to ``MarketEngine.submit`` from ``--threads`` threads, each keeping ``--window``
   waiting, until every one is answered; ``entries_per_s`` counts the journal entries
-  they wrote (placings, trades, releases, cancels);
+  they wrote (placings, trades, releases, cancels). Two figures a busy machine does
+  not move: ``statements_per_order`` (SQL statements sent, an executemany one) and
+  ``cpu_ms_per_order`` (this process's CPU, every thread; not the database server's),
+  of which ``batch_cpu_ms_per_order`` in the engine's batches (the rest: the asking
+  threads, the engine's queue);
 - ``floor_entries_per_s``: the ledger's batched appends (``bench.ledger``'s "batched"
   figure: ``--floor-n`` transfers, 1,000 to a transaction) on the same database, after;
   ``ratio_to_floor = orders_per_s / floor_entries_per_s``;
@@ -40,6 +44,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +53,7 @@ from typing import Any, Final
 from sqlalchemy import Engine, text
 
 from bench.engine.flow import Mix, Tally, run_flow, trading_slots
-from bench.engine.probe import ProbedEngine, profile_text
+from bench.engine.probe import ProbedEngine, counting_statements, profile_text
 from bench.engine.rebuild import RebuildWrong, measure_rebuild
 from bench.engine.traders import BOOKS_MAX, OWNERS_MAX, Market, open_market
 from bench.harness import fresh_database, pick_postgres_url, stopwatch
@@ -111,6 +116,7 @@ def _warm_up(market_engine: ProbedEngine, market: Market) -> None:
         )  # fmt: skip
         market_engine.place(bid)
     market_engine.batches = market_engine.requests = market_engine.largest = 0
+    market_engine.commit_cpu_s = 0.0
 
 
 def _verify(engine: Engine) -> dict[str, Any]:
@@ -169,8 +175,10 @@ def measure(
             market_engine.stop()  # its thread starts again, profiled if asked, with start()
             market_engine.profile = profile
             market_engine.start()
-            with stopwatch() as watch:
+            cpu_s = time.process_time()
+            with counting_statements(engine) as sent, stopwatch() as watch:
                 tally = run_flow(market_engine, slots, options.window)
+            cpu_s = time.process_time() - cpu_s
             market_engine.stop()
             if tally.unexpected:
                 raise EngineWrong(f"the engine failed a batch: {tally.unexpected[0]}")
@@ -179,6 +187,10 @@ def measure(
             if stored != tally.trades:
                 raise EngineWrong(f"{tally.trades} trades answered, {stored} stored")
             result = _flow_figures(tally, watch.seconds, entries, market_engine)
+            orders = result["orders"]
+            result["statements_per_order"] = round(sent.statements / orders, 2)
+            result["cpu_ms_per_order"] = round(cpu_s * 1000 / orders, 3)
+            result["batch_cpu_ms_per_order"] = round(market_engine.commit_cpu_s * 1000 / orders, 3)
             result["open_orders_after"] = _count(
                 engine, "SELECT count(*) FROM market_orders WHERE status = 'open'"
             )

@@ -30,6 +30,9 @@ KEYS = {
     "entries_per_s",
     "batches",
     "mean_batch",
+    "statements_per_order",
+    "cpu_ms_per_order",
+    "batch_cpu_ms_per_order",
     "floor_entries_per_s",
     "ratio_to_floor",
     "verify_ok",
@@ -59,7 +62,15 @@ def _check(result: dict[str, Any], target: int) -> None:
     assert result["entries"] >= ORDERS - sum(result["refused"].values())
     assert result["verify_ok"] is True
     assert result["verify_entries"] > result["entries"]
-    for name in ("orders_per_s", "entries_per_s", "floor_entries_per_s", "seconds"):
+    for name in (
+        "orders_per_s",
+        "entries_per_s",
+        "floor_entries_per_s",
+        "seconds",
+        "statements_per_order",
+        "cpu_ms_per_order",
+        "batch_cpu_ms_per_order",
+    ):
         assert result[name] > 0, name
     assert result["ratio_to_floor"] == pytest.approx(
         result["orders_per_s"] / result["floor_entries_per_s"], rel=0.01, abs=0.001
