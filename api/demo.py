@@ -3,8 +3,9 @@
 An organizer and three finance nodes co-own a greenhouse (20 % and 80 %, as in the
 network's plan), money arrives, units and cash change hands and a bid's cash is held.
 Every step carries a fixed idempotency key, so running the demo twice changes nothing.
-The members' wallets have well-known test keys (``dpn demo --print-keys``), so a person
-can sign in as any of them on a local database.
+A market follows (``api.demo_market``): two live books on the greenhouse, with resting
+orders on both sides and some trades. The members' wallets have well-known test keys
+(``dpn demo --print-keys``), so a person can sign in as any of them on a local database.
 """
 
 from __future__ import annotations
@@ -140,3 +141,7 @@ def run_demo(ledger: Ledger) -> None:
         key="demo:hold:river",
         actor=_ACTOR,
     )
+    # Then a market: live books on the greenhouse (imported here: it reads this module).
+    from api.demo_market import run_market_demo
+
+    run_market_demo(ledger)
