@@ -11,8 +11,10 @@ per book, so every book is open and the engine warm. Then:
   GTC and IOC around each book's mid, market orders, cancels of resting orders) sent
   to ``MarketEngine.submit`` from ``--threads`` threads, each keeping ``--window``
   waiting, until every one is answered; ``entries_per_s`` counts the journal entries
-  they wrote (placings, trades, releases, cancels). Two figures a busy machine does
-  not move: ``statements_per_order`` (SQL statements sent, an executemany one) and
+  they wrote (placings, trades, releases, cancels). Figures a busy machine does not
+  move: ``sa_statements_per_order`` and ``_per_batch`` (statements sent through
+  SQLAlchemy, an executemany one; the journal's own COPY and its lock and head reads go
+  to the driver directly and are not in it, nor are BEGIN and COMMIT) and
   ``cpu_ms_per_order`` (this process's CPU, every thread; not the database server's),
   of which ``batch_cpu_ms_per_order`` in the engine's batches (the rest: the asking
   threads, the engine's queue);
@@ -188,7 +190,9 @@ def measure(
                 raise EngineWrong(f"{tally.trades} trades answered, {stored} stored")
             result = _flow_figures(tally, watch.seconds, entries, market_engine)
             orders = result["orders"]
-            result["statements_per_order"] = round(sent.statements / orders, 2)
+            result["sa_statements_per_order"] = round(sent.statements / orders, 2)
+            batches = max(market_engine.batches, 1)
+            result["sa_statements_per_batch"] = round(sent.statements / batches, 1)
             result["cpu_ms_per_order"] = round(cpu_s * 1000 / orders, 3)
             result["batch_cpu_ms_per_order"] = round(market_engine.commit_cpu_s * 1000 / orders, 3)
             result["open_orders_after"] = _count(

@@ -1,5 +1,5 @@
 """The engine under test, watched: how many batches it committed and how large, how
-many SQL statements it sent, and (optionally) a cProfile of its own thread.
+many statements it sent through SQLAlchemy, and (optionally) a cProfile of its own thread.
 
 ``MarketEngine`` batches on a thread of its own, which ``cProfile`` run from the
 benchmark's thread would not see; so the probe is a subclass that wraps the two
@@ -70,16 +70,17 @@ def profile_text(profile: cProfile.Profile, lines: int, restrict: str | None = N
 
 @dataclass
 class StatementCount:
-    """The SQL statements sent (an ``executemany`` is one), known when the block ends."""
+    """The statements sent (an ``executemany`` is one), known when the block ends."""
 
     statements: int = 0
 
 
 @contextmanager
 def counting_statements(engine: Engine) -> Iterator[StatementCount]:
-    """Count the statements every connection of ``engine`` sends inside the block: the
-    round trips to the database, whatever the machine's load (a figure that the time
-    of a noisy run cannot give)."""
+    """Count the statements every connection of ``engine`` sends through SQLAlchemy
+    inside the block (not those sent on the driver's own cursors): round trips to the
+    database, whatever the machine's load (a figure the time of a noisy run cannot
+    give)."""
     count = StatementCount()
 
     def seen(*_: Any) -> None:

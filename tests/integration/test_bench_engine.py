@@ -30,7 +30,8 @@ KEYS = {
     "entries_per_s",
     "batches",
     "mean_batch",
-    "statements_per_order",
+    "sa_statements_per_order",
+    "sa_statements_per_batch",
     "cpu_ms_per_order",
     "batch_cpu_ms_per_order",
     "floor_entries_per_s",
@@ -67,7 +68,7 @@ def _check(result: dict[str, Any], target: int) -> None:
         "entries_per_s",
         "floor_entries_per_s",
         "seconds",
-        "statements_per_order",
+        "sa_statements_per_order",
         "cpu_ms_per_order",
         "batch_cpu_ms_per_order",
     ):
