@@ -147,9 +147,10 @@ class Session:
         if events and type(events[0]) is Rejected:
             self.tx.retract()
             raise _rejection(events[0])
-        log: list[LogCommand] = (
-            [OpenBook(facts.tick_size_minor, facts.lot_size_units)] if opening else []
-        )
+        log: list[LogCommand] = []
+        if opening:
+            self.state.books[key] = book
+            log.append(OpenBook(facts.tick_size_minor, facts.lot_size_units))
         self._log(seq, key, [*log, command])
         self.state.add_open(order)
         self.touched[seq] = order
@@ -526,11 +527,12 @@ class Session:
         return member_id
 
     def _book(self, key: BookKey, facts: AssetFacts) -> tuple[Book, bool]:
+        """The book of ``key``, or a new one (kept by ``place`` once an order is accepted:
+        a book the order log never opened must not outlive a refused first order)."""
         book = self.state.books.get(key)
         if book is not None:
             return book, False
-        book = self.state.books[key] = Book(facts.tick_size_minor, facts.lot_size_units)
-        return book, True
+        return Book(facts.tick_size_minor, facts.lot_size_units), True
 
     def _own_open_order(self, owner: str, order_id: int) -> OrderState:
         if type(order_id) is not int or not 0 < order_id < 2**63:

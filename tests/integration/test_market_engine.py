@@ -977,3 +977,19 @@ def test_two_engines_on_one_database_never_fill_an_order_twice(ledger: Ledger, h
             e.stop()
         if other_db is not None:
             other_db.dispose()
+
+
+# -- regressions: bugs these tests found ------------------------------------------------
+
+
+def test_a_refused_first_order_leaves_no_book_behind(market: Market) -> None:
+    # A book made for an order the book or the ledger then refused stayed in memory,
+    # unopened in the order log: the next order on it was logged without the book's
+    # opening, and every rebuild and catch-up after failed with order_log_unopened.
+    refused(market, Refused, "insufficient_units", lambda: market.place(DAN, SELL, 10, 1))
+    refused(market, Refused, "fok_unfillable",
+            lambda: market.place(BOB, BUY, 10, 1, time_in_force=FOK))  # fmt: skip
+    assert market.engine.books() == {}
+    market.place(ANN, SELL, 10, 5)
+    market.engine.forget()
+    assert list(market.engine.state_hashes()) == [BOOK]
