@@ -198,7 +198,8 @@ class Session:
         order = self._own_open_order(r.owner, r.order_id)
         key = order.book
         book = self.state.books[key]
-        self._check_terms(self.state.assets[order.asset_id], r.price_minor, r.qty_units)
+        facts = self._asset(order.asset_id)  # not cached after a rebuild or a catch-up
+        self._check_terms(facts, r.price_minor, r.qty_units)
         self._expire_due(key, book)
         if order.status != OrderStatus.OPEN:
             raise Refused("order_not_open", f"order {r.order_id} is {order.status}")
@@ -234,7 +235,6 @@ class Session:
             fresh_holds=True,
             retractable=True,
         )
-        facts = self.state.assets[order.asset_id]
         if (
             order.side is Side.SELL
             and facts.operator == order.owner

@@ -104,10 +104,11 @@ class Market:
         *,
         type: OrderType = LIMIT,
         key: str | None = None,
+        currency: str = "USD",
         **more: Any,
     ) -> OrderRequest:
         return OrderRequest(
-            owner, self.asset, "USD", side, type, key=key or self.key(), actor="test",
+            owner, self.asset, currency, side, type, key=key or self.key(), actor="test",
             price_minor=price, qty_units=qty, **more,
         )  # fmt: skip
 
@@ -993,3 +994,20 @@ def test_a_refused_first_order_leaves_no_book_behind(market: Market) -> None:
     market.place(ANN, SELL, 10, 5)
     market.engine.forget()
     assert list(market.engine.state_hashes()) == [BOOK]
+
+
+def test_an_order_is_amended_after_a_rebuild_and_after_another_engine_opens_a_book(
+    market: Market,
+) -> None:
+    # Amend read the asset's terms from a cache that a rebuild empties (and a catch-up
+    # of another book's opening clears): KeyError, the whole batch failed, and every
+    # amend on the asset kept failing until someone placed an order on it.
+    ask = market.place(ANN, SELL, 50, 10).order.id
+    market.engine.forget()
+    assert market.amend(ANN, ask, qty=8).order.remaining_units == 8
+    other = MarketEngine(market.ledger, now_ms=market.clock)
+    try:
+        other.place(market.order(CAT, SELL, 7, 5, currency="EUR"))
+    finally:
+        other.stop()
+    assert market.amend(ANN, ask, price=51).order.price_minor == 51
