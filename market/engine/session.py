@@ -4,7 +4,8 @@ For each request, in order: its checks; then, for an order, its hold, staged thr
 ledger (``WriteTx.stage``), which refuses what the owner cannot cover; then the book;
 then one ``trade`` entry per trade, moving units seller -> buyer and cash buyer ->
 seller (less the network fee, to ``external:fees``) and consuming both holds; then one
-``order.release`` entry giving back what no longer needs holding. A request refused at
+``order.release`` entry (or more: an entry holds at most ``HOLD_CHANGES_PER_ENTRY_MAX``
+hold changes) giving back what no longer needs holding. A request refused at
 any step leaves nothing: a refusal before the book changes nothing, and one by the book
 retracts the hold it staged.
 
@@ -25,6 +26,7 @@ from ledger.core import AccountKey, Entry, EntryDraft, EntryKind, HoldChange, Ho
 from ledger.core.accounts import FEES, currency_of, member_holder, units_of
 from ledger.core.canonical import JsonValue
 from ledger.core.errors import Forbidden, IntegrityFailure, InvalidInput, NotFound, Refused
+from ledger.core.limits import HOLD_CHANGES_PER_ENTRY_MAX
 from ledger.journal.write import WriteTx
 from market.book import (
     Amend,
@@ -334,14 +336,14 @@ class Session:
                 raise IntegrityFailure(
                     "book_disagrees", f"order {taker.id}: the book and its hold disagree"
                 )
-        if releases:
+        for start in range(0, len(releases), HOLD_CHANGES_PER_ENTRY_MAX):
             self.tx.stage(
                 EntryDraft(
                     kind=EntryKind.ORDER_RELEASE,
                     idempotency_key=f"market:release:{self.tx.next_seq}",
                     actor=_ACTOR,
                     payload={"order_id": taker.id},
-                    hold_changes=tuple(releases),
+                    hold_changes=tuple(releases[start : start + HOLD_CHANGES_PER_ENTRY_MAX]),
                 )
             )
         self.events.append((key, seq, events))
@@ -441,29 +443,37 @@ class Session:
         events = book.apply(command)
         if not events:
             return
-        releases: list[HoldChange] = []
-        expired: list[JsonValue] = []
+        expired: list[tuple[int, HoldChange | None]] = []
         for event in events:
             if type(event) is not Expired:
                 raise IntegrityFailure("book_disagrees", f"an expiry returned {event!r}")
             order = self.state.orders[event.order_id]
-            expired.append(order.id)
-            if order.hold_left:
-                releases.append(
-                    HoldChange(order.hold_id, order.hold_account, HoldOp.RELEASE, order.hold_left)
-                )
+            release = (
+                HoldChange(order.hold_id, order.hold_account, HoldOp.RELEASE, order.hold_left)
+                if order.hold_left
+                else None
+            )
+            expired.append((order.id, release))
             order.hold_left = 0
             order.remaining_units = 0
             self._finish(order, OrderStatus.EXPIRED, "expired", seq)
-        self.tx.stage(
-            EntryDraft(
-                kind=EntryKind.ORDER_EXPIRE,
-                idempotency_key=f"market:expire:{seq}",
-                actor=_ACTOR,
-                payload={"asset_id": key.asset_id, "currency": key.currency, "order_ids": expired},
-                hold_changes=tuple(releases),
+        # Any number of orders may fall due at once; an entry holds only so many changes.
+        for start in range(0, len(expired), HOLD_CHANGES_PER_ENTRY_MAX):
+            part = expired[start : start + HOLD_CHANGES_PER_ENTRY_MAX]
+            order_ids: list[JsonValue] = [order_id for order_id, _ in part]
+            self.tx.stage(
+                EntryDraft(
+                    kind=EntryKind.ORDER_EXPIRE,
+                    idempotency_key=f"market:expire:{self.tx.next_seq}",
+                    actor=_ACTOR,
+                    payload={
+                        "asset_id": key.asset_id,
+                        "currency": key.currency,
+                        "order_ids": order_ids,
+                    },
+                    hold_changes=tuple(r for _, r in part if r is not None),
+                )
             )
-        )
         self._log(seq, key, [command])
         self.events.append((key, seq, events))
 

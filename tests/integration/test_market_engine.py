@@ -1011,3 +1011,49 @@ def test_an_order_is_amended_after_a_rebuild_and_after_another_engine_opens_a_bo
     finally:
         other.stop()
     assert market.amend(ANN, ask, price=51).order.price_minor == 51
+
+
+MANY = 260  # more hold changes than one entry may carry (HOLD_CHANGES_PER_ENTRY_MAX)
+
+
+def _place_many(market: Market, requests: list[OrderRequest]) -> list[int]:
+    """Place many orders at once (they share a few batches)."""
+    futures = [market.engine.submit(r) for r in requests]
+    ids = []
+    for future in futures:
+        outcome = future.result()
+        assert isinstance(outcome, Outcome) and outcome.order.status == "open"
+        ids.append(outcome.order.id)
+    return ids
+
+
+def test_any_number_of_orders_expire_at_once(market: Market) -> None:
+    # One order.expire entry took every order due: past 256 hold changes the ledger
+    # refused it, and since every batch expires first, the engine refused everything.
+    due = T0_MS + 1_000
+    ids = _place_many(market, [
+        market.order(CAT, SELL, 100 + i, 1, time_in_force=GTD, expires_at_ms=due)
+        for i in range(MANY)
+    ])  # fmt: skip
+    assert state_of(market.ledger.engine, CAT, UNITS) == (200_000, MANY)
+    market.clock.now_ms = due
+    market.engine.expire_now()
+    assert state_of(market.ledger.engine, CAT, UNITS) == (200_000, 0)
+    assert {market.stored(i).order.status for i in (ids[0], ids[-1])} == {"expired"}
+    assert market.place(BOB, BUY, 50, 1).order.status == "open"
+
+
+def test_an_order_cancelling_any_number_of_its_owners_orders_releases_them_all(
+    market: Market,
+) -> None:
+    # The release of a command's holds was one entry: an order whose self-trade
+    # prevention cancelled more than 255 resting orders was refused after its book had
+    # changed, and the orders it cancelled kept their holds, open for ever.
+    ids = _place_many(market, [market.order(CAT, SELL, 50, 1) for _ in range(MANY)])
+    market.place(ANN, SELL, 55, 10)
+    taker = market.place(CAT, BUY, 60, 20, self_trade=STP.CANCEL_OLDEST)
+    assert [(t.maker_owner, t.qty_units) for t in taker.trades] == [(ANN, 10)]
+    assert (taker.order.status, taker.order.remaining_units) == ("open", 10)
+    assert {market.stored(i).order.reason for i in (ids[0], ids[-1])} == {"self_trade"}
+    assert state_of(market.ledger.engine, CAT, UNITS) == (200_010, 0)
+    assert state_of(market.ledger.engine, CAT, USD) == (CASH_MINOR - 550, 600)
