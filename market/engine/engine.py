@@ -31,11 +31,10 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection
@@ -66,12 +65,15 @@ from market.engine.session import (
 )
 from market.engine.state import BookKey, EngineState
 
-__all__ = ["BATCH_MAX", "POLL_S", "EngineStatus", "MarketEngine"]
+__all__ = ["BATCH_MAX", "FAILURE_PAUSE_MAX_S", "POLL_S", "EngineStatus", "MarketEngine"]
 
 BATCH_MAX = 1024
 """The most requests one transaction carries."""
 POLL_S = 1.0
 """How often an idle engine looks for other workers' commands (and due expiries)."""
+
+FAILURE_PAUSE_MAX_S = 5.0
+"""The longest an engine that cannot read its books waits before trying again."""
 
 log = logging.getLogger("dpn.market.engine")
 _DONE = None  # what an expiry-only batch answers
@@ -220,11 +222,11 @@ class MarketEngine:
             self._thread.start()
 
     def _run(self) -> None:
+        failures = 0
         try:  # rebuild before the first batch, outside the journal lock
             self._catch_up_idle()
         except Exception as error:  # the first batch tries again
-            self._last_error = f"{type(error).__name__}: {error}"
-            log.exception("market engine could not rebuild its books")
+            failures = self._failed(error, failures)
         while True:
             with self._changed:
                 if not self._waiting and not self._stopping:
@@ -240,10 +242,23 @@ class MarketEngine:
                     self._commit(batch)
                 else:
                     self._catch_up_idle()
-            except Exception as error:
-                self._last_error = f"{type(error).__name__}: {error}"
-                log.exception("market engine batch failed")
-                time.sleep(0.05)
+                failures = 0
+            except Exception as error:  # the thread must outlive any failure
+                failures = self._failed(error, failures)
+
+    def _failed(self, error: Exception, failures: int) -> int:
+        """Note a failure outside a batch (a database that is down or not migrated) and
+        wait before the next try, doubling up to ``FAILURE_PAUSE_MAX_S``: the first of a
+        run is logged with its traceback, the others in one line."""
+        self._last_error = f"{type(error).__name__}: {error}"
+        if failures == 0:
+            log.exception("market engine could not read its books")
+        else:
+            log.warning("market engine still failing (%d): %s", failures + 1, self._last_error)
+        with self._changed:
+            if not self._stopping:
+                self._changed.wait(min(FAILURE_PAUSE_MAX_S, 0.05 * 2**failures))
+        return failures + 1
 
     def _wait_s(self) -> float:
         state = self._state
@@ -302,6 +317,9 @@ class MarketEngine:
                     future.set_result(self._replayed(result))
                 except LedgerError as error:
                     future.set_exception(error)
+            elif isinstance(result, Outcome):
+                # A copy: the engine goes on changing its own orders after this answer.
+                future.set_result(Outcome(replace(result.order), list(result.trades)))
             else:
                 future.set_result(result)  # None: an expiry-only batch is done
 
