@@ -71,6 +71,7 @@ from ledger.journal.store import StoreRows
 
 __all__ = [
     "Appended",
+    "Carried",
     "Clock",
     "Ledger",
     "WriteTx",
@@ -382,6 +383,23 @@ class WriteTx(LoadRows, StoreRows):
         self.head_seq, self.head_hash, self._head_time = entry.seq, entry.hash, now
         return entry
 
+    def carry_over(self) -> Carried:
+        """What this transaction knows of balances and holds, for the next transaction
+        of the same writer to ``resume`` from (take it at the end of the block)."""
+        return Carried(self.head_seq, self._state, self._balance_rows)
+
+    def resume(self, carried: Carried | None) -> bool:
+        """Start from what an earlier transaction of this writer knew, if no entry was
+        written since it committed (the head is where it left it): then every balance
+        and hold it read is still exact, and need not be read again. Returns whether it
+        did. The closed holds it remembers are dropped (they are looked up if named)."""
+        if carried is None or carried.head_seq != self.head_seq or self._staged:
+            return False
+        carried.state.closed_holds.clear()
+        self._state = carried.state
+        self._balance_rows = carried.balance_rows
+        return True
+
     def preload(self, keys: set[AccountKey]) -> None:
         """Read the balances of those of ``keys`` this transaction has not seen, in one
         query: a service about to stage many drafts on them saves a query each."""
@@ -501,6 +519,20 @@ def _locked_head_on_postgres(conn: Connection) -> tuple[int, str, datetime] | No
         head.execute(_PG_HEAD)
     row: tuple[int, str, datetime] | None = head.fetchone()
     return row
+
+
+@dataclass(frozen=True, slots=True)
+class Carried:
+    """Balances and holds a committed transaction knew, as of its last entry."""
+
+    head_seq: int
+    state: LedgerState
+    balance_rows: set[int]
+
+    @property
+    def size(self) -> int:
+        """How many accounts and holds it holds."""
+        return len(self.state.accounts) + len(self.state.holds)
 
 
 class _Undo:

@@ -34,7 +34,8 @@ import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, replace
+from copy import copy
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
@@ -44,7 +45,7 @@ from ledger.core.accounts import currency_of, member_holder, units_of
 from ledger.core.errors import Conflict, IntegrityFailure, InvalidInput, LedgerError
 from ledger.db.engine import read_connection
 from ledger.journal.entries import load_entries
-from ledger.journal.write import Ledger
+from ledger.journal.write import Carried, Ledger
 from market.book import Book, Event
 from market.engine.codec import OpenBook, decode
 from market.engine.requests import (
@@ -72,6 +73,8 @@ BATCH_MAX = 1024
 POLL_S = 1.0
 """How often an idle engine looks for other workers' commands (and due expiries)."""
 
+CARRIED_MAX = 200_000
+"""The most accounts and holds a batch hands on to the next; beyond, the next reads them."""
 FAILURE_PAUSE_MAX_S = 5.0
 """The longest an engine that cannot read its books waits before trying again."""
 
@@ -126,6 +129,7 @@ class MarketEngine:
         self._stopping = False
         self._last_now_ms = 0
         self._last_error: str | None = None
+        self._carried: Carried | None = None  # balances and holds as the last batch left them
 
     # -- the public face -----------------------------------------------------------------
 
@@ -284,6 +288,8 @@ class MarketEngine:
             with self._lock:
                 try:
                     with self.ledger.write() as tx:
+                        tx.resume(self._carried)
+                        self._carried = None
                         state = self._current(tx.conn)
                         now_ms = max(self._now_ms(), self._last_now_ms)
                         session = Session(state, tx, MarketRows(tx.conn), now_ms, self.fee_bps)
@@ -296,11 +302,15 @@ class MarketEngine:
                         for index, (request, _) in enumerate(batch):
                             results.append(self._one(session, request, replays, seen, index))
                         session.flush()
+                        carried = tx.carry_over()
                     state.applied_seq = tx.head_seq
+                    if carried.size <= CARRIED_MAX:
+                        self._carried = carried
                     self._last_now_ms = now_ms
                     self._last_error = None
                 except BaseException:
                     self._state = None  # its books may hold what was rolled back
+                    self._carried = None
                     raise
         except BaseException as error:
             for _, future in batch:
@@ -319,7 +329,7 @@ class MarketEngine:
                     future.set_exception(error)
             elif isinstance(result, Outcome):
                 # A copy: the engine goes on changing its own orders after this answer.
-                future.set_result(Outcome(replace(result.order), list(result.trades)))
+                future.set_result(Outcome(copy(result.order), list(result.trades)))
             else:
                 future.set_result(result)  # None: an expiry-only batch is done
 

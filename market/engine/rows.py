@@ -15,6 +15,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, tuple_, up
 from ledger.core import validate_asset_id
 from ledger.core.accounts import currency_of
 from ledger.core.errors import NotFound, Refused
+from ledger.db.bulk import bulk_insert
 from ledger.db.schema import (
     Asset,
     Currency,
@@ -94,17 +95,17 @@ def order_state(row: Any) -> OrderState:
     return order
 
 
-def _order_values(o: OrderState) -> dict[str, Any]:
-    return {
-        "id": o.id, "asset_id": o.asset_id, "currency": o.currency, "owner": o.owner,
-        "side": o.side.value, "type": o.type.value, "time_in_force": o.time_in_force.value,
-        "price_minor": o.price_minor, "qty_units": o.qty_units, "spend_minor": o.spend_minor,
-        "remaining_units": o.remaining_units, "filled_units": o.filled_units,
-        "filled_minor": o.filled_minor, "status": o.status, "reason": o.reason,
-        "post_only": o.post_only, "self_trade": o.self_trade.value,
-        "expires_at_ms": o.expires_at_ms, "hold_id": o.hold_id, "placed_ms": o.placed_ms,
-        "updated_seq": o.updated_seq,
-    }  # fmt: skip
+_COMMAND_COLUMNS = ("seq", "asset_id", "currency", "body")
+
+
+def _order_row(o: OrderState) -> tuple[object, ...]:
+    """An order's values in ``_ORDER_COLUMNS`` order."""
+    return (
+        o.id, o.asset_id, o.currency, o.owner, o.side.value, o.type.value,
+        o.time_in_force.value, o.price_minor, o.qty_units, o.spend_minor, o.remaining_units,
+        o.filled_units, o.filled_minor, o.status, o.reason, o.post_only, o.self_trade.value,
+        o.expires_at_ms, o.hold_id, o.placed_ms, o.updated_seq,
+    )  # fmt: skip
 
 
 class MarketRows:
@@ -112,7 +113,7 @@ class MarketRows:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self._commands: list[dict[str, Any]] = []
+        self._commands: list[tuple[int, str, str, str]] = []
         self._books: list[dict[str, Any]] = []
         self._terms: dict[str, dict[str, Any]] = {}
 
@@ -234,9 +235,7 @@ class MarketRows:
 
     def command(self, seq: int, key: BookKey, body: str) -> None:
         """A row of the order log."""
-        self._commands.append(
-            {"seq": seq, "asset_id": key.asset_id, "currency": key.currency, "body": body}
-        )
+        self._commands.append((seq, key.asset_id, key.currency, body))
 
     def book_opened(self, seq: int, key: BookKey) -> None:
         """A book's first order."""
@@ -261,13 +260,25 @@ class MarketRows:
             conn.execute(insert(_terms), list(self._terms.values()))
         if self._books:
             conn.execute(insert(_books), self._books)
-        if self._commands:
-            conn.execute(insert(_commands), self._commands)
-        fresh = [_order_values(o) for i, o in touched.items() if i in new_orders]
-        if fresh:
-            conn.execute(insert(_orders), fresh)
+        bulk_insert(conn, _commands, _COMMAND_COLUMNS, self._commands)
+        bulk_insert(
+            conn,
+            _orders,
+            _ORDER_COLUMNS,
+            [_order_row(o) for i, o in touched.items() if i in new_orders],
+        )
         changed = [
-            {"b_id": o.id, **{name: _order_values(o)[name] for name in _ORDER_CHANGING}}
+            {
+                "b_id": o.id,
+                "price_minor": o.price_minor,
+                "remaining_units": o.remaining_units,
+                "filled_units": o.filled_units,
+                "filled_minor": o.filled_minor,
+                "status": o.status,
+                "reason": o.reason,
+                "hold_id": o.hold_id,
+                "updated_seq": o.updated_seq,
+            }
             for i, o in touched.items()
             if i not in new_orders
         ]
@@ -279,7 +290,7 @@ class MarketRows:
                 changed,
             )
         if trades:
-            conn.execute(insert(_trades), [t._asdict() for t in trades])
+            bulk_insert(conn, _trades, TradeRow._fields, trades)
             self._candles(trades)
 
     def _candles(self, trades: list[TradeRow]) -> None:
