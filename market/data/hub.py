@@ -76,8 +76,10 @@ STREAM_QUEUE_MAX: Final = 1_000
 """Events a subscriber may leave waiting; one more ends it (overflow)."""
 STREAM_REPLAY_TRADES_MAX: Final = TRADES_READ_MAX
 """Trades sent after a ``Last-Event-ID`` on reconnecting: the latest of them."""
-STREAM_RETRY_S: Final = 1.0
-"""How long the poller waits after a failed round (the database away, say)."""
+STREAM_RETRY_S: Final = 0.5
+"""How long the poller waits after a failed round (the database away, say), doubling
+with each failure that follows, up to ``STREAM_RETRY_MAX_S``."""
+STREAM_RETRY_MAX_S: Final = 5.0
 
 log = logging.getLogger("dpn.market.data")
 
@@ -299,6 +301,7 @@ class StreamHub:
         # It sleeps first: the subscriber that started it has its snapshot already,
         # and it is registered before the check below first runs.
         busy = False
+        failures = 0
         while True:
             if not busy:
                 await asyncio.sleep(self._poll_s)
@@ -310,10 +313,15 @@ class StreamHub:
                 return
             try:
                 busy = await self.poll()
-            except Exception:
-                log.exception("market stream round failed")
+                failures = 0
+            except Exception as error:  # the streams wait (heartbeats go on) and it retries
+                failures += 1
+                if failures == 1:
+                    log.exception("market stream round failed")
+                else:
+                    log.warning("market stream rounds still failing (%d): %s", failures, error)
                 busy = False
-                await asyncio.sleep(STREAM_RETRY_S)
+                await asyncio.sleep(min(STREAM_RETRY_MAX_S, STREAM_RETRY_S * 2 ** (failures - 1)))
 
     async def _round(self) -> bool:
         changes = await asyncio.to_thread(self._changes, self._cursor)

@@ -562,6 +562,34 @@ def test_a_hub_serves_its_maximum_and_stops_after_the_last(market: Market) -> No
     asyncio.run(scenario())
 
 
+def test_a_stream_outlives_rounds_that_fail(
+    market: Market, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario() -> None:
+        hub = _hub(market)
+        subscription = await hub.subscribe(USD)
+        await subscription.next(WAIT_S)
+        read_changes = hub._changes
+        failed: list[int] = []
+
+        def unavailable_twice(after_seq: int) -> Any:
+            if len(failed) < 2:
+                failed.append(after_seq)
+                raise Unavailable("database_unavailable", "the database is not available")
+            return read_changes(after_seq)
+
+        monkeypatch.setattr(hub, "_changes", unavailable_twice)
+        made = await asyncio.to_thread(market.trade, START_MS + 1_000, 100, 1)
+        got = await _until(subscription, _depth_after(made.id))
+        assert _trades_of(got) == [_tape(made)] and len(failed) == 2
+        hub.close()
+
+    with caplog.at_level("WARNING", logger="dpn.market.data"):
+        asyncio.run(scenario())
+    # The first failure with its traceback, the next in one line.
+    assert [r.exc_info is not None for r in caplog.records] == [True, False]
+
+
 def test_closing_the_hub_ends_every_stream(market: Market) -> None:
     async def scenario() -> None:
         hub = _hub(market)
