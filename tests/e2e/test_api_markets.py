@@ -6,8 +6,10 @@ The stream is read from uvicorn serving the app in a thread (the in-process clie
 wait for a response to end, and a stream does not): a client sees the depth, then the
 trades and depths of orders placed through the engine; two apps over one SQLite file,
 as two workers, each stream what the other's engine stored; a client that reconnects
-with ``Last-Event-ID`` gets what it missed. And ``dpn serve`` told to stop (SIGTERM)
-with a stream open ends it and exits, rather than wait on it for ever.
+with ``Last-Event-ID`` gets what it missed. ``dpn serve`` with two worker processes
+over PostgreSQL streams, on every connection, trades another process stored. And
+``dpn serve`` told to stop (SIGTERM) with streams open ends them and exits, rather than
+wait on them for ever.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from market.engine import BookKey, MarketEngine, OrderRequest, OrderType, Outcom
 from tests.integration.network import ANN, ASSET, BOB, CAT, DAN, build_network
 
 from .signin import MovableClock
-from .test_server import start, stop, wait_until_ready
+from .test_server import _schema_url, start, stop, wait_until_ready
 
 USD = BookKey(ASSET, "USD")
 BASE = f"/v1/markets/{ASSET}/USD"
@@ -379,5 +381,40 @@ def test_a_server_told_to_stop_ends_its_streams_and_exits(tmp_path: Path) -> Non
         assert server.process.wait(timeout=WAIT_S) in (0, -signal.SIGTERM), server.output()
     finally:
         if stream is not None:
+            stream.close()
+        stop(server)
+
+
+STREAMS_ON_TWO_WORKERS = 4  # the kernel spreads new connections over the workers
+
+
+@pytest.mark.postgres
+def test_every_worker_streams_what_another_process_stored(
+    postgres_engine: Engine, tmp_path: Path
+) -> None:
+    # dpn serve with two worker processes over PostgreSQL; the orders are placed by an
+    # engine in this process, a third worker of sorts: no stream's worker saw them.
+    build_network(Ledger(postgres_engine), cash_minor=10**6)
+    server = start(_schema_url(postgres_engine), tmp_path / "server.log", workers=2)
+    market = MarketEngine(Ledger(postgres_engine))
+    streams: list[EventStream] = []
+    try:
+        wait_until_ready(server)
+        streams = [
+            EventStream(f"{server.base_url}{BASE}/stream") for _ in range(STREAMS_ON_TWO_WORKERS)
+        ]
+        for stream in streams:
+            stream.next("depth")
+        place(market, ANN, Side.SELL, 120, 3)
+        made = place(market, DAN, Side.BUY, 120, 2).trades
+        for stream in streams:
+            assert [t["id"] for t in _trades_until(stream, made[-1].id)] == [t.id for t in made]
+            assert _depth_from(stream, made[-1].id) == _book_now(market)
+        server.process.send_signal(signal.SIGTERM)  # the supervisor stops its workers
+        assert all(stream.ended() for stream in streams), server.output()
+        assert server.process.wait(timeout=WAIT_S) == 0, server.output()
+    finally:
+        market.stop()
+        for stream in streams:
             stream.close()
         stop(server)
