@@ -298,7 +298,7 @@ class MarketEngine:
                         replays = self._replays(tx.conn, tx.stored_requests(
                             [r.key for r, _ in batch if r is not None]
                         ), batch)  # fmt: skip
-                        seen: dict[str, int | TermsSet] = {}
+                        seen: dict[str, tuple[Request, int | TermsSet]] = {}
                         for index, (request, _) in enumerate(batch):
                             results.append(self._one(session, request, replays, seen, index))
                         session.flush()
@@ -338,7 +338,7 @@ class MarketEngine:
         session: Session,
         request: Request | None,
         replays: dict[str, int | LedgerError | TermsSet],
-        seen: dict[str, int | TermsSet],
+        seen: dict[str, tuple[Request, int | TermsSet]],
         index: int,
     ) -> Answer | LedgerError | int:
         if request is None:
@@ -346,12 +346,14 @@ class MarketEngine:
         replay = replays.get(request.key)
         if replay is not None:
             return replay
-        if request.key in seen:  # the same key twice in one batch: the first answers both
-            return seen[request.key]
+        first = seen.get(request.key)
+        if first is not None:  # the same key twice in one batch: a replay, or a conflict
+            asked, answer = first
+            return answer if asked == request else _key_conflict()
         try:
             if isinstance(request, TermsRequest):
                 terms: TermsSet = session.set_terms(request)
-                seen[request.key] = terms
+                seen[request.key] = (request, terms)
                 return terms
             if isinstance(request, OrderRequest):
                 outcome = session.place(request)
@@ -361,7 +363,7 @@ class MarketEngine:
                 outcome = session.amend(request)
         except LedgerError as error:
             return error
-        seen[request.key] = outcome.order.id
+        seen[request.key] = (request, outcome.order.id)
         return outcome
 
     def _replays(

@@ -1057,3 +1057,33 @@ def test_an_order_cancelling_any_number_of_its_owners_orders_releases_them_all(
     assert {market.stored(i).order.reason for i in (ids[0], ids[-1])} == {"self_trade"}
     assert state_of(market.ledger.engine, CAT, UNITS) == (200_010, 0)
     assert state_of(market.ledger.engine, CAT, USD) == (CASH_MINOR - 550, 600)
+
+
+def _one_batch(market: Market, requests: list[Any]) -> list[Outcome | LedgerError]:
+    """Submit ``requests`` so that one batch takes them all: the engine's thread waits
+    on the queue's lock, which this holds while it queues them."""
+    with market.engine._changed:
+        futures = [market.engine.submit(r) for r in requests]
+    answers: list[Outcome | LedgerError] = []
+    for future in futures:
+        try:
+            answer = future.result()
+        except LedgerError as error:
+            answers.append(error)
+        else:
+            assert isinstance(answer, Outcome)
+            answers.append(answer)
+    return answers
+
+
+def test_the_same_key_twice_in_one_batch_for_two_requests_conflicts(market: Market) -> None:
+    # The second request under a key already used in the same batch was answered with
+    # the first one's order, as a replay, whatever it asked.
+    first = market.order(ANN, SELL, 50, 10, key="twice")
+    same = market.order(ANN, SELL, 50, 10, key="twice")
+    other = market.order(ANN, SELL, 60, 5, key="twice")
+    placed, replayed, refused_ = _one_batch(market, [first, same, other])
+    assert isinstance(placed, Outcome) and isinstance(replayed, Outcome)
+    assert replayed.replayed and replayed.order.id == placed.order.id
+    assert isinstance(refused_, Conflict) and refused_.code == "idempotency_conflict"
+    assert state_of(market.ledger.engine, ANN, UNITS) == (500_000, 10)
