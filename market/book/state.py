@@ -7,7 +7,7 @@ whole-book reads (``resting``, ``state_hash``, ``check_invariants``) are O(order
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, KeysView
 from typing import Final
 
 from market.book.errors import BookConfigError, BookInvariantError, QueryOutOfRange
@@ -105,6 +105,10 @@ class BookState:
         """A snapshot of the resting order ``order_id``, or None if it does not rest."""
         order = self._orders.get(order_id)
         return None if order is None else order_view(order)
+
+    def order_ids(self) -> KeysView[int]:
+        """The ids of the resting orders (a live view), in O(1)."""
+        return self._orders.keys()
 
     def resting(self) -> list[OrderView]:
         """Every resting order: bids then asks, each in priority order; O(orders)."""

@@ -446,7 +446,7 @@ def rebuild(conn: Connection) -> EngineState:
         state.applied_seq = seq
     for order in rows.open_orders():
         state.add_open(order)
-    resting = {o.order_id for book in state.books.values() for o in book.resting()}
+    resting = {order_id for book in state.books.values() for order_id in book.order_ids()}
     if resting != state.orders.keys():
         raise IntegrityFailure(
             "order_log_mismatch",
