@@ -361,6 +361,8 @@ class MarketEngine:
                 outcome = session.cancel(request)
             else:
                 outcome = session.amend(request)
+        except IntegrityFailure:
+            raise  # the books and the orders disagree: nothing of the batch may stand
         except LedgerError as error:
             return error
         seen[request.key] = (request, outcome.order.id)

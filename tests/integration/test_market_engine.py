@@ -23,7 +23,15 @@ from sqlalchemy import Connection, Engine, func, select, text
 
 from ledger.core import AccountKey, Entry, HoldChange, HoldOp, Posting, with_check_character
 from ledger.core.accounts import FEES, currency_of, member_holder, units_of
-from ledger.core.errors import Conflict, Forbidden, InvalidInput, LedgerError, NotFound, Refused
+from ledger.core.errors import (
+    Conflict,
+    Forbidden,
+    IntegrityFailure,
+    InvalidInput,
+    LedgerError,
+    NotFound,
+    Refused,
+)
 from ledger.db.engine import make_engine
 from ledger.db.schema import (
     Account,
@@ -1087,3 +1095,18 @@ def test_the_same_key_twice_in_one_batch_for_two_requests_conflicts(market: Mark
     assert replayed.replayed and replayed.order.id == placed.order.id
     assert isinstance(refused_, Conflict) and refused_.code == "idempotency_conflict"
     assert state_of(market.ledger.engine, ANN, UNITS) == (500_000, 10)
+
+
+def test_an_integrity_failure_fails_its_batch_and_stores_nothing(market: Market) -> None:
+    # A request that found the engine's books out of step with its orders was answered
+    # with the IntegrityFailure like any refusal, and the rest of its batch committed:
+    # here the cancel's release of the hold, with the order left open in its row.
+    engine = market.ledger.engine
+    ask = market.place(ANN, SELL, 50, 10).order.id
+    market.engine.books()[BOOK].cancel(ask)  # the engine's memory, broken behind its back
+    before = snapshot(engine)
+    with pytest.raises(IntegrityFailure) as caught:
+        market.cancel(ANN, ask)
+    assert caught.value.code == "book_disagrees"
+    assert snapshot(engine) == before
+    assert market.cancel(ANN, ask).order.status == "cancelled"  # the books read again
