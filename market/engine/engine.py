@@ -252,13 +252,12 @@ class MarketEngine:
 
     def _failed(self, error: Exception, failures: int) -> int:
         """Note a failure outside a batch (a database that is down or not migrated) and
-        wait before the next try, doubling up to ``FAILURE_PAUSE_MAX_S``: the first of a
-        run is logged with its traceback, the others in one line."""
-        self._last_error = f"{type(error).__name__}: {error}"
-        if failures == 0:
-            log.exception("market engine could not read its books")
-        else:
-            log.warning("market engine still failing (%d): %s", failures + 1, self._last_error)
+        wait before the next try, doubling up to ``FAILURE_PAUSE_MAX_S``. Logged in one
+        line, without a traceback: on Python 3.11 formatting one parses source (for its
+        carets), which in a background thread can collide with a parse in the main one;
+        ``/readyz`` shows the error."""
+        self._last_error = f"{type(error).__name__}: {_one_line(str(error))}"
+        log.error("market engine cannot read its books (%d): %s", failures + 1, self._last_error)
         with self._changed:
             if not self._stopping:
                 self._changed.wait(min(FAILURE_PAUSE_MAX_S, 0.05 * 2**failures))
@@ -537,6 +536,10 @@ def _answered(future: Future[Answer]) -> Outcome:
     if not isinstance(outcome, Outcome):  # pragma: no cover - a request of another kind
         raise TypeError(f"an order request was answered with {outcome!r}")
     return outcome
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:500]
 
 
 def _key_conflict() -> Conflict:
