@@ -326,11 +326,8 @@ class MarketEngine:
                     future.set_result(self._replayed(result))
                 except LedgerError as error:
                     future.set_exception(error)
-            elif isinstance(result, Outcome):
-                # A copy: the engine goes on changing its own orders after this answer.
-                future.set_result(Outcome(copy(result.order), list(result.trades)))
-            else:
-                future.set_result(result)  # None: an expiry-only batch is done
+            else:  # an Outcome (copied by _one), terms set, or None for an expiry batch
+                future.set_result(result)
 
     def _one(
         self,
@@ -365,7 +362,8 @@ class MarketEngine:
         except LedgerError as error:
             return error
         seen[request.key] = (request, outcome.order.id)
-        return outcome
+        # A copy, now: later requests of the batch, and later batches, change the order.
+        return Outcome(copy(outcome.order), outcome.trades)
 
     def _replays(
         self,

@@ -1110,3 +1110,14 @@ def test_an_integrity_failure_fails_its_batch_and_stores_nothing(market: Market)
     assert caught.value.code == "book_disagrees"
     assert snapshot(engine) == before
     assert market.cancel(ANN, ask).order.status == "cancelled"  # the books read again
+
+
+def test_an_answer_shows_the_order_as_its_own_request_left_it(market: Market) -> None:
+    # Answers were copied once the batch had committed, so an order that a later
+    # request of the same batch filled was answered as filled, with none of its trades.
+    ask, bid = _one_batch(market, [market.order(ANN, SELL, 50, 10), market.order(BOB, BUY, 50, 4)])
+    assert isinstance(ask, Outcome) and isinstance(bid, Outcome)
+    assert (ask.order.status, ask.order.remaining_units, ask.order.filled_units) == ("open", 10, 0)
+    assert ask.order.hold_left == 10 and ask.trades == []
+    assert (bid.order.status, bid.order.filled_units) == ("filled", 4)
+    assert market.stored(ask.order.id).order.remaining_units == 6
