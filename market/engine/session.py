@@ -549,7 +549,11 @@ class Session:
             raise NotFound("unknown_order", f"no order {order_id!r}")
         order = self.state.orders.get(order_id)
         if order is None:
-            found = self.rows.order_owner_status(order_id)
+            # An order this batch finished is not stored yet (or stored as it was before).
+            done = self.touched.get(order_id)
+            found = self.rows.order_owner_status(order_id) if done is None else (
+                done.owner, done.status,
+            )  # fmt: skip
             if found is None:
                 raise NotFound("unknown_order", f"no order {order_id}")
             who, status = found

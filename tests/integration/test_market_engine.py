@@ -1121,3 +1121,23 @@ def test_an_answer_shows_the_order_as_its_own_request_left_it(market: Market) ->
     assert ask.order.hold_left == 10 and ask.trades == []
     assert (bid.order.status, bid.order.filled_units) == ("filled", 4)
     assert market.stored(ask.order.id).order.remaining_units == 6
+
+
+def test_an_order_finished_earlier_in_the_batch_is_not_open_and_not_unknown(
+    market: Market,
+) -> None:
+    # A cancel of an order that an earlier request of the same batch had placed and
+    # filled was refused as unknown_order: the order's row was not stored yet.
+    market.place(CAT, SELL, 90, 1)
+    placed = head_seq(market.ledger.engine) + 1  # the next order's id
+    answers = _one_batch(market, [
+        market.order(ANN, SELL, 50, 10),
+        market.order(BOB, BUY, 50, 10),
+        CancelRequest(ANN, placed, "c-ann", "test"),
+        CancelRequest(BOB, placed, "c-bob", "test"),
+    ])  # fmt: skip
+    ask, _, mine, theirs = answers
+    assert isinstance(ask, Outcome) and ask.order.id == placed
+    assert isinstance(mine, Refused) and mine.code == "order_not_open"
+    assert mine.message == f"order {placed} is filled"
+    assert isinstance(theirs, Forbidden) and theirs.code == "not_your_order"
