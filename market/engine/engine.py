@@ -204,13 +204,13 @@ class MarketEngine:
     def state_hashes(self) -> dict[BookKey, str]:
         """Each book's state hash, caught up with everything stored."""
         with self._lock:
-            with read_connection(self.ledger.engine, snapshot=False) as conn:
+            with read_connection(self.ledger.engine) as conn:  # see _catch_up_idle
                 state = self._current(conn)
             return state.state_hashes()
 
     def books(self) -> dict[BookKey, Book]:
         """The books as they stand (for reads and tests; do not change them)."""
-        with self._lock, read_connection(self.ledger.engine, snapshot=False) as conn:
+        with self._lock, read_connection(self.ledger.engine) as conn:  # see _catch_up_idle
             return dict(self._current(conn).books)
 
     def forget(self) -> None:
@@ -276,7 +276,9 @@ class MarketEngine:
         return due is not None and due <= self._now_ms()
 
     def _catch_up_idle(self) -> None:
-        with self._lock, read_connection(self.ledger.engine, snapshot=False) as conn:
+        # One snapshot: a rebuild or catch-up reads the order log and then the orders'
+        # rows, and another worker may commit in between (no journal lock is held here).
+        with self._lock, read_connection(self.ledger.engine) as conn:
             self._current(conn)
 
     # -- a batch -------------------------------------------------------------------------

@@ -65,6 +65,7 @@ from market.engine import (
 )
 from market.engine.codec import OpenBook, decode
 from market.engine.reads import order_outcome
+from market.engine.rows import MarketRows
 from tests.conftest import StepClock
 
 from .network import ANN, ASSET, BOB, CAT, DAN, build_network
@@ -1141,3 +1142,33 @@ def test_an_order_finished_earlier_in_the_batch_is_not_open_and_not_unknown(
     assert isinstance(mine, Refused) and mine.code == "order_not_open"
     assert mine.message == f"order {placed} is filled"
     assert isinstance(theirs, Forbidden) and theirs.code == "not_your_order"
+
+
+def test_books_read_outside_a_batch_are_read_from_one_snapshot(
+    market: Market, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A rebuild outside a batch (when the engine starts, or for state_hashes) read the
+    # order log and then the open orders in statements of their own: on PostgreSQL an
+    # order another worker filled in between was on the books but not open, and the
+    # rebuild failed with order_log_mismatch.
+    ask = market.place(ANN, SELL, 50, 10).order.id
+    other = MarketEngine(market.ledger, now_ms=market.clock)
+    read = MarketRows.open_orders
+    meddled: list[int] = []
+
+    def open_orders(rows: MarketRows, ids: Any = None) -> list[Any]:
+        if ids is None and not meddled:  # the rebuild's read, after the log's
+            meddled.append(ask)
+            other.place(market.order(BOB, BUY, 50, 10))
+        return read(rows, ids)
+
+    try:
+        market.engine.forget()
+        monkeypatch.setattr(MarketRows, "open_orders", open_orders)
+        hashes = market.engine.state_hashes()
+        assert meddled == [ask]
+        monkeypatch.undo()
+        assert market.engine.state_hashes() != hashes  # the fill, caught up since
+        assert market.stored(ask).order.status == "filled"
+    finally:
+        other.stop()
