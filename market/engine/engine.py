@@ -265,7 +265,10 @@ class MarketEngine:
 
     def _wait_s(self) -> float:
         state = self._state
-        due = None if state is None else state.next_expiry_ms()
+        try:
+            due = None if state is None else state.next_expiry_ms()
+        except Exception:  # never let the wake-up kill the thread: poll instead
+            return self._poll_s
         if due is None:
             return self._poll_s
         return max(0.0, min(self._poll_s, (due - self._now_ms()) / 1000))

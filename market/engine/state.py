@@ -140,7 +140,8 @@ class EngineState:
 
     def next_expiry_ms(self) -> int | None:
         """The earliest time any GTD order on any book falls due, if one may."""
-        due = [t for t in (b.next_expiry_ms() for b in self.books.values()) if t is not None]
+        books = tuple(self.books.values())  # a reader's catch-up may add a book meanwhile
+        due = [t for t in (b.next_expiry_ms() for b in books) if t is not None]
         return min(due) if due else None
 
     def state_hashes(self) -> dict[BookKey, str]:
