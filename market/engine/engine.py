@@ -66,13 +66,22 @@ from market.engine.session import (
 )
 from market.engine.state import BookKey, EngineState
 
-__all__ = ["BATCH_MAX", "FAILURE_PAUSE_MAX_S", "POLL_S", "EngineStatus", "MarketEngine"]
+__all__ = [
+    "BATCH_MAX",
+    "FAILURE_PAUSE_MAX_S",
+    "IDLE_S",
+    "POLL_S",
+    "EngineStatus",
+    "MarketEngine",
+]
 
 BATCH_MAX = 1024
 """The most requests one transaction carries."""
 POLL_S = 1.0
 """How often an idle engine looks for other workers' commands (and due expiries)."""
 
+IDLE_S = 2.0
+"""An engine not ``start`` ed ends its thread after this long without a request."""
 CARRIED_MAX = 200_000
 """The most accounts and holds a batch hands on to the next; beyond, the next reads them."""
 FAILURE_PAUSE_MAX_S = 5.0
@@ -127,6 +136,7 @@ class MarketEngine:
         self._waiting: deque[tuple[Request | None, Future[Answer]]] = deque()
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._kept = False  # started by start(): the thread runs until stop()
         self._last_now_ms = 0
         self._last_error: str | None = None
         self._carried: Carried | None = None  # balances and holds as the last batch left them
@@ -175,9 +185,12 @@ class MarketEngine:
         future.result()
 
     def start(self) -> None:
-        """Start the engine's thread now (a server does, so expiries run from the start)."""
+        """Start the engine's thread now and keep it until ``stop`` (a server does, so
+        expiries run on time from the start). Without it, the thread starts with the
+        first request and ends after ``IDLE_S`` without any, holding nothing idle."""
         with self._changed:
             self._stopping = False
+            self._kept = True
             self._ensure_thread()
 
     def stop(self, timeout_s: float = 10.0) -> None:
@@ -234,7 +247,11 @@ class MarketEngine:
         while True:
             with self._changed:
                 if not self._waiting and not self._stopping:
-                    self._changed.wait(self._wait_s())
+                    wait_s = self._wait_s() if self._kept else min(self._wait_s(), IDLE_S)
+                    self._changed.wait(wait_s)
+                    if not self._waiting and not self._kept and not self._expiry_due():
+                        self._thread = None  # idle, and nobody asked to keep it
+                        return
                 if self._stopping and not self._waiting:
                     self._thread = None
                     return

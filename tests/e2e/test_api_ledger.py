@@ -312,6 +312,12 @@ def test_every_write_route_is_in_the_matrix(client: TestClient) -> None:
         ("POST", "/v1/projects/{project_id}/cancel"),
         ("POST", "/v1/projects/{project_id}/manual-pledges"),
         ("POST", "/v1/projects/{project_id}/finalize"),
+        # Orders and trading terms: their own matrices, in tests/e2e/test_api_orders.py
+        # and tests/e2e/test_api_market_terms.py.
+        ("POST", "/v1/orders"),
+        ("PATCH", "/v1/orders/{order_id}"),
+        ("DELETE", "/v1/orders/{order_id}"),
+        ("PUT", "/v1/markets/{asset_id}/terms"),
     }
     assert writes - covered - exempt == set()
 
