@@ -28,10 +28,10 @@ run replays them all and writes nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from api.demo import DEMO_ASSET_ID, DEMO_MEMBERS
+from ledger.core.timestamps import ms_of
 from ledger.journal.write import Ledger
 from ledger.money import deposit
 from market.book import Side, TimeInForce
@@ -46,7 +46,6 @@ GTD_AHEAD_MS: Final = 24 * 3600 * 1000
 
 _ACTOR = "dpn-demo"
 _MINUTE_MS = 60_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _COOP, _NORTH, _RIVER, _HILL, _MARA = range(5)  # places in DEMO_MEMBERS
 
 # Cash for the members api/demo.py leaves without any in a book's currency (only Mara
@@ -144,7 +143,7 @@ def run_market_demo(
         for n, (who, currency, amount, reference) in enumerate(_CASH, start=1)
     ]
     if now_ms is None:  # a replayed deposit is the stored entry: the same time every run
-        now_ms = (deposits[0].recorded_at - _EPOCH) // timedelta(milliseconds=1)
+        now_ms = ms_of(deposits[0].recorded_at)
     clock = _SteppedClock(now_ms - _ORDERS[0].minutes_before * _MINUTE_MS)
     own = engine is None
     market = MarketEngine(ledger, now_ms=clock) if engine is None else engine

@@ -10,7 +10,7 @@ digits; times leave as RFC 3339 in UTC (the engine keeps milliseconds since 1970
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -24,6 +24,7 @@ from pydantic import (
 
 from api.schemas.common import AssetId, Strict, amount_text
 from api.schemas.funding import AMOUNT_DIGITS_MAX, SAFE_INTEGER_MAX, AmountIn, DeadlineIn
+from ledger.core.timestamps import ms_of, time_of_ms
 from market.book import SelfTradePrevention, Side, TimeInForce
 from market.engine import OrderState, OrderStatus, OrderType, TradeRow
 
@@ -39,12 +40,9 @@ __all__ = [
     "my_trade_out",
     "order_out",
     "order_summary_out",
-    "time_of_ms",
     "trade_out",
 ]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MS = timedelta(milliseconds=1)
 CURRENCY_LEN_MAX = 16  # the engine checks the code itself (unknown_currency)
 CurrencyCode = Annotated[str, StringConstraints(min_length=1, max_length=CURRENCY_LEN_MAX)]
 OrderStatusName = Literal["open", "filled", "cancelled", "expired"]
@@ -174,12 +172,7 @@ class OrderOut(OrderSummaryOut):
 
 def expires_at_ms(when: datetime | None) -> int | None:
     """``when`` in whole milliseconds since 1970 (rounded down), as the engine keeps it."""
-    return None if when is None else (when - _EPOCH) // _MS
-
-
-def time_of_ms(ms: int) -> datetime:
-    """A time the engine kept, in UTC."""
-    return _EPOCH + ms * _MS
+    return None if when is None else ms_of(when)
 
 
 def order_summary_out(order: OrderState) -> OrderSummaryOut:

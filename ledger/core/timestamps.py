@@ -4,12 +4,12 @@ and the reading of one. Every time the journal hashes or stores passes through h
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from ledger.core.errors import InvalidInput
 
-__all__ = ["format_time", "parse_time", "to_utc"]
+__all__ = ["format_time", "ms_of", "parse_time", "time_of_ms", "to_utc"]
 
 
 def to_utc(moment: datetime) -> datetime:
@@ -21,6 +21,21 @@ def to_utc(moment: datetime) -> datetime:
         return moment.astimezone(UTC)
     except OverflowError:
         raise InvalidInput("time_out_of_range", "times must fall in years 1..9999 (UTC)") from None
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
+def ms_of(moment: datetime) -> int:
+    """Whole milliseconds since 1970 of an aware time, rounded down (the market's clock
+    and its times are these; ``time_naive`` for a time without zone). No float."""
+    return (to_utc(moment) - _EPOCH) // _MS
+
+
+def time_of_ms(ms: int) -> datetime:
+    """The aware UTC time of milliseconds since 1970."""
+    return _EPOCH + ms * _MS
 
 
 @lru_cache(maxsize=256)

@@ -18,13 +18,12 @@ its minutes'.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any, Final, NamedTuple
 
 from sqlalchemy import Connection, and_, or_, select
 
 from ledger.core.errors import InvalidInput
-from ledger.core.timestamps import to_utc
+from ledger.core.timestamps import ms_of, time_of_ms
 from ledger.db.schema import MarketCandle, table
 from market.engine import CANDLE_INTERVALS_S, BookKey
 
@@ -51,8 +50,6 @@ DAY_MS: Final = 86_400_000
 _MINUTE_S: Final = 60
 _HOUR_S: Final = 3_600
 _HOUR_MS: Final = _HOUR_S * 1_000
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_MS: Final = timedelta(milliseconds=1)
 
 if sorted(CANDLE_INTERVALS.values()) != sorted(CANDLE_INTERVALS_S):  # pragma: no cover
     raise RuntimeError("the candle intervals named here are not those the engine keeps")
@@ -98,16 +95,6 @@ def interval_s_of(name: str) -> int:
             f"interval {name[:16]!r} is not one of {', '.join(CANDLE_INTERVALS)}",
         )
     return seconds
-
-
-def ms_of(moment: datetime) -> int:
-    """Milliseconds since 1970 of an aware time (``time_naive`` for one without zone)."""
-    return (to_utc(moment) - _EPOCH) // _MS
-
-
-def time_of_ms(ms: int) -> datetime:
-    """The aware UTC time of milliseconds since 1970."""
-    return _EPOCH + ms * _MS
 
 
 def _candle(row: Any) -> Candle:

@@ -43,6 +43,7 @@ from sqlalchemy import Connection
 from ledger.core import AccountKey, EntryKind
 from ledger.core.accounts import currency_of, member_holder, units_of
 from ledger.core.errors import Conflict, IntegrityFailure, InvalidInput, LedgerError
+from ledger.core.timestamps import ms_of
 from ledger.db.engine import read_connection
 from ledger.journal.entries import load_entries
 from ledger.journal.write import Carried, Ledger
@@ -128,7 +129,7 @@ class MarketEngine:
         self.ledger = ledger
         self.fee_bps = fee_bps
         self._batch_max = batch_max
-        self._now_ms = now_ms or (lambda: int(ledger.clock().timestamp() * 1000))
+        self._now_ms = now_ms or (lambda: ms_of(ledger.clock()))
         self._poll_s = poll_s
         self._state: EngineState | None = None
         self._lock = threading.Lock()  # the state, while a batch or a catch-up runs
