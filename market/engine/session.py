@@ -99,7 +99,6 @@ class Session:
         self.trades: list[TradeRow] = []
         self.touched: dict[int, OrderState] = {}
         self.new_orders: set[int] = set()
-        self.events: list[tuple[BookKey, int, Sequence[Event]]] = []
 
     # -- requests ------------------------------------------------------------------------
 
@@ -176,9 +175,7 @@ class Session:
                 idempotency_key=r.key,
                 actor=r.actor,
                 payload={"order_id": order.id},
-                hold_changes=(
-                    HoldChange(order.hold_id, order.hold_account, HoldOp.RELEASE, order.hold_left),
-                ),
+                hold_changes=tuple(order.release()),
             )
         )
         command = Cancel(order.id, self.now_ms)
@@ -188,10 +185,8 @@ class Session:
                 "book_disagrees", f"order {order.id} was open but not on its book"
             )
         self._log(seq, key, [command])
-        order.hold_left = 0
         order.remaining_units = 0
         self._finish(order, OrderStatus.CANCELLED, "user", seq)
-        self.events.append((key, seq, events))
         return Outcome(order)
 
     def amend(self, r: AmendRequest) -> Outcome:
@@ -317,13 +312,7 @@ class Session:
             resting = book.order(taker.id)
             if resting is None:
                 filled = taker.reason is None and taker.filled_units > 0
-                if taker.hold_left:
-                    releases.append(
-                        HoldChange(
-                            taker.hold_id, taker.hold_account, HoldOp.RELEASE, taker.hold_left
-                        )
-                    )
-                    taker.hold_left = 0
+                releases += taker.release()
                 taker.remaining_units = 0
                 if filled:
                     self._finish(taker, OrderStatus.FILLED, None, seq)
@@ -346,7 +335,6 @@ class Session:
                     hold_changes=tuple(releases[start : start + HOLD_CHANGES_PER_ENTRY_MAX]),
                 )
             )
-        self.events.append((key, seq, events))
         return trades
 
     def _trade(self, key: BookKey, maker: OrderState, taker: OrderState, t: Trade) -> TradeRow:
@@ -372,8 +360,7 @@ class Session:
         buyer.hold_left -= value
         if buyer is taker and buyer.price_minor is not None and buyer.price_minor > t.price_minor:
             improvement = (buyer.price_minor - t.price_minor) * t.qty_units
-            holds.append(HoldChange(buyer.hold_id, buyer.hold_account, HoldOp.RELEASE, improvement))
-            buyer.hold_left -= improvement
+            holds += buyer.release(improvement)
         seq = self.tx.next_seq
         payload: dict[str, JsonValue] = {
             "asset_id": key.asset_id,
@@ -415,24 +402,15 @@ class Session:
         """The release a self-trade or remainder cancel calls for."""
         if event.left_units:  # DECREMENT: the order goes on, smaller
             order.remaining_units = event.left_units
-            need = order.need()
-            give = order.hold_left - need
-            order.hold_left = need
             order.updated_seq = seq
             self.touched[order.id] = order
-            return (
-                [HoldChange(order.hold_id, order.hold_account, HoldOp.RELEASE, give)]
-                if give
-                else []
-            )
+            return order.release(order.hold_left - order.need())
         if order is taker:  # its rest is released once, after all its trades
             order.reason = event.reason.value
             return []
-        give = order.hold_left
-        order.hold_left = 0
         order.remaining_units = 0
         self._finish(order, OrderStatus.CANCELLED, event.reason.value, seq)
-        return [HoldChange(order.hold_id, order.hold_account, HoldOp.RELEASE, give)] if give else []
+        return order.release()
 
     def _expire_due(self, key: BookKey, book: Book) -> None:
         due = book.next_expiry_ms()
@@ -443,18 +421,12 @@ class Session:
         events = book.apply(command)
         if not events:
             return
-        expired: list[tuple[int, HoldChange | None]] = []
+        expired: list[tuple[int, list[HoldChange]]] = []
         for event in events:
             if type(event) is not Expired:
                 raise IntegrityFailure("book_disagrees", f"an expiry returned {event!r}")
             order = self.state.orders[event.order_id]
-            release = (
-                HoldChange(order.hold_id, order.hold_account, HoldOp.RELEASE, order.hold_left)
-                if order.hold_left
-                else None
-            )
-            expired.append((order.id, release))
-            order.hold_left = 0
+            expired.append((order.id, order.release()))
             order.remaining_units = 0
             self._finish(order, OrderStatus.EXPIRED, "expired", seq)
         # Any number of orders may fall due at once; an entry holds only so many changes.
@@ -471,11 +443,10 @@ class Session:
                         "currency": key.currency,
                         "order_ids": order_ids,
                     },
-                    hold_changes=tuple(r for _, r in part if r is not None),
+                    hold_changes=tuple(c for _, changes in part for c in changes),
                 )
             )
         self._log(seq, key, [command])
-        self.events.append((key, seq, events))
 
     # -- helpers -------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from ledger.core import AccountKey
+from ledger.core import AccountKey, HoldChange, HoldOp
 from ledger.core.accounts import currency_of, member_holder, units_of
 from market.book import Book, SelfTradePrevention, Side, TimeInForce
 from market.engine.requests import OrderType
@@ -93,6 +93,15 @@ class OrderState:
             )
             key = self.held_on = AccountKey(member_holder(self.owner), instrument)
         return key
+
+    def release(self, amount: int | None = None) -> list[HoldChange]:
+        """Give back ``amount`` of its hold (all that is left if None): the hold change to
+        write, none for nothing."""
+        amount = self.hold_left if amount is None else amount
+        self.hold_left -= amount
+        return (
+            [HoldChange(self.hold_id, self.hold_account, HoldOp.RELEASE, amount)] if amount else []
+        )
 
     def need(self) -> int:
         """What its hold must still cover for what rests (zero once it is done)."""
