@@ -21,9 +21,7 @@ journal anyway, so a 404 would hide nothing.
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import Future
-from dataclasses import replace
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 
@@ -43,7 +41,6 @@ from api.schemas.orders import (
     order_out,
     order_summary_out,
 )
-from ledger.core.errors import Forbidden
 from ledger.db.engine import read_connection
 from market.engine import (
     AmendRequest,
@@ -82,28 +79,12 @@ OptionalKey = Annotated[str | None, Depends(_optional_key)]
 async def _engine_answer(
     request: Request, asked: OrderRequest | CancelRequest | AmendRequest
 ) -> OrderOut:
-    """``asked``'s outcome, from the engine, on the wire.
-
-    The order an outcome carries is the engine's own state while the order rests, which
-    its next batch may change: a copy is taken in the engine's thread as the answer is
-    given (a done callback runs there, before the engine moves on), and shaped here.
-    """
+    """``asked``'s outcome, from the engine (which answers with a copy of the order as it
+    stood when the request was done), on the wire."""
     market: MarketEngine = request.app.state.market
-    copied: Future[Outcome] = Future()
-
-    def copy(done: Future[Any]) -> None:
-        try:
-            outcome = done.result()
-            if not isinstance(outcome, Outcome):
-                raise TypeError(f"the engine answered an order request with {outcome!r}")
-            copied.set_result(
-                replace(outcome, order=replace(outcome.order), trades=list(outcome.trades))
-            )
-        except BaseException as error:  # the engine's refusal, as it is
-            copied.set_exception(error)
-
-    market.submit(asked).add_done_callback(copy)
-    outcome = await asyncio.wrap_future(copied)
+    outcome = await asyncio.wrap_future(market.submit(asked))
+    if not isinstance(outcome, Outcome):  # pragma: no cover - the engine answers in kind
+        raise TypeError(f"the engine answered an order request with {outcome!r}")
     return order_out(outcome.order, outcome.trades)
 
 
@@ -200,9 +181,7 @@ def my_order(order_id: OrderPath, caller: Caller, ledger: LedgerDep) -> OrderOut
     """One of your orders as it stands, with its first 100 trades (``/v1/trades`` pages
     through all). 403 ``not_your_order``; 404 ``unknown_order``."""
     with read_connection(ledger.engine) as conn:
-        found = order_outcome(conn, order_id)
-    if found.order.owner != caller.address:
-        raise Forbidden("not_your_order", f"order {order_id} is another member's")
+        found = order_outcome(conn, order_id, owner=caller.address)
     return order_out(found.order, found.trades)
 
 

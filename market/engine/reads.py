@@ -7,7 +7,7 @@ from typing import Final
 
 from sqlalchemy import Connection, or_, select
 
-from ledger.core.errors import NotFound
+from ledger.core.errors import Forbidden, NotFound
 from ledger.db.schema import MarketOrder, MarketTrade, table
 from market.engine.rows import _ORDER_COLUMNS, TradeRow, order_state
 from market.engine.session import Outcome
@@ -24,20 +24,24 @@ _trades = table(MarketTrade)
 _TRADE_COLUMNS = [_trades.c[name] for name in TradeRow._fields]
 
 
-def order_outcome(conn: Connection, order_id: int) -> Outcome:
-    """The order as stored, with its first trades (as maker or taker)."""
+def order_outcome(conn: Connection, order_id: int, *, owner: str | None = None) -> Outcome:
+    """The order as stored, with its first trades (as maker or taker). Given ``owner``,
+    another member's order is ``not_your_order`` (as the engine answers a cancel)."""
     row = conn.execute(
         select(*(_orders.c[name] for name in _ORDER_COLUMNS)).where(_orders.c.id == order_id)
     ).first()
     if row is None:
         raise NotFound("unknown_order", f"no order {order_id}")
+    order = order_state(row)
+    if owner is not None and order.owner != owner:
+        raise Forbidden("not_your_order", f"order {order_id} is another member's")
     trades = conn.execute(
         select(*_TRADE_COLUMNS)
         .where(or_(_trades.c.taker_order_id == order_id, _trades.c.maker_order_id == order_id))
         .order_by(_trades.c.id)
         .limit(ORDER_TRADES_SHOWN_MAX)
     )
-    return Outcome(order_state(row), [TradeRow(*t) for t in trades])
+    return Outcome(order, [TradeRow(*t) for t in trades])
 
 
 def member_orders(
