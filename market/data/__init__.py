@@ -18,7 +18,6 @@ from market.data.books import (
     best_prices,
     book_depth,
     depth_of,
-    head_seq,
     require_book,
 )
 from market.data.candles import (
@@ -115,7 +114,6 @@ __all__ = [
     "command_head",
     "cursor_of_book",
     "depth_of",
-    "head_seq",
     "interval_s_of",
     "last_trade",
     "latest_trades",

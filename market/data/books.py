@@ -17,7 +17,8 @@ from sqlalchemy import ColumnElement, Connection, func, literal, select
 from ledger.core import validate_asset_id
 from ledger.core.accounts import currency_of
 from ledger.core.errors import InvalidInput, NotFound
-from ledger.db.schema import Asset, Currency, JournalEntry, MarketBook, MarketOrder, table
+from ledger.db.schema import Asset, Currency, MarketBook, MarketOrder, table
+from ledger.journal.reads import digest
 from market.book import DEPTH_LEVELS_MAX, Depth, LevelView, Side
 from market.engine import BookKey, OrderStatus
 
@@ -30,7 +31,6 @@ __all__ = [
     "best_prices",
     "book_depth",
     "depth_of",
-    "head_seq",
     "open_book",
     "open_condition",
     "require_book",
@@ -44,7 +44,6 @@ _orders = table(MarketOrder)
 _books = table(MarketBook)
 _assets = table(Asset)
 _currencies = table(Currency)
-_entries = table(JournalEntry)
 
 
 def open_condition() -> ColumnElement[bool]:
@@ -99,11 +98,6 @@ def open_book(conn: Connection, key: BookKey) -> bool:
     return row is not None
 
 
-def head_seq(conn: Connection) -> int:
-    """The seq of the journal's last entry (0 when it is empty)."""
-    return int(conn.execute(select(func.coalesce(func.max(_entries.c.seq), 0))).scalar_one())
-
-
 def depth_of(conn: Connection, key: BookKey, levels: int = DEPTH_LEVELS_DEFAULT) -> Depth:
     """L2 depth of the open orders: per side the best ``levels`` prices, best first, each
     with its remaining quantity and number of orders: what ``Book.depth(levels)`` of the
@@ -137,7 +131,7 @@ def _side(conn: Connection, key: BookKey, side: Side, levels: int) -> tuple[Leve
 def book_depth(conn: Connection, key: BookKey, levels: int = DEPTH_LEVELS_DEFAULT) -> BookDepth:
     """The depth and the journal seq it reflects. Give it a connection in a snapshot
     (``read_connection(engine)``) so that both are read at the same moment."""
-    seq = head_seq(conn)
+    seq = digest(conn).seq
     return BookDepth(seq, depth_of(conn, key, levels))
 
 

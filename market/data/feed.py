@@ -17,8 +17,9 @@ from typing import Final, NamedTuple
 from sqlalchemy import Connection, func, select
 
 from ledger.db.schema import MarketCommand, table
+from ledger.journal.reads import digest
 from market.book import Depth
-from market.data.books import DEPTH_LEVELS_DEFAULT, depth_of, head_seq
+from market.data.books import DEPTH_LEVELS_DEFAULT, depth_of
 from market.data.tape import TapeTrade, latest_trades, trades_after
 from market.engine import BookKey
 
@@ -97,7 +98,7 @@ def book_updates(
 ) -> list[BookUpdate]:
     """For each book, its trades after the id given and its depth, all at one journal
     seq. Give it a connection in a snapshot."""
-    seq = head_seq(conn)
+    seq = digest(conn).seq
     updates = []
     for key, after in after_trade_ids.items():
         trades = trades_after(conn, key, after, trades_max + 1)
@@ -117,6 +118,6 @@ def book_snapshot(
     """What a new subscriber starts from: the depth now and, when it names the last
     event it saw (``after_trade_id``), the trades since, the latest ``trades_max`` of
     them at most. Give it a connection in a snapshot."""
-    seq = head_seq(conn)
+    seq = digest(conn).seq
     trades = [] if after_trade_id is None else latest_trades(conn, key, after_trade_id, trades_max)
     return BookUpdate(key, seq, trades, depth_of(conn, key, levels))

@@ -21,10 +21,12 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import pytest
+from sqlalchemy import Connection
 
 from ledger.core.asset_id import with_check_character
 from ledger.core.errors import InvalidInput, LedgerError, NotFound, Unavailable
 from ledger.db.engine import read_connection
+from ledger.journal.reads import digest
 from ledger.journal.write import Ledger
 from ledger.money import deposit
 from market.book import Side
@@ -49,7 +51,6 @@ from market.data import (
     changed_books,
     cursor_of_book,
     depth_of,
-    head_seq,
     last_trade,
     latest_trades,
     markets,
@@ -126,6 +127,11 @@ def market(ledger: Ledger) -> Iterator[Market]:
     m = Market(ledger)
     yield m
     m.engine.stop()
+
+
+def head_seq(conn: Connection) -> int:
+    """The journal's head seq."""
+    return digest(conn).seq
 
 
 def _tape(t: TradeRow) -> TapeTrade:
