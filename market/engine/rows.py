@@ -190,17 +190,6 @@ class MarketRows:
         found = self.conn.execute(select(members.c.id).where(members.c.address == address)).first()
         return None if found is None else int(found[0])
 
-    def member_addresses(self, ids: Iterable[int]) -> dict[int, str]:
-        """The addresses of these member ids."""
-        members = table(Member)
-        wanted = list(set(ids))
-        if not wanted:
-            return {}
-        rows = self.conn.execute(
-            select(members.c.id, members.c.address).where(members.c.id.in_(wanted))
-        )
-        return {r.id: r.address for r in rows}
-
     def order_owner_status(self, order_id: int) -> tuple[str, str] | None:
         """(owner, status) of a stored order."""
         row = self.conn.execute(

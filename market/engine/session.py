@@ -504,7 +504,7 @@ class Session:
             member_id = self.rows.member_id(address)
             if member_id is None:
                 raise NotFound("unknown_member", f"{address} is not a member: it holds nothing")
-            self.state.remember_member(address, member_id)
+            self.state.member_ids[address] = member_id
         return member_id
 
     def _book(self, key: BookKey, facts: AssetFacts) -> tuple[Book, bool]:

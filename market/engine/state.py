@@ -122,8 +122,7 @@ class EngineState:
         self.orders: dict[int, OrderState] = {}
         self.open_by_owner: dict[str, int] = {}
         self.applied_seq = 0
-        self.member_ids: dict[str, int] = {}
-        self.member_addresses: dict[int, str] = {}
+        self.member_ids: dict[str, int] = {}  # a member's id is its owner key on every book
         self.assets: dict[str, AssetFacts] = {}
         self.currencies: set[str] = set()  # currencies known to exist (never removed)
 
@@ -141,11 +140,6 @@ class EngineState:
                 self.open_by_owner[order.owner] = left
             else:
                 del self.open_by_owner[order.owner]
-
-    def remember_member(self, address: str, member_id: int) -> None:
-        """A member's id is its owner key on every book."""
-        self.member_ids[address] = member_id
-        self.member_addresses[member_id] = address
 
     def next_expiry_ms(self) -> int | None:
         """The earliest time any GTD order on any book falls due, if one may."""
