@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TypeVar
 
-__all__ = ["IN_CHUNK", "chunks", "pg_int_array", "pg_text_array"]
+__all__ = ["IN_CHUNK", "chunks", "pg_int_array", "pg_nullable_int_array", "pg_text_array"]
 
 IN_CHUNK = 499  # parameters per statement: old SQLite builds allow 999 at most
 
@@ -24,6 +24,11 @@ def pg_int_array(values: Iterable[int]) -> str:
     (``%s::bigint[]``). psycopg adapts a list element by element in Python, which costs
     several times more than joining the digits: a batch sends thousands of them."""
     return "{" + ",".join(map(str, values)) + "}"
+
+
+def pg_nullable_int_array(values: Iterable[int | None]) -> str:
+    """``pg_int_array`` of integers some of which are None (``NULL`` in the array)."""
+    return "{" + ",".join(["NULL" if v is None else str(v) for v in values]) + "}"
 
 
 def pg_text_array(values: Iterable[str]) -> str:

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import Connection, Table, bindparam, insert, update
+from sqlalchemy import Connection, Table
 
 from ledger.core import AccountKey, Entry, HoldOp, LedgerState
 from ledger.core.canonical import payload_text
-from ledger.db.params import pg_int_array
+from ledger.db.params import pg_int_array, pg_nullable_int_array, pg_text_array
 from ledger.db.schema import Balance, Hold, JournalEntry, JournalHoldChange, JournalPosting, table
 from ledger.db.types import amount_param, time_param
 
@@ -26,6 +26,11 @@ _PG_BULK_BALANCE_UPDATE = (
     "UPDATE balances AS b SET balance = v.balance, held = v.held, last_seq = v.last_seq"
     " FROM unnest(%s::numeric[], %s::numeric[], %s::bigint[], %s::bigint[])"
     " AS v(balance, held, last_seq, account_id) WHERE b.account_id = v.account_id"
+)
+_PG_BULK_HOLD_UPDATE = (
+    "UPDATE holds AS h SET remaining = v.remaining, closed_seq = v.closed_seq"
+    " FROM unnest(%s::numeric[], %s::bigint[], %s::text[]) AS v(remaining, closed_seq, id)"
+    " WHERE h.id = v.id"
 )
 
 _entries = table(JournalEntry)
@@ -94,7 +99,7 @@ class StoreRows:
         ]
         if hold_rows:
             self._insert(_hold_rows, sql.insert_hold_change, hold_rows)
-            self._store_holds(entries)
+            self._store_holds(entries, sql)
         self._store_balances(last_seq, account_id, sql)
 
     def _insert(self, target: Table, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
@@ -144,41 +149,52 @@ class StoreRows:
         if inserts:
             self.conn.exec_driver_sql(sql.insert_balance, inserts)
 
-    def _store_holds(self, entries: Sequence[Entry]) -> None:
-        placed: list[dict[str, object]] = []
+    def _store_holds(self, entries: Sequence[Entry], sql: _Statements) -> None:
+        """Write every hold the entries name as it stands after them: a hold placed by
+        one of them is inserted as it stands (most of the market's holds are placed and
+        closed in one batch: one row written, not written and then updated); the others
+        are updated."""
         last_seq: dict[str, int] = {}
+        placed: list[tuple[str, AccountKey, int, int]] = []
+        place = HoldOp.PLACE
         for e in entries:
+            seq = e.seq
             for h in e.hold_changes:
-                last_seq[h.hold_id] = e.seq
-                if h.op is HoldOp.PLACE:
-                    placed.append(
-                        {
-                            "id": h.hold_id,
-                            "account_id": self._id(h.account),
-                            "amount": h.amount,
-                            "remaining": h.amount,
-                            "placed_seq": e.seq,
-                            "closed_seq": None,
-                        }
-                    )
-        if placed:
-            self.conn.execute(insert(_holds), placed)
-        changes = []
+                last_seq[h.hold_id] = seq
+                if h.op is place:
+                    placed.append((h.hold_id, h.account, h.amount, seq))
+        holds = self._state.holds
+        amount = sql.amount
+        fresh: set[str] = set()
+        rows: list[tuple[object, ...]] = []
+        for hold_id, account, held, seq in placed:
+            fresh.add(hold_id)
+            still_open = holds.get(hold_id)
+            rows.append((
+                hold_id, self._id(account), amount(held),
+                amount(still_open.remaining if still_open else 0), seq,
+                None if still_open else last_seq[hold_id],
+            ))  # fmt: skip
+        if rows:
+            self._insert(_holds, sql.insert_hold, rows)
+        changes: list[tuple[int, int | None, str]] = []  # remaining, closed_seq, id
         for hold_id, seq in last_seq.items():
-            still_open = self._state.holds.get(hold_id)
+            if hold_id in fresh:
+                continue
+            still_open = holds.get(hold_id)
             changes.append(
-                {
-                    "h_id": hold_id,
-                    "remaining": still_open.remaining if still_open else 0,
-                    "closed_seq": None if still_open else seq,
-                }
+                (still_open.remaining, None, hold_id) if still_open else (0, seq, hold_id)
             )
-        self.conn.execute(
-            update(_holds)
-            .where(_holds.c.id == bindparam("h_id"))
-            .values(remaining=bindparam("remaining"), closed_seq=bindparam("closed_seq")),
-            changes,
-        )
+        if not changes:
+            return
+        if self.conn.dialect.name == "postgresql" and len(changes) >= _BULK_ROWS_MIN:
+            remaining, closed, ids = zip(*changes, strict=True)
+            self.conn.exec_driver_sql(
+                _PG_BULK_HOLD_UPDATE,
+                (pg_int_array(remaining), pg_nullable_int_array(closed), pg_text_array(ids)),
+            )
+        else:
+            self.conn.exec_driver_sql(sql.update_hold, [(amount(r), c, i) for r, c, i in changes])
 
 
 def _last_seq_by_account(entries: Sequence[Entry]) -> dict[AccountKey, int]:
@@ -200,7 +216,9 @@ class _Statements:
     insert_posting: str
     insert_hold_change: str
     insert_balance: str
+    insert_hold: str
     update_balance: str
+    update_hold: str
     amount: Callable[[int], object]
     time: Callable[[datetime], object]
 
@@ -220,10 +238,12 @@ def _statements(dialect_name: str) -> _Statements:
         insert_posting=insert_into(_postings),
         insert_hold_change=insert_into(_hold_rows),
         insert_balance=insert_into(_balances),
+        insert_hold=insert_into(_holds),
         update_balance=(
             f"UPDATE balances SET balance = {mark}, held = {mark}, last_seq = {mark}"
             f" WHERE account_id = {mark}"
         ),
+        update_hold=f"UPDATE holds SET remaining = {mark}, closed_seq = {mark} WHERE id = {mark}",
         amount=amount_param(dialect_name),
         time=time_param(dialect_name),
     )
