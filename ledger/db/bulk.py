@@ -26,15 +26,22 @@ def bulk_insert(
             for row in rows:
                 copy.write_row(row)
         return
-    as_text = [isinstance(target.c[name].type, Amount) for name in columns]
+    # Only the amount columns change form (decimal text); the other values go as they are.
+    as_text = [i for i, name in enumerate(columns) if isinstance(target.c[name].type, Amount)]
     marks = ", ".join("?" for _ in columns)
+    if as_text:
+        params = [_amounts_as_text(row, as_text) for row in rows]
+    else:
+        params = [row if isinstance(row, tuple) else tuple(row) for row in rows]
     conn.exec_driver_sql(
-        f"INSERT INTO {target.name} ({', '.join(columns)}) VALUES ({marks})",
-        [
-            tuple(
-                str(v) if text and v is not None else v
-                for v, text in zip(row, as_text, strict=True)
-            )
-            for row in rows
-        ],
+        f"INSERT INTO {target.name} ({', '.join(columns)}) VALUES ({marks})", params
     )
+
+
+def _amounts_as_text(row: Sequence[object], indexes: Sequence[int]) -> tuple[object, ...]:
+    values = list(row)
+    for i in indexes:
+        v = values[i]
+        if v is not None:
+            values[i] = str(v)
+    return tuple(values)

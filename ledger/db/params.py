@@ -6,7 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TypeVar
 
-__all__ = ["IN_CHUNK", "chunks", "pg_int_array", "pg_nullable_int_array", "pg_text_array"]
+__all__ = [
+    "IN_CHUNK",
+    "chunks",
+    "pg_int_array",
+    "pg_nullable_int_array",
+    "pg_nullable_text_array",
+    "pg_text_array",
+]
 
 IN_CHUNK = 499  # parameters per statement: old SQLite builds allow 999 at most
 
@@ -38,5 +45,19 @@ def pg_text_array(values: Iterable[str]) -> str:
     return (
         "{"
         + ",".join(['"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values])
+        + "}"
+    )
+
+
+def pg_nullable_text_array(values: Iterable[str | None]) -> str:
+    """``pg_text_array`` of strings some of which are None (``NULL`` in the array)."""
+    return (
+        "{"
+        + ",".join(
+            [
+                "NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+                for v in values
+            ]
+        )
         + "}"
     )

@@ -10,12 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, tuple_, update
+from sqlalchemy import Connection, delete, insert, select
 
 from ledger.core import validate_asset_id
 from ledger.core.accounts import currency_of
 from ledger.core.errors import NotFound, Refused
 from ledger.db.bulk import bulk_insert
+from ledger.db.params import (
+    pg_int_array,
+    pg_nullable_int_array,
+    pg_nullable_text_array,
+    pg_text_array,
+)
 from ledger.db.schema import (
     Asset,
     Currency,
@@ -77,6 +83,16 @@ _ORDER_CHANGING = (
 )  # fmt: skip
 
 
+_SQLITE_ORDERS_UPDATE = (
+    f"UPDATE market_orders SET {', '.join(f'{n} = ?' for n in _ORDER_CHANGING)} WHERE id = ?"
+)
+_PG_ORDERS_UPDATE = (
+    f"UPDATE market_orders AS o SET {', '.join(f'{name} = v.{name}' for name in _ORDER_CHANGING)}"
+    " FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::numeric[], %s::text[],"
+    " %s::text[], %s::text[], %s::bigint[], %s::bigint[])"
+    f" AS v({', '.join(_ORDER_CHANGING)}, id) WHERE o.id = v.id"
+)
+
 _SIDES = {m.value: m for m in Side}  # by dict: a rebuild reads 100,000s of rows
 _TYPES = {m.value: m for m in OrderType}
 _TIFS = {m.value: m for m in TimeInForce}
@@ -103,6 +119,13 @@ def order_state(row: Any) -> OrderState:
 
 
 _COMMAND_COLUMNS = ("seq", "asset_id", "currency", "body")
+_CANDLE_COLUMNS = (
+    "asset_id", "currency", "interval_s", "bucket_ms", "open_minor", "high_minor", "low_minor",
+    "close_minor", "volume_units", "notional_minor", "trades",
+)  # fmt: skip
+_CANDLE_CHANGING = (
+    "high_minor", "low_minor", "close_minor", "volume_units", "notional_minor", "trades",
+)  # fmt: skip
 
 
 def _order_row(o: OrderState) -> tuple[object, ...]:
@@ -112,6 +135,14 @@ def _order_row(o: OrderState) -> tuple[object, ...]:
         o.time_in_force.value, o.price_minor, o.qty_units, o.spend_minor, o.remaining_units,
         o.filled_units, o.filled_minor, o.status, o.reason, o.post_only, o.self_trade.value,
         o.expires_at_ms, o.hold_id, o.placed_ms, o.updated_seq,
+    )  # fmt: skip
+
+
+def _changing_row(o: OrderState) -> tuple[object, ...]:
+    """An order's values in ``_ORDER_CHANGING`` order, then its id."""
+    return (
+        o.price_minor, o.remaining_units, o.filled_units, o.filled_minor, o.status, o.reason,
+        o.hold_id, o.updated_seq, o.id,
     )  # fmt: skip
 
 
@@ -262,31 +293,34 @@ class MarketRows:
             _ORDER_COLUMNS,
             [_order_row(o) for i, o in touched.items() if i in new_orders],
         )
-        changed = [
-            {
-                "b_id": o.id,
-                "price_minor": o.price_minor,
-                "remaining_units": o.remaining_units,
-                "filled_units": o.filled_units,
-                "filled_minor": o.filled_minor,
-                "status": o.status,
-                "reason": o.reason,
-                "hold_id": o.hold_id,
-                "updated_seq": o.updated_seq,
-            }
-            for i, o in touched.items()
-            if i not in new_orders
-        ]
+        changed = [_changing_row(o) for i, o in touched.items() if i not in new_orders]
         if changed:
-            conn.execute(
-                update(_orders)
-                .where(_orders.c.id == bindparam("b_id"))
-                .values({name: bindparam(name) for name in _ORDER_CHANGING}),
-                changed,
-            )
+            self._update_orders(changed)
         if trades:
             bulk_insert(conn, _trades, TradeRow._fields, trades)
             self._candles(trades)
+
+    def _update_orders(self, changed: list[tuple[object, ...]]) -> None:
+        """Write the changing columns of orders stored before (values in
+        ``_ORDER_CHANGING`` order, then the id): by driver SQL, one statement over arrays
+        on PostgreSQL, an ``executemany`` on SQLite (``filled_minor``, an amount, as
+        decimal text there)."""
+        if self.conn.dialect.name == "postgresql":
+            price, remaining, units, minor, status, reason, hold, updated, ids = zip(
+                *changed, strict=True
+            )
+            self.conn.exec_driver_sql(
+                _PG_ORDERS_UPDATE,
+                (
+                    pg_nullable_int_array(price), pg_int_array(remaining), pg_int_array(units),
+                    pg_int_array(minor), pg_text_array(status), pg_nullable_text_array(reason),
+                    pg_text_array(hold), pg_int_array(updated), pg_int_array(ids),
+                ),
+            )  # fmt: skip
+            return
+        self.conn.exec_driver_sql(
+            _SQLITE_ORDERS_UPDATE, [(p, r, u, str(m), *rest) for p, r, u, m, *rest in changed]
+        )
 
     def _candles(self, trades: list[TradeRow]) -> None:
         """Fold the trades into every interval's candles (read, merged, written back)."""
@@ -307,58 +341,37 @@ class MarketRows:
                     c[4] += t.qty_units
                     c[5] += value
                     c[6] += 1
+        conn = self.conn
+        mark = "?" if conn.dialect.name == "sqlite" else "%s"
         keys = list(merged)
-        cols = _candles.c
+        rows = ", ".join([f"({mark}, {mark}, {mark}, {mark})"] * len(keys))
         stored = {
-            (r.asset_id, r.currency, r.interval_s, r.bucket_ms): r
-            for r in self.conn.execute(
-                select(_candles).where(
-                    tuple_(cols.asset_id, cols.currency, cols.interval_s, cols.bucket_ms).in_(keys)
-                )
+            (r[0], r[1], r[2], r[3]): r[4:]
+            for r in conn.exec_driver_sql(
+                f"SELECT {', '.join(_CANDLE_COLUMNS)} FROM market_candles"
+                f" WHERE (asset_id, currency, interval_s, bucket_ms) IN (VALUES {rows})",
+                tuple(v for key in keys for v in key),
             )
         }
-        fresh: list[dict[str, Any]] = []
-        changed: list[dict[str, Any]] = []
+        amount = str if conn.dialect.name == "sqlite" else int  # notional_minor: an Amount
+        fresh: list[tuple[object, ...]] = []
+        changed: list[tuple[object, ...]] = []
         for key, (o, h, lo, cl, vol, value, count) in merged.items():
             old = stored.get(key)
-            values = {
-                "asset_id": key[0],
-                "currency": key[1],
-                "interval_s": key[2],
-                "bucket_ms": key[3],
-            }
             if old is None:
-                fresh.append(values | {
-                    "open_minor": o, "high_minor": h, "low_minor": lo, "close_minor": cl,
-                    "volume_units": vol, "notional_minor": value, "trades": count,
-                })  # fmt: skip
+                fresh.append((*key, o, h, lo, cl, vol, value, count))
             else:
-                changed.append({
-                    "b_asset": key[0], "b_currency": key[1], "b_interval": key[2],
-                    "b_bucket": key[3],
-                    "high_minor": max(old.high_minor, h), "low_minor": min(old.low_minor, lo),
-                    "close_minor": cl, "volume_units": old.volume_units + vol,
-                    "notional_minor": old.notional_minor + value, "trades": old.trades + count,
-                })  # fmt: skip
+                _, old_high, old_low, _, old_volume, old_notional, old_trades = old
+                changed.append((
+                    max(old_high, h), min(old_low, lo), cl, old_volume + vol,
+                    amount(int(old_notional) + value), old_trades + count, *key,
+                ))  # fmt: skip
         if fresh:
-            self.conn.execute(insert(_candles), fresh)
+            bulk_insert(conn, _candles, _CANDLE_COLUMNS, fresh)
         if changed:
-            names = (
-                "high_minor",
-                "low_minor",
-                "close_minor",
-                "volume_units",
-                "notional_minor",
-                "trades",
-            )
-            self.conn.execute(
-                update(_candles)
-                .where(
-                    cols.asset_id == bindparam("b_asset"),
-                    cols.currency == bindparam("b_currency"),
-                    cols.interval_s == bindparam("b_interval"),
-                    cols.bucket_ms == bindparam("b_bucket"),
-                )
-                .values({name: bindparam(name) for name in names}),
+            conn.exec_driver_sql(
+                f"UPDATE market_candles SET {', '.join(f'{n} = {mark}' for n in _CANDLE_CHANGING)}"
+                f" WHERE asset_id = {mark} AND currency = {mark} AND interval_s = {mark}"
+                f" AND bucket_ms = {mark}",
                 changed,
             )
