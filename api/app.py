@@ -31,6 +31,7 @@ from ledger.journal.reads import holdings_now
 from ledger.journal.write import Clock, Ledger, system_clock
 from ledger.registry.photos import PHOTO_BYTES_MAX
 from market.engine import MarketEngine
+from market.engine.remote import RemoteEngine
 
 __all__ = ["API_PREFIX", "create_app"]
 
@@ -304,7 +305,11 @@ def create_app(
         # (nothing is asked of it until the follower's first round or an opening).
         funding_chain = FundingChain(ledger, settings.funding_chain)
     follower = None if funding_chain is None else funding_chain.follower()
-    market = MarketEngine(ledger, fee_bps=settings.market_fee_bps)
+    market: MarketEngine | RemoteEngine = (
+        MarketEngine(ledger, fee_bps=settings.market_fee_bps)
+        if settings.market_engine_address is None
+        else RemoteEngine(settings.market_engine_address, settings.market_engine_key)
+    )
     if start_follower is None:
         start_follower = settings.chain_follow
 

@@ -9,20 +9,33 @@ the others idle.
 Each socket also has ``TCP_NODELAY``, which Linux passes on to the connections it accepts:
 without it, a keep-alive response can wait ~40 ms for the client's delayed ACK.
 
-The supervisor starts the workers, restarts one that dies (giving up, and stopping, when
-workers die more than ``RESTARTS_MAX`` times in ``RESTART_WINDOW_S``: they cannot start),
-and on SIGTERM or SIGINT stops them all.
+With several workers the supervisor also starts one market engine process, which every
+worker hands its orders to (``market.engine.remote``: why, and what it costs), on a Unix
+socket in a directory of its own with a random key, both handed to the workers in
+``DPN_MARKET_ENGINE_ADDRESS`` and ``DPN_MARKET_ENGINE_KEY``. One worker alone runs its
+engine in its own process.
+
+The supervisor starts the engine and the workers, restarts one that dies (giving up, and
+stopping, when they die more than ``RESTARTS_MAX`` times in ``RESTART_WINDOW_S``: they
+cannot start), and on SIGTERM or SIGINT stops the workers (which finish the requests in
+flight) and then the engine.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import multiprocessing
+import os
+import secrets
 import signal
 import socket
+import tempfile
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
@@ -34,6 +47,7 @@ APP = "api.asgi:app"
 RESTARTS_MAX = 5
 RESTART_WINDOW_S = 30.0
 STOP_TIMEOUT_S = 10.0
+_PR_SET_NAME = 15  # prctl(2)
 
 log = logging.getLogger("dpn.serve")
 
@@ -65,7 +79,57 @@ def _run_worker(listener: socket.socket) -> None:
     uvicorn.Server(config).run(sockets=[listener])
 
 
+def _named(name: str) -> None:
+    """Name this process for ``ps`` and ``top`` (Linux ``/proc/PID/comm``; elsewhere
+    nothing): ``dpn-worker`` and ``dpn-market`` tell the processes apart."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(_PR_SET_NAME, ctypes.c_char_p(name.encode()), 0, 0, 0)
+
+
+def _run_spawned_worker(listener: socket.socket) -> None:
+    _named("dpn-worker")
+    _run_worker(listener)
+
+
+def _run_engine(address: str, authkey: bytes) -> None:
+    """The market engine process: serve the workers at ``address`` until SIGTERM."""
+    _named("dpn-market")
+    from api.settings import Settings
+    from ledger.db.engine import make_engine
+    from ledger.journal.write import Ledger
+    from market.engine import MarketEngine
+    from market.engine.remote import EngineServer
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    stopping = threading.Event()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor stops it, after the workers
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: stopping.set())
+    if os.path.exists(address):  # left by an engine process that was killed
+        os.unlink(address)
+    settings = Settings.from_env()
+    ledger = Ledger(make_engine(settings.database_url))
+    market = MarketEngine(ledger, fee_bps=settings.market_fee_bps)
+    server = EngineServer(market, address, authkey)  # listening: workers may connect
+    market.start()  # rebuilds the books, then keeps the expiry clock
+    threading.Thread(target=server.serve, name="dpn-market-accept", daemon=True).start()
+    while not stopping.wait(0.5):
+        pass
+    market.stop(STOP_TIMEOUT_S)  # the batches waiting are stored and answered first
+    server.close()
+
+
 def _supervise(sockets: list[socket.socket]) -> int:
+    with tempfile.TemporaryDirectory(prefix="dpn-market-") as place:  # only ours may enter
+        address, authkey = os.path.join(place, "engine.sock"), secrets.token_bytes(32)
+        os.environ["DPN_MARKET_ENGINE_ADDRESS"] = address  # the workers' spawn inherits it
+        os.environ["DPN_MARKET_ENGINE_KEY"] = authkey.hex()
+        try:
+            return _supervise_processes(sockets, address, authkey)
+        finally:
+            del os.environ["DPN_MARKET_ENGINE_ADDRESS"], os.environ["DPN_MARKET_ENGINE_KEY"]
+
+
+def _supervise_processes(sockets: list[socket.socket], address: str, authkey: bytes) -> int:
     spawn = multiprocessing.get_context("spawn")
     stopping = threading.Event()
 
@@ -75,12 +139,23 @@ def _supervise(sockets: list[socket.socket]) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, on_signal)
 
-    def start(listener: socket.socket) -> BaseProcess:
-        process = spawn.Process(target=_run_worker, args=(listener,), name="dpn-worker")
+    def worker(listener: socket.socket) -> Callable[[], BaseProcess]:
+        def start() -> BaseProcess:
+            process = spawn.Process(
+                target=_run_spawned_worker, args=(listener,), name="dpn-worker"
+            )
+            process.start()
+            return process
+
+        return start
+
+    def engine() -> BaseProcess:
+        process = spawn.Process(target=_run_engine, args=(address, authkey), name="dpn-market")
         process.start()
         return process
 
-    running = [start(s) for s in sockets]
+    starts = [engine] + [worker(s) for s in sockets]  # the engine first: workers wait for it
+    running = [start() for start in starts]
     restarts: deque[float] = deque()
     status = 0
     while not stopping.wait(0.2):
@@ -91,20 +166,29 @@ def _supervise(sockets: list[socket.socket]) -> int:
             while restarts and restarts[0] < now - RESTART_WINDOW_S:
                 restarts.popleft()
             if len(restarts) >= RESTARTS_MAX:
-                log.error("workers keep exiting (the last with %s): stopping", process.exitcode)
+                log.error("%s keeps exiting (last: %s): stopping", process.name, process.exitcode)
                 stopping.set()
                 status = 1
                 break
-            log.warning("worker %s exited with %s; restarting it", process.pid, process.exitcode)
+            log.warning(
+                "%s %s exited with %s; restarting it", process.name, process.pid, process.exitcode
+            )
             restarts.append(now)
-            running[i] = start(sockets[i])
-    for process in running:
+            running[i] = starts[i]()
+    # The workers first (SIGTERM: uvicorn finishes the requests in flight, which the
+    # engine answers), then the engine.
+    _stop(running[1:])
+    _stop(running[:1])
+    return status
+
+
+def _stop(processes: list[BaseProcess]) -> None:
+    for process in processes:
         if process.is_alive():
-            process.terminate()  # SIGTERM: uvicorn finishes the requests in flight
+            process.terminate()
     deadline = time.monotonic() + STOP_TIMEOUT_S
-    for process in running:
+    for process in processes:
         process.join(max(0.0, deadline - time.monotonic()))
         if process.is_alive():
             process.kill()
             process.join()
-    return status

@@ -29,6 +29,13 @@ def _integer(name: str, default: int) -> int:
         raise InvalidInput("setting_malformed", f"{name} must be an integer") from None
 
 
+def _hex(name: str) -> bytes:
+    try:
+        return bytes.fromhex(os.environ.get(name, ""))
+    except ValueError:
+        raise InvalidInput("setting_malformed", f"{name} must be hexadecimal") from None
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """What the HTTP service needs to know about its place in the world."""
@@ -52,6 +59,10 @@ class Settings:
     chain_follow: bool = True
     # The network's fee on each trade, in basis points of its value, paid by the seller.
     market_fee_bps: int = 0
+    # The engine process the workers hand orders to (``market.engine.remote``), set by
+    # the ``dpn serve`` supervisor for its workers; None: this process runs its engine.
+    market_engine_address: str | None = None
+    market_engine_key: bytes = b""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -60,7 +71,9 @@ class Settings:
         checksummed addresses), the funding chain (``DPN_CHAIN_RPC_URL`` and the others
         ``ChainConfig.from_env`` reads) and ``DPN_CHAIN_FOLLOW`` (``0``: this worker runs
         no chain follower), ``DPN_MARKET_FEE_BPS`` (the fee on trades, 0..1000 basis
-        points); ``InvalidInput`` names one that is malformed."""
+        points); ``DPN_MARKET_ENGINE_ADDRESS`` and ``DPN_MARKET_ENGINE_KEY`` (hex), which the
+        ``dpn serve`` supervisor sets for its workers; ``InvalidInput`` names one that is
+        malformed."""
         env = os.environ
         defaults = cls()
         return cls(
@@ -73,4 +86,6 @@ class Settings:
             funding_chain=ChainConfig.from_env(),
             chain_follow=env.get("DPN_CHAIN_FOLLOW", "1").strip() != "0",
             market_fee_bps=_integer("DPN_MARKET_FEE_BPS", defaults.market_fee_bps),
+            market_engine_address=env.get("DPN_MARKET_ENGINE_ADDRESS") or None,
+            market_engine_key=_hex("DPN_MARKET_ENGINE_KEY"),
         )

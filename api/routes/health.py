@@ -30,7 +30,10 @@ async def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     responses={
-        503: {"description": "database unreachable or not migrated, or the chain mirror halted"}
+        503: {
+            "description": "database unreachable or not migrated, the chain mirror halted,"
+            " or the market engine not running (or, with several workers, not reachable)"
+        }
     },
 )
 def readyz(request: Request, ledger: LedgerDep) -> JSONResponse:
@@ -40,10 +43,11 @@ def readyz(request: Request, ledger: LedgerDep) -> JSONResponse:
     (``starting``, ``following``, ``standby``, ``waiting`` for a node that does not
     answer, ``halted``, ``stopped``), chain id, head, cursor, lag in blocks,
     confirmations, last error and the seconds to its next retry. ``market`` says
-    whether the market engine's thread runs (it expires GTD orders), its books and
-    resting orders, the last seq its books applied, requests waiting and its last
-    error. (A database that is
-    down or behind is the answer's whole news: no ``chain`` then.)"""
+    whether the market engine runs (it expires GTD orders; with several workers, the
+    one engine process they hand orders to), its books and resting orders, the last seq
+    its books applied, requests waiting and its last error; one that does not run, or
+    cannot be reached, is a 503 ``market_unavailable``. (A database that is down or
+    behind is the answer's whole news: no ``chain`` then.)"""
     try:
         with read_connection(ledger.engine) as conn:
             revision = current_revision(conn)
@@ -66,22 +70,21 @@ def readyz(request: Request, ledger: LedgerDep) -> JSONResponse:
             {"status": "unavailable", "reason": "chain_mirror_halted", "chain": chain},
             status_code=503,
         )
-    market = request.app.state.market.status()
-    return JSONResponse(
-        {
-            "status": "ready",
-            "revision": revision,
-            "chain": chain,
-            "market": {
-                "running": market.running,
-                "books": market.books,
-                "open_orders": market.open_orders,
-                "applied_seq": market.applied_seq,
-                "waiting": market.waiting,
-                "last_error": market.last_error,
-            },
-        }
-    )
+    status = request.app.state.market.status()
+    market = {
+        "running": status.running,
+        "books": status.books,
+        "open_orders": status.open_orders,
+        "applied_seq": status.applied_seq,
+        "waiting": status.waiting,
+        "last_error": status.last_error,
+    }
+    if not status.running:  # no orders are taken, none expire
+        return JSONResponse(
+            {"status": "unavailable", "reason": "market_unavailable", "market": market},
+            status_code=503,
+        )
+    return JSONResponse({"status": "ready", "revision": revision, "chain": chain, "market": market})
 
 
 def _chain_status(follower: ChainFollower | None) -> dict[str, Any]:

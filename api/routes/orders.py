@@ -1,10 +1,11 @@
 """Orders and trades of the signed-in member: place, cancel, amend, read.
 
 A member acts for itself only: every order's owner is the caller. The engine
-(``app.state.market``, ``market.engine.MarketEngine``) decides everything: the checks,
-the hold, the match, the settlement, each refusal with its stable code; the routes here
-hand it a request and shape its answer, awaiting it on the event loop (no thread is held
-while the order waits for its batch).
+(``app.state.market``: a ``market.engine.MarketEngine``, or with several workers a
+``market.engine.remote.RemoteEngine`` handing requests to the one engine process)
+decides everything: the checks, the hold, the match, the settlement, each refusal with
+its stable code; the routes here hand it a request and shape its answer, awaiting it on
+the event loop (no thread is held while the order waits for its batch).
 
 Idempotency is the engine's own: a request's ``Idempotency-Key``, scoped to the caller
 (``ledger_key``), is the journal key of the entry it writes, so a repeat with the same
@@ -50,6 +51,7 @@ from market.engine import (
     Outcome,
 )
 from market.engine.reads import member_orders, member_trades, order_outcome
+from market.engine.remote import RemoteEngine
 
 router = APIRouter(prefix="/v1", tags=["market"], responses=PROBLEM_RESPONSES)
 OrderPath = Annotated[int, Path(ge=1, le=2**62, description="the order's id")]
@@ -81,7 +83,7 @@ async def _engine_answer(
 ) -> OrderOut:
     """``asked``'s outcome, from the engine (which answers with a copy of the order as it
     stood when the request was done), on the wire."""
-    market: MarketEngine = request.app.state.market
+    market: MarketEngine | RemoteEngine = request.app.state.market
     outcome = await asyncio.wrap_future(market.submit(asked))
     if not isinstance(outcome, Outcome):  # pragma: no cover - the engine answers in kind
         raise TypeError(f"the engine answered an order request with {outcome!r}")

@@ -5,7 +5,8 @@
 - ``session``: the decisions of one transaction (checks, hold, book, settle);
 - ``requests``: what owners ask and its limits; ``state``: what the engine keeps in
   memory; ``rows``: its tables; ``codec``: the order log's words; ``reads``: orders and
-  trades read back.
+  trades read back;
+- ``remote``: the engine in a process of its own, which several workers hand orders to.
 """
 
 from market.engine.engine import BATCH_MAX, EngineStatus, MarketEngine, catch_up, rebuild

@@ -17,6 +17,11 @@ catch-up read is one query per batch (empty with one worker). Books spread over 
 machines would need the journal split (one journal, one lock and one order log per group
 of books, with cash moved between journals by transfer entries); see the README.
 
+Engines taking turns on the lock pay for each turn: the catch-up, and every balance and
+hold read again (another engine may have moved them). So ``dpn serve --workers N`` runs
+one engine, in a process of its own that the workers hand orders to
+(``market.engine.remote``); the lock stays, and keeps any second engine exact.
+
 **Durable and exact.** A request is answered only after its transaction commits. After a
 crash, or if a transaction fails, the engine forgets its state and rebuilds it: the order
 log replayed into new books (``rebuild``), the open orders read back from

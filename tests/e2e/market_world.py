@@ -278,6 +278,12 @@ class Trader(threading.Thread):
             answer = attempt.send(client, self.headers)
         except httpx.TransportError:
             return False
+        self.file(attempt, answer)
+        return True
+
+    def file(self, attempt: Attempt, answer: httpx.Response) -> None:
+        """Record ``answer`` to ``attempt``: an order seen open or finished, a refusal, or
+        a failure."""
         attempt.record(answer)
         if attempt.ok:
             order_id, open_now = attempt.answer["id"], attempt.answer["status"] == "open"
@@ -290,7 +296,6 @@ class Trader(threading.Thread):
                 self.mine.remove(attempt.order_id)
         elif self.failure is None:
             self.failure = f"{self.name} {attempt.action}: {answer.status_code} {answer.text}"
-        return True
 
 
 def sign_in_all(base_url: str, world: World) -> list[dict[str, str]]:

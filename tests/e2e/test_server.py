@@ -318,17 +318,27 @@ def test_keep_alive_requests_are_not_delayed_with_two_workers(tmp_path: Path) ->
 
 def _workers_of(server: Server) -> list[int]:
     """The pids of the supervisor's worker processes (Linux ``/proc``), leaving out
-    multiprocessing's resource tracker."""
+    multiprocessing's resource tracker and the market engine process."""
+    return _children_named(server, "dpn-worker")
+
+
+def _engine_of(server: Server) -> list[int]:
+    """The pid of the supervisor's market engine process, as a list (empty while none
+    runs)."""
+    return _children_named(server, "dpn-market")
+
+
+def _children_named(server: Server, name: str) -> list[int]:
     children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
     pids = [int(pid) for pid in children.read_text().split()]
-    return [pid for pid in pids if b"spawn_main" in _cmdline(pid)]
+    return [pid for pid in pids if _comm(pid) == name]
 
 
-def _cmdline(pid: int) -> bytes:
+def _comm(pid: int) -> str:
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
+        return Path(f"/proc/{pid}/comm").read_text().strip()
     except OSError:  # gone meanwhile
-        return b""
+        return ""
 
 
 def _connections_of(pid: int, port: int) -> int:
@@ -420,7 +430,7 @@ def test_the_supervisor_gives_up_on_workers_that_keep_dying(tmp_path: Path) -> N
         stop(server)
     assert server.process.returncode == 1, server.output()
     assert RESTARTS_MAX + 1 <= len(killed) <= RESTARTS_MAX + 2
-    assert "workers keep exiting" in server.output()
+    assert "dpn-worker keeps exiting" in server.output()
 
 
 # -- concurrent transfers over two workers on PostgreSQL -----------------------------------

@@ -1,0 +1,380 @@
+"""One matching process that the workers hand orders to.
+
+With ``dpn serve --workers N`` (N > 1) the supervisor starts one engine process beside
+the workers (``EngineServer`` around a ``MarketEngine``), and each worker's app talks to
+it through a ``RemoteEngine``: the face of ``MarketEngine`` a worker uses (``submit``,
+``status``, ``start``, ``stop``), with the engine elsewhere.
+
+Why: an engine in every worker is correct (each batch catches up on the others'
+commands under the journal lock; see ``market.engine.engine``), but the workers then
+take turns on the lock, and each turn replays the other's commands and reads again
+every balance and hold the other may have moved. One engine keeps its books, balances
+and holds warm from batch to batch, batches every worker's orders together, and leaves
+the workers' interpreters to HTTP. The cost: a local round trip per request (two
+pickles and a Unix socket), and one more process. The journal lock still guards every
+batch, so two engines at once (a restarted one whose predecessor is not yet gone, or a
+``dpn`` command writing) still cannot fill an order twice.
+
+**The wire.** A Unix socket in a directory only the server's user may enter, opened
+with ``multiprocessing.connection``'s HMAC handshake on a random key the supervisor
+hands its children; the messages are pickles, so nothing without the key is read. A
+worker keeps one connection with any number of requests in flight on it, each under a
+tag; the engine sends the answers of a batch together as it commits.
+
+**Failure.** If the engine process dies, each request in flight on it fails with 503
+``market_unavailable``: it may or may not have been stored, and asking again with the
+same ``Idempotency-Key`` answers what was. The supervisor starts a new engine, which
+rebuilds its books from the database; a worker connects again on its next request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import os
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from multiprocessing import AuthenticationError
+from multiprocessing.connection import Client, Connection, Listener
+from typing import Any, Final
+
+from ledger.core.errors import (
+    Conflict,
+    Forbidden,
+    IntegrityFailure,
+    InvalidInput,
+    LedgerError,
+    NotFound,
+    Refused,
+    Unauthenticated,
+    Unavailable,
+)
+from market.engine.engine import Answer, EngineStatus, MarketEngine
+from market.engine.requests import (
+    AmendRequest,
+    CancelRequest,
+    OrderRequest,
+    Request,
+    TermsRequest,
+)
+
+__all__ = ["CONNECT_WAIT_S", "STATUS_WAIT_S", "EngineServer", "RemoteEngine"]
+
+CONNECT_WAIT_S: Final = 20.0
+"""How long a starting worker waits for the engine process to listen."""
+STATUS_WAIT_S: Final = 1.0
+"""How long ``status`` waits for the engine process to answer."""
+_CONNECT_RETRY_S: Final = 0.05
+_SUBMIT: Final = "submit"
+_STATUS: Final = "status"
+_FAMILY: Final = "AF_UNIX"
+_KINDS: Final = (
+    LedgerError, InvalidInput, NotFound, Conflict, Refused, Unauthenticated, Forbidden,
+    Unavailable, IntegrityFailure,
+)  # fmt: skip
+_ERRORS: Final[dict[str, type[LedgerError]]] = {kind.__name__: kind for kind in _KINDS}
+_REQUESTS: Final = (OrderRequest, CancelRequest, AmendRequest, TermsRequest)
+
+log = logging.getLogger("dpn.market.remote")
+
+WireError = tuple[str, str, str, dict[str, Any]]
+"""An error on the wire: the ``LedgerError`` class's name, its code, message, detail."""
+Reply = tuple[int, bool, Any]
+"""``(tag, ok, answer or WireError)``."""
+
+
+def _wire_error(error: BaseException) -> WireError:
+    if isinstance(error, LedgerError) and type(error).__name__ in _ERRORS:
+        return type(error).__name__, error.code, error.message, dict(error.detail)
+    return (
+        "Unavailable",
+        "market_unavailable",
+        f"the market engine failed: {type(error).__name__}: {' '.join(str(error).split())[:300]}",
+        {},
+    )
+
+
+def _error_of(wire: WireError) -> LedgerError:
+    kind, code, message, detail = wire
+    return _ERRORS.get(kind, Unavailable)(code, message, **detail)
+
+
+def _gone(why: str) -> Unavailable:
+    return Unavailable(
+        "market_unavailable",
+        f"the market engine is not reachable ({why}); a request in flight may or may not"
+        " have been stored: ask again with the same Idempotency-Key",
+    )
+
+
+def _hang_up(conn: Connection) -> None:
+    """Shut the connection down, then close it: a thread blocked reading it wakes (to
+    an end of file), and so does the other side. Closing alone wakes neither."""
+    with (
+        contextlib.suppress(OSError, ValueError),  # already closed
+        socket.socket(fileno=os.dup(conn.fileno())) as same,
+    ):
+        same.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(OSError):
+        conn.close()
+
+
+# -- the worker's side --------------------------------------------------------------------
+
+
+@dataclass
+class _Link:
+    """One connection to the engine process and the requests waiting on it."""
+
+    conn: Connection
+    pending: dict[int, Future[Any]] = field(default_factory=dict)
+    open: bool = True
+
+
+class RemoteEngine:
+    """A worker's handle on the engine process at ``address`` (see the module
+    docstring). Thread-safe; ``submit`` never blocks on the engine's work."""
+
+    def __init__(self, address: str, authkey: bytes) -> None:
+        self._address = address
+        self._authkey = authkey
+        self._lock = threading.Lock()  # the link, its pending futures, sending on it
+        self._link: _Link | None = None
+        self._tags = itertools.count(1)
+        self._stopping = False
+        self._last_error: str | None = None
+
+    def submit(self, request: Request) -> Future[Answer]:
+        """Send ``request`` to the engine; the future gives what ``MarketEngine.submit``'s
+        would, or 503 ``market_unavailable`` if the engine cannot be reached."""
+        future: Future[Answer] = Future()
+        self._send(_SUBMIT, request, future)
+        return future
+
+    def status(self) -> EngineStatus:
+        """The engine process's status, or a stopped one naming why it did not answer."""
+        future: Future[Any] = Future()
+        self._send(_STATUS, None, future)
+        try:
+            status = future.result(STATUS_WAIT_S)
+        except Exception as error:
+            return EngineStatus(False, 0, 0, 0, 0, f"{type(error).__name__}: {error}")
+        if not isinstance(status, EngineStatus):  # pragma: no cover - the engine answers in kind
+            raise TypeError(f"the engine answered a status request with {status!r}")
+        return status
+
+    def start(self) -> None:
+        """Connect now, waiting up to ``CONNECT_WAIT_S`` for the engine process to
+        listen (a worker and the engine start together); if it does not, requests try
+        again as they come."""
+        deadline = time.monotonic() + CONNECT_WAIT_S
+        while True:
+            with self._lock:
+                try:
+                    self._connected()
+                    return
+                except Unavailable:
+                    if time.monotonic() >= deadline or self._stopping:
+                        log.warning("market engine not reachable at start: %s", self._last_error)
+                        return
+            time.sleep(_CONNECT_RETRY_S)
+
+    def stop(self, timeout_s: float = 0.0) -> None:
+        """Close the connection; requests still waiting fail with ``market_unavailable``
+        (the engine process goes on, and finishes them)."""
+        del timeout_s  # nothing here waits: the engine process stops on its own
+        with self._lock:
+            self._stopping = True
+            link, self._link = self._link, None
+        if link is not None:
+            self._close(link, "this worker is stopping")
+
+    def _send(self, op: str, body: Request | None, future: Future[Any]) -> None:
+        with self._lock:
+            if self._stopping:
+                future.set_exception(_gone("this worker is stopping"))
+                return
+            try:
+                link = self._connected()
+            except Unavailable as error:
+                future.set_exception(error)
+                return
+            tag = next(self._tags)
+            link.pending[tag] = future
+            try:
+                link.conn.send((tag, op, body))
+            except (OSError, ValueError) as error:
+                self._last_error = f"{type(error).__name__}: {error}"
+                self._link = None
+                broken = link
+            else:
+                return
+        self._close(broken, self._last_error or "the connection broke")
+
+    def _connected(self) -> _Link:
+        """The open link, connecting first if there is none (the caller holds the lock)."""
+        if self._link is not None and self._link.open:
+            return self._link
+        try:
+            conn = Client(self._address, family=_FAMILY, authkey=self._authkey)
+        except (OSError, EOFError, AuthenticationError) as error:
+            self._last_error = f"{type(error).__name__}: {error}"
+            raise _gone(self._last_error) from None
+        link = self._link = _Link(conn)
+        threading.Thread(
+            target=self._read, args=(link,), name="dpn-market-remote", daemon=True
+        ).start()
+        self._last_error = None
+        return link
+
+    def _read(self, link: _Link) -> None:
+        why = "the engine process closed the connection"
+        try:
+            while True:
+                replies: list[Reply] = link.conn.recv()
+                for tag, ok, answer in replies:
+                    with self._lock:
+                        future = link.pending.pop(tag, None)
+                    if future is None:
+                        continue
+                    if ok:
+                        future.set_result(answer)
+                    else:
+                        future.set_exception(_error_of(answer))
+        except (EOFError, OSError) as error:
+            if not isinstance(error, EOFError):
+                why = f"{type(error).__name__}: {error}"
+        with self._lock:
+            if self._link is link:
+                self._link = None
+                self._last_error = why
+        self._close(link, why)
+
+    def _close(self, link: _Link, why: str) -> None:
+        with self._lock:
+            link.open = False
+            waiting = list(link.pending.values())
+            link.pending.clear()
+        _hang_up(link.conn)
+        for future in waiting:
+            if not future.done():
+                future.set_exception(_gone(why))
+
+
+# -- the engine process's side ------------------------------------------------------------
+
+
+class EngineServer:
+    """Serves ``market`` to the workers on the Unix socket ``address``: listens as soon as
+    it is made, so workers may connect while the engine still rebuilds its books."""
+
+    def __init__(self, market: MarketEngine, address: str, authkey: bytes) -> None:
+        self.market = market
+        self._listener = Listener(address, family=_FAMILY, backlog=128, authkey=authkey)
+        self._closed = threading.Event()
+        self._writers: list[_Writer] = []
+        self._writers_lock = threading.Lock()
+
+    def serve(self) -> None:
+        """Accept workers until ``close``, each served by a thread of its own."""
+        while not self._closed.is_set():
+            try:
+                conn = self._listener.accept()
+            except Exception as error:  # a wrong key, a peer gone mid-handshake, or closed
+                if not self._closed.is_set():
+                    log.warning("market engine: a connection was refused: %s", error)
+                continue
+            writer = _Writer(conn)
+            with self._writers_lock:
+                self._writers = [w for w in self._writers if w.open] + [writer]
+            threading.Thread(
+                target=self._serve_one, args=(conn, writer), name="dpn-market-link", daemon=True
+            ).start()
+
+    def close(self) -> None:
+        """Stop accepting and close every connection, after sending what is answered."""
+        self._closed.set()
+        self._listener.close()
+        with self._writers_lock:
+            writers, self._writers = self._writers, []
+        for writer in writers:
+            writer.close()
+
+    def _serve_one(self, conn: Connection, writer: _Writer) -> None:
+        threading.Thread(target=writer.run, name="dpn-market-send", daemon=True).start()
+        try:
+            while True:
+                tag, op, body = conn.recv()
+                if op == _STATUS:
+                    writer.put((tag, True, self.market.status()))
+                elif op == _SUBMIT and isinstance(body, _REQUESTS):
+                    self._submit(tag, body, writer)
+                else:
+                    refused = InvalidInput("market_request", f"not a market request: {op!r}")
+                    writer.put((tag, False, _wire_error(refused)))
+        except (EOFError, OSError, TypeError, ValueError):
+            pass  # the worker went away (or sent what is not a message): drop the link
+        writer.close()
+
+    def _submit(self, tag: int, request: Request, writer: _Writer) -> None:
+        try:
+            future = self.market.submit(request)
+        except Exception as error:  # the engine is stopping
+            writer.put((tag, False, _wire_error(error)))
+            return
+        future.add_done_callback(_replier(tag, writer))
+
+
+def _replier(tag: int, writer: _Writer) -> Callable[[Future[Answer]], None]:
+    def reply(future: Future[Answer]) -> None:
+        error = future.exception()
+        if error is None:
+            writer.put((tag, True, future.result()))
+        else:
+            writer.put((tag, False, _wire_error(error)))
+
+    return reply
+
+
+class _Writer:
+    """Sends a connection's answers from a thread of its own, as many to a message as
+    are ready: the engine's thread only queues them."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.open = True
+        self._ready: deque[Reply] = deque()
+        self._changed = threading.Condition()
+
+    def put(self, reply: Reply) -> None:
+        with self._changed:
+            self._ready.append(reply)
+            self._changed.notify()
+
+    def close(self) -> None:
+        with self._changed:
+            self.open = False
+            self._changed.notify()
+
+    def run(self) -> None:
+        while True:
+            with self._changed:
+                while self.open and not self._ready:
+                    self._changed.wait()
+                replies = list(self._ready)
+                self._ready.clear()
+                closing = not self.open
+            try:
+                if replies:
+                    self.conn.send(replies)
+            except (OSError, ValueError):
+                closing = True
+            if closing:
+                _hang_up(self.conn)
+                return
