@@ -111,8 +111,56 @@ def canonical_bytes(value: Any) -> bytes:
 
 def payload_text(payload: Mapping[str, JsonValue]) -> str:
     """The canonical text of an entry's payload (``{}`` when empty): stored as it is, and
-    part of the hashed request."""
-    return canonical_bytes(dict(payload)).decode() if payload else "{}"
+    part of the hashed request. Refuses what ``canonical_bytes`` refuses."""
+    if not payload:
+        return "{}"
+    if type(payload) is dict:
+        text = _flat_text(payload)
+        if text is not None:
+            return text
+    return canonical_bytes(dict(payload)).decode()
+
+
+def _flat_text(payload: dict[str, JsonValue]) -> str | None:
+    """``canonical_bytes(payload)`` as text, written directly for the common payload
+    (the market's orders, trades and releases): flat, its keys and texts ASCII without
+    NUL, its integers within the limit; None for any other, which the general encoder
+    checks and writes. Half the cost of ``json.dumps``; the tests hold the two equal."""
+    try:
+        keys = sorted(payload)  # as sort_keys does: by code point
+    except TypeError:  # keys of several types: not JSON
+        return None
+    q = _json_string
+    parts: list[str] = []
+    for key in keys:
+        quoted = _QUOTED_KEYS.get(key)
+        if quoted is None:
+            if type(key) is not str or not key.isascii() or "\x00" in key:
+                return None
+            quoted = q(key) + ":"
+            if len(_QUOTED_KEYS) < _QUOTED_KEYS_MAX:
+                _QUOTED_KEYS[key] = quoted
+        value = payload[key]
+        if type(value) is int:
+            if not -_INT_MAX <= value <= _INT_MAX:
+                return None
+            parts.append(quoted + str(value))
+        elif type(value) is str:
+            if not value.isascii() or "\x00" in value:
+                return None
+            parts.append(quoted + q(value))
+        elif value is None:
+            parts.append(quoted + "null")
+        elif type(value) is bool:
+            parts.append(quoted + ("true" if value else "false"))
+        else:
+            return None
+    return "{" + ",".join(parts) + "}"
+
+
+# Payload keys are few (a service's field names): each is checked and quoted once.
+_QUOTED_KEYS: dict[str, str] = {}
+_QUOTED_KEYS_MAX = 1_024
 
 
 def postings_json(postings: tuple[Posting, ...]) -> list[list[str]]:
