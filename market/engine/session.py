@@ -455,7 +455,7 @@ class Session:
         order.reason = reason
         order.updated_seq = seq
         self.touched[order.id] = order
-        self.state.drop(order.id)
+        self.state.finish(order)
 
     def _log(self, seq: int, key: BookKey, commands: list[LogCommand]) -> None:
         self.rows.command(seq, key, encode(commands))
@@ -520,11 +520,14 @@ class Session:
             raise NotFound("unknown_order", f"no order {order_id!r}")
         order = self.state.orders.get(order_id)
         if order is None:
-            # An order this batch finished is not stored yet (or stored as it was before).
+            # An order this batch finished is not stored yet (or stored as it was before);
+            # one the engine finished lately it remembers; others it reads.
             done = self.touched.get(order_id)
-            found = self.rows.order_owner_status(order_id) if done is None else (
-                done.owner, done.status,
-            )  # fmt: skip
+            found = (
+                (done.owner, done.status)
+                if done is not None
+                else self.state.finished.get(order_id) or self.rows.order_owner_status(order_id)
+            )
             if found is None:
                 raise NotFound("unknown_order", f"no order {order_id}")
             who, status = found

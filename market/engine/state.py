@@ -15,7 +15,14 @@ from ledger.core.accounts import currency_of, member_holder, units_of
 from market.book import Book, SelfTradePrevention, Side, TimeInForce
 from market.engine.requests import OrderType
 
-__all__ = ["AssetFacts", "BookKey", "EngineState", "OrderState", "OrderStatus"]
+__all__ = [
+    "FINISHED_KEPT_MAX",
+    "AssetFacts",
+    "BookKey",
+    "EngineState",
+    "OrderState",
+    "OrderStatus",
+]
 
 
 class BookKey(NamedTuple):
@@ -126,6 +133,11 @@ class OrderState:
         return self.price_minor * self.remaining_units
 
 
+FINISHED_KEPT_MAX = 65_536
+"""How many finished orders the engine remembers (owner and final status), newest kept:
+a cancel of one answers without a read."""
+
+
 class EngineState:
     """The books, the open orders and the member ids the engine has met."""
 
@@ -137,6 +149,8 @@ class EngineState:
         self.member_ids: dict[str, int] = {}  # a member's id is its owner key on every book
         self.assets: dict[str, AssetFacts] = {}
         self.currencies: set[str] = set()  # currencies known to exist (never removed)
+        # (owner, status) of orders this engine finished lately: both never change again.
+        self.finished: dict[int, tuple[str, str]] = {}
 
     def add_open(self, order: OrderState) -> None:
         """Keep ``order`` as resting."""
@@ -152,6 +166,15 @@ class EngineState:
                 self.open_by_owner[order.owner] = left
             else:
                 del self.open_by_owner[order.owner]
+
+    def finish(self, order: OrderState) -> None:
+        """Forget ``order``, which no longer rests, and remember its owner and (final)
+        status; the oldest such memory goes beyond ``FINISHED_KEPT_MAX``."""
+        self.drop(order.id)
+        finished = self.finished
+        finished[order.id] = (order.owner, order.status)
+        if len(finished) > FINISHED_KEPT_MAX:
+            del finished[next(iter(finished))]
 
     def next_expiry_ms(self) -> int | None:
         """The earliest time any GTD order on any book falls due, if one may."""
