@@ -317,7 +317,7 @@ class MarketEngine:
                     with self.ledger.write() as tx:
                         tx.resume(self._carried)
                         self._carried = None
-                        state = self._current(tx.conn)
+                        state = self._current(tx.conn, tx.head_seq)
                         now_ms = max(self._now_ms(), self._last_now_ms)
                         session = Session(state, tx, MarketRows(tx.conn), now_ms, self.fee_bps)
                         tx.preload(_accounts_named(state, batch))
@@ -454,12 +454,16 @@ class MarketEngine:
 
     # -- state: rebuild and catch up -----------------------------------------------------
 
-    def _current(self, conn: Connection) -> EngineState:
-        """The state, rebuilt if need be, caught up with every stored command."""
+    def _current(self, conn: Connection, head_seq: int | None = None) -> EngineState:
+        """The state, rebuilt if need be, caught up with every stored command. Given the
+        journal's ``head_seq`` (read under the journal lock), a state that has applied
+        everything up to it is current without a query: nothing was written since."""
         if self._state is None:
             self._state = rebuild(conn)
-        else:
+        elif head_seq is None or self._state.applied_seq < head_seq:
             catch_up(self._state, conn)
+        if head_seq is not None:  # every command up to the head is applied now
+            self._state.applied_seq = max(self._state.applied_seq, head_seq)
         return self._state
 
 
