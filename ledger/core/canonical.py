@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ledger.core.errors import InvalidInput
 
 if TYPE_CHECKING:  # the entry's types are built on this encoding, not the reverse
+    from ledger.core.accounts import AccountKey
     from ledger.core.entry import HoldChange, Posting
 
 __all__ = [
@@ -216,14 +217,17 @@ def request_bytes(
     the payload by ``canonical_bytes`` (or ``payload_json``, its ``payload_text`` already
     made by the caller). The caller has checked the texts storable."""
     q = _json_string
-    posted = ",".join(
-        f'[{q(p.account.holder)},{q(p.account.instrument)},"{p.amount}"]' for p in postings
-    )
-    holds = ",".join(
-        f"[{q(h.hold_id)},{q(h.account.holder)},{q(h.account.instrument)},"
-        f'{q(h.op.value)},"{h.amount}"]'
-        for h in hold_changes
-    )
+    quoted = _QUOTED_ACCOUNTS.get
+    parts = []
+    for p in postings:
+        account = quoted(p.account) or _quote_account(p.account)
+        parts.append(f'[{account},"{p.amount}"]')
+    posted = ",".join(parts)
+    parts = []
+    for h in hold_changes:
+        account = quoted(h.account) or _quote_account(h.account)
+        parts.append(f'[{q(h.hold_id)},{account},{q(h.op.value)},"{h.amount}"]')
+    holds = ",".join(parts)
     reversed_seq = "null" if reverses is None else str(reverses)
     return (
         f'{{"actor":{q(actor)},"holds":[{holds}],'
@@ -247,3 +251,17 @@ def sealed_body_bytes(
         + request
         + f',"seq":{seq}}}'.encode()
     )
+
+
+def _quote_account(account: AccountKey) -> str:
+    """``holder,instrument`` of ``account`` as JSON strings, kept for the next entry."""
+    text = f"{_json_string(account.holder)},{_json_string(account.instrument)}"
+    if len(_QUOTED_ACCOUNTS) < _QUOTED_ACCOUNTS_MAX:
+        _QUOTED_ACCOUNTS[account] = text
+    return text
+
+
+# The accounts an entry names recur (a member's cash and units, the fees): each is
+# quoted once, up to this many.
+_QUOTED_ACCOUNTS: dict[AccountKey, str] = {}
+_QUOTED_ACCOUNTS_MAX = 65_536
