@@ -69,9 +69,11 @@ def check_draft(draft: EntryDraft, payload_json: str | None = None) -> None:
                 "posting_duplicate_account", f"account {posting.account} is posted twice"
             )
         seen.add(posting.account)
-        check_text_storable(posting.account.holder)
-        check_text_storable(posting.account.instrument)
-        instrument = posting.account.instrument
+        holder, instrument = posting.account
+        if not holder.isascii() or "\x00" in holder:  # the common case inline: hot
+            check_text_storable(holder)
+        if not instrument.isascii() or "\x00" in instrument:
+            check_text_storable(instrument)
         sums[instrument] = sums.get(instrument, 0) + posting.amount
     unbalanced = {k: v for k, v in sums.items() if v != 0}
     if unbalanced:
@@ -81,9 +83,21 @@ def check_draft(draft: EntryDraft, payload_json: str | None = None) -> None:
             + ", ".join(f"{k} is off by {v}" for k, v in sorted(unbalanced.items())),
         )
     for change in draft.hold_changes:
-        check_text("hold id", change.hold_id, limits.HOLD_ID_LEN_MAX)
-        check_text_storable(change.account.holder)
-        check_text_storable(change.account.instrument)
-        check_amount(change.amount, "hold amount")
+        hold_id = change.hold_id
+        if (
+            type(hold_id) is not str
+            or not 0 < len(hold_id) <= limits.HOLD_ID_LEN_MAX
+            or not hold_id.isascii()
+            or "\x00" in hold_id
+        ):
+            check_text("hold id", hold_id, limits.HOLD_ID_LEN_MAX)
+        holder, instrument = change.account
+        if not holder.isascii() or "\x00" in holder:  # the common case inline: hot
+            check_text_storable(holder)
+        if not instrument.isascii() or "\x00" in instrument:
+            check_text_storable(instrument)
+        amount = change.amount
+        if not (type(amount) is int and 0 < amount <= limits.AMOUNT_MAX):  # checked inline: hot
+            check_amount(amount, "hold amount")
         if change.account.is_external:
             raise InvalidInput("hold_on_external", "holds are placed on owners' accounts only")
