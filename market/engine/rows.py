@@ -126,6 +126,17 @@ _CANDLE_COLUMNS = (
 _CANDLE_CHANGING = (
     "high_minor", "low_minor", "close_minor", "volume_units", "notional_minor", "trades",
 )  # fmt: skip
+_PG_CANDLES_UPSERT = (
+    f"INSERT INTO market_candles ({', '.join(_CANDLE_COLUMNS)})"
+    f" VALUES ({', '.join(['%s'] * len(_CANDLE_COLUMNS))})"
+    " ON CONFLICT (asset_id, currency, interval_s, bucket_ms) DO UPDATE SET"
+    " high_minor = GREATEST(market_candles.high_minor, excluded.high_minor),"
+    " low_minor = LEAST(market_candles.low_minor, excluded.low_minor),"
+    " close_minor = excluded.close_minor,"
+    " volume_units = market_candles.volume_units + excluded.volume_units,"
+    " notional_minor = market_candles.notional_minor + excluded.notional_minor,"
+    " trades = market_candles.trades + excluded.trades"
+)
 
 
 def _order_row(o: OrderState) -> tuple[object, ...]:
@@ -323,7 +334,9 @@ class MarketRows:
         )
 
     def _candles(self, trades: list[TradeRow]) -> None:
-        """Fold the trades into every interval's candles (read, merged, written back)."""
+        """Fold the trades into every interval's candles: merged by an upsert on
+        PostgreSQL; read, merged and written back on SQLite, whose arithmetic on the
+        decimal text of ``notional_minor`` would not be exact beyond 64 bits."""
         merged: dict[tuple[str, str, int, int], list[int]] = {}
         for t in trades:
             for interval in CANDLE_INTERVALS_S:
@@ -342,7 +355,10 @@ class MarketRows:
                     c[5] += value
                     c[6] += 1
         conn = self.conn
-        mark = "?" if conn.dialect.name == "sqlite" else "%s"
+        if conn.dialect.name == "postgresql":  # merged by the database: nothing read
+            conn.exec_driver_sql(_PG_CANDLES_UPSERT, [(*k, *c) for k, c in merged.items()])
+            return
+        mark = "?"
         keys = list(merged)
         rows = ", ".join([f"({mark}, {mark}, {mark}, {mark})"] * len(keys))
         stored = {
@@ -353,7 +369,7 @@ class MarketRows:
                 tuple(v for key in keys for v in key),
             )
         }
-        amount = str if conn.dialect.name == "sqlite" else int  # notional_minor: an Amount
+        amount = str  # notional_minor, an Amount: decimal text on SQLite
         fresh: list[tuple[object, ...]] = []
         changed: list[tuple[object, ...]] = []
         for key, (o, h, lo, cl, vol, value, count) in merged.items():
