@@ -141,9 +141,7 @@ def _supervise_processes(sockets: list[socket.socket], address: str, authkey: by
 
     def worker(listener: socket.socket) -> Callable[[], BaseProcess]:
         def start() -> BaseProcess:
-            process = spawn.Process(
-                target=_run_spawned_worker, args=(listener,), name="dpn-worker"
-            )
+            process = spawn.Process(target=_run_spawned_worker, args=(listener,), name="dpn-worker")
             process.start()
             return process
 
