@@ -38,6 +38,7 @@ from ledger.core import (
     Entry,
     EntryDraft,
     EntryKind,
+    HoldOp,
     HoldState,
     LedgerState,
     check_draft,
@@ -354,10 +355,13 @@ class WriteTx(LoadRows, StoreRows):
         payload_json = payload_text(draft.payload)
         check_draft(draft, payload_json)
         _check_units_stay_inside(draft)
-        keys = {p.account for p in draft.postings} | {h.account for h in draft.hold_changes}
         state = self._state
-        unseen = {k for k in keys if k not in state.accounts}
-        if unseen:
+        # Mostly every account and hold named is known already: look for one that is not
+        # before building any set.
+        accounts = state.accounts
+        if not _all_known(draft, accounts):
+            unseen = {p.account for p in draft.postings if p.account not in accounts}
+            unseen |= {h.account for h in draft.hold_changes if h.account not in accounts}
             stored_ids = self._find_accounts(unseen)
             self._load_balances(stored_ids)
             for key in unseen - stored_ids.keys():
@@ -366,8 +370,20 @@ class WriteTx(LoadRows, StoreRows):
                     self._creatable.add(key)
                     self._unstored.add(key)
         if draft.hold_changes:
-            self._load_holds([draft], skip_placed=fresh_holds)
-        undo = _Undo.before(state, keys, draft) if retractable else None
+            holds, closed, place = state.holds, state.closed_holds, HoldOp.PLACE
+            for h in draft.hold_changes:
+                hold_id = h.hold_id
+                if (
+                    hold_id not in holds
+                    and hold_id not in closed
+                    and not (fresh_holds and h.op is place)
+                ):
+                    self._load_holds([draft], skip_placed=fresh_holds)
+                    break
+        undo = None
+        if retractable:
+            keys = {p.account for p in draft.postings} | {h.account for h in draft.hold_changes}
+            undo = _Undo.before(state, keys, draft)
         state.apply(draft.postings, draft.hold_changes)
         asked = draft.request_bytes(payload_json)
         now = self.ledger.clock()
@@ -574,6 +590,17 @@ class _Undo:
             else:
                 state.holds[hold_id] = hold
         state.closed_holds.difference_update(self.closed)
+
+
+def _all_known(draft: EntryDraft, accounts: dict[AccountKey, AccountState]) -> bool:
+    """Whether every account ``draft`` names is among ``accounts``."""
+    for p in draft.postings:
+        if p.account not in accounts:
+            return False
+    for h in draft.hold_changes:  # noqa: SIM110 - a loop: no generator allocated, hot
+        if h.account not in accounts:
+            return False
+    return True
 
 
 def _same_request_or_conflict(original: str, asked: str) -> None:
