@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import DateTime, Dialect, Numeric, String
 from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from ledger.core.timestamps import format_time
 
 __all__ = ["Amount", "UTCDateTime", "amount_param", "time_param"]
 
@@ -61,8 +62,15 @@ class UTCDateTime(TypeDecorator[datetime]):
 # as the types above, so everything reads back through them unchanged.
 
 
-@lru_cache(maxsize=256)
 def _sqlite_time(value: datetime) -> str:
+    """``value`` as SQLite keeps it: ``strftime("%Y-%m-%d %H:%M:%S.%f")`` in UTC, taken
+    from the time's journal text (which sealing the entry has made and cached: every
+    entry has a time of its own), except where the two would differ (a naive time, a
+    year before 1000, which ``%Y`` does not pad)."""
+    if value.tzinfo is not None:
+        text = format_time(value)
+        if text[0] != "0":
+            return f"{text[:10]} {text[11:-1]}"
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
