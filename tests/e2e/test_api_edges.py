@@ -178,3 +178,18 @@ def test_a_raised_recursion_limit_is_put_back_and_reported(
         assert client.get("/healthz").status_code == 200
     assert sys.getrecursionlimit() == RECURSION_LIMIT
     assert any("recursion limit was 100000" in r.getMessage() for r in caplog.records)
+
+
+def test_readyz_turns_away_while_the_market_engine_does_not_run(client: TestClient) -> None:
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["market"]["running"], ready.text
+    market = client.app.state.market  # type: ignore[attr-defined]
+    market.stop()
+    try:
+        stopped = client.get("/readyz")
+        assert stopped.status_code == 503, stopped.text
+        assert stopped.json()["reason"] == "market_unavailable"
+        assert stopped.json()["market"]["running"] is False
+    finally:
+        market.start()
+    assert client.get("/readyz").status_code == 200
