@@ -34,6 +34,7 @@ import itertools
 import logging
 import os
 import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -64,12 +65,15 @@ from market.engine.requests import (
     TermsRequest,
 )
 
-__all__ = ["CONNECT_WAIT_S", "STATUS_WAIT_S", "EngineServer", "RemoteEngine"]
+__all__ = ["CONNECT_WAIT_S", "SEND_TIMEOUT_S", "STATUS_WAIT_S", "EngineServer", "RemoteEngine"]
 
 CONNECT_WAIT_S: Final = 20.0
 """How long a starting worker waits for the engine process to listen."""
 STATUS_WAIT_S: Final = 1.0
 """How long ``status`` waits for the engine process to answer."""
+SEND_TIMEOUT_S: Final = 2.0
+"""How long a worker waits to hand a request over before it counts the engine as gone
+(only an engine that stopped reading makes a send wait)."""
 _CONNECT_RETRY_S: Final = 0.05
 _SUBMIT: Final = "submit"
 _STATUS: Final = "status"
@@ -113,6 +117,15 @@ def _gone(why: str) -> Unavailable:
     )
 
 
+def _send_timeout(conn: Connection, seconds: float) -> None:
+    """Give up a send after ``seconds`` (``SO_SNDTIMEO``; the socket stays blocking): a
+    worker's event loop sends, and must not hang on an engine that stopped reading."""
+    whole = int(seconds)
+    limit = struct.pack("ll", whole, int((seconds - whole) * 1_000_000))
+    with socket.socket(fileno=os.dup(conn.fileno())) as same:
+        same.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, limit)
+
+
 def _hang_up(conn: Connection) -> None:
     """Shut the connection down, then close it: a thread blocked reading it wakes (to
     an end of file), and so does the other side. Closing alone wakes neither."""
@@ -141,9 +154,12 @@ class RemoteEngine:
     """A worker's handle on the engine process at ``address`` (see the module
     docstring). Thread-safe; ``submit`` never blocks on the engine's work."""
 
-    def __init__(self, address: str, authkey: bytes) -> None:
+    def __init__(
+        self, address: str, authkey: bytes, *, send_timeout_s: float = SEND_TIMEOUT_S
+    ) -> None:
         self._address = address
         self._authkey = authkey
+        self._send_timeout_s = send_timeout_s
         self._lock = threading.Lock()  # the link, its pending futures, sending on it
         self._link: _Link | None = None
         self._tags = itertools.count(1)
@@ -223,6 +239,7 @@ class RemoteEngine:
             return self._link
         try:
             conn = Client(self._address, family=_FAMILY, authkey=self._authkey)
+            _send_timeout(conn, self._send_timeout_s)
         except (OSError, EOFError, AuthenticationError) as error:
             self._last_error = f"{type(error).__name__}: {error}"
             raise _gone(self._last_error) from None

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
-from multiprocessing.connection import Client
+from multiprocessing.connection import Client, Connection, Listener
 from pathlib import Path
 from typing import Any
 
@@ -214,3 +214,29 @@ def test_requests_in_flight_fail_when_the_engine_goes_and_a_new_one_answers(
     finally:
         replaced.server.close()
         replaced.engine.stop()
+
+
+def test_a_send_to_an_engine_that_stopped_reading_gives_up(tmp_path: Path) -> None:
+    address = str(tmp_path / "deaf.sock")
+    listener = Listener(address, family="AF_UNIX", authkey=KEY)
+    accepted: list[Connection] = []
+    threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True).start()
+    remote = RemoteEngine(address, KEY, send_timeout_s=0.2)
+    futures = []
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < 20:  # until the socket's buffers are full
+            future = remote.submit(_order(ANN, Side.SELL, 100, 1, "x" * 10_000))
+            futures.append(future)
+            if future.done():
+                break
+        assert futures[-1].done(), "every send went through: the engine never read"
+        for future in futures:  # the one refused, and every one waiting on that link
+            with pytest.raises(Unavailable) as gone:
+                future.result(timeout=5)
+            assert gone.value.code == "market_unavailable"
+    finally:
+        remote.stop()
+        listener.close()
+        for conn in accepted:
+            conn.close()
