@@ -534,9 +534,10 @@ def _collector_held() -> Iterator[None]:
     them to its end: each collection run meanwhile found them alive and moved them on
     to an older generation, and so made full collections, which walk the whole heap,
     frequent (a sixth of the engine's CPU in ``dpn bench engine``). Held, the collector
-    runs after the transaction, when reference counting has freed nearly all of them. Whoever disabled the collector enables it again: a block
-    that finds it disabled (by the program, or by another journal's transaction in
-    another thread) leaves it alone, so it is never held longer than one transaction."""
+    runs after the transaction, when reference counting has freed nearly all of them.
+    Whoever disabled the collector enables it again: a block that finds it disabled
+    (by the program, or by another journal's transaction in another thread) leaves it
+    alone, so it is never held longer than one transaction."""
     with _collector_lock:
         mine = gc.isenabled()
         if mine:
