@@ -38,8 +38,11 @@ HOSTILE: list[tuple[str, bytes, str]] = [
 ROUTES = ["/v1/auth/challenge", "/v1/auth/token", "/v1/transfers", "/v1/assets", "/v1/nodes"]
 
 
-@pytest.fixture
-def two_workers(tmp_path: Path) -> Iterator[Server]:
+@pytest.fixture(scope="module")
+def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    # One server for the module: starting two workers costs seconds, and no test here
+    # changes what another relies on (the first checks no worker died all along).
+    tmp_path = tmp_path_factory.mktemp("hostile")
     url = f"sqlite:///{tmp_path / 'dpn.sqlite3'}"
     migrate(url)
     server = start(url, tmp_path / "server.log", workers=2)
