@@ -27,9 +27,12 @@ $(NODE_STAMP): contracts/package.json contracts/package-lock.json
 run: $(STAMP) $(NODE_STAMP)
 	$(BIN)/dpn run --host 127.0.0.1 --port 8000
 
-## test: ruff, mypy --strict, then the whole pytest suite
+## test: ruff, mypy --strict, then the whole pytest suite on two processes (pytest-xdist).
+## --dist loadfile keeps each file on one process, so a module's fixtures (servers, anvil,
+## chromium) are built once, as in a serial run (session ones once per process); -ra
+## (pyproject's addopts) still prints every skip's reason, which .ci/run greps for.
 test: lint typecheck browser $(NODE_STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 ## browser: Debian's chromium for tests/browser (as root through apt; otherwise they skip, saying so)
 browser:
