@@ -141,7 +141,9 @@ class OrderSummaryOut(BaseModel):
     ``qty_units`` is null for a market buy (it names ``spend_minor`` instead), and
     ``price_minor`` for a market order. ``reason`` says why an order ended other than
     filled (``user``, ``expired``, ``ioc_remainder``, ``market_remainder``, a self-trade
-    mode ...)."""
+    mode ...). A market buy that bought all its budget could (what is left cannot pay
+    for one lot at the best ask) is ``filled``; one that found too few asks is
+    ``cancelled`` with ``market_remainder``."""
 
     id: int
     asset_id: str

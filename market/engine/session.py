@@ -311,6 +311,8 @@ class Session:
         if taker.status == OrderStatus.OPEN:
             resting = book.order(taker.id)
             if resting is None:
+                if taker.reason == _MARKET_REMAINDER and _spent_what_it_could(book, taker):
+                    taker.reason = None  # its budget ran out, not the book: filled
                 filled = taker.reason is None and taker.filled_units > 0
                 releases += taker.release()
                 taker.remaining_units = 0
@@ -318,7 +320,7 @@ class Session:
                     self._finish(taker, OrderStatus.FILLED, None, seq)
                 else:
                     default = (
-                        "market_remainder" if taker.type is OrderType.MARKET else "ioc_remainder"
+                        _MARKET_REMAINDER if taker.type is OrderType.MARKET else "ioc_remainder"
                     )
                     self._finish(taker, OrderStatus.CANCELLED, taker.reason or default, seq)
             elif resting.qty_units != taker.remaining_units or taker.hold_left != taker.need():
@@ -545,6 +547,16 @@ class Session:
         return entries
 
 
+def _spent_what_it_could(book: Book, order: OrderState) -> bool:
+    """Whether ``order`` is a market buy that traded and whose budget left cannot pay for
+    one lot at the best ask still resting: it bought all its budget could (``filled``),
+    rather than finding too few asks (``cancelled``, ``market_remainder``)."""
+    if order.type is not OrderType.MARKET or order.side is not Side.BUY or not order.filled_units:
+        return False
+    best = book.best_ask()
+    return best is not None and order.hold_left < best * book.lot_size_units
+
+
 def new_order(r: OrderRequest, seq: int, now_ms: int) -> OrderState:
     """The order ``r`` places at ``seq``, before it meets the book: holding all it needs."""
     if r.type is OrderType.MARKET and r.side is Side.BUY:
@@ -585,6 +597,7 @@ def order_payload(order: OrderState) -> dict[str, JsonValue]:
     return payload
 
 
+_MARKET_REMAINDER = "market_remainder"
 _REJECTIONS: dict[str, tuple[type[InvalidInput] | type[Refused], str]] = {
     "post_only_would_cross": (Refused, "the post-only order would trade on arrival"),
     "fok_unfillable": (Refused, "the fill-or-kill order cannot be filled at once in full"),

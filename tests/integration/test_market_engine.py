@@ -477,9 +477,16 @@ def test_a_market_buy_holds_its_spend_and_releases_what_it_did_not_spend(
         HoldChange(taker.order.hold_id, account_of(BOB, USD), HoldOp.RELEASE, 20),
     )
     assert taker.order.filled_units == 27 and taker.order.filled_minor == 980
-    assert taker.order.status == "cancelled" and taker.order.reason == "market_remainder"
+    # The 20 left cannot buy a unit at 40, where asks still rest: it bought all it could.
+    assert taker.order.status == "filled" and taker.order.reason is None
+    assert market.stored(taker.order.id).order.status == "filled"
     assert state_of(engine, BOB, USD) == (CASH_MINOR - 980, 0)
     assert state_of(engine, BOB, UNITS) == (300_027, 0)
+    # A budget larger than the book: it buys the 33 left, and the rest is a remainder.
+    emptied = market.place(DAN, BUY, type=MARKET, spend_minor=10_000)
+    assert [(t.price_minor, t.qty_units) for t in emptied.trades] == [(40, 33)]
+    assert emptied.order.status == "cancelled" and emptied.order.reason == "market_remainder"
+    assert market.stored(emptied.order.id).order.reason == "market_remainder"
     refused(market, Refused, "insufficient_funds",
             lambda: market.place(DAN, BUY, type=MARKET, spend_minor=CASH_MINOR + 1))  # fmt: skip
 
