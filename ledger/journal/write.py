@@ -150,6 +150,7 @@ class WriteTx(LoadRows, StoreRows):
         self._unstored: set[AccountKey] = set()  # staged drafts create these accounts
         self._staged: list[tuple[Entry, str, str, _Undo | None]] = []
         self._spoiled = False
+        self._stage_time: datetime | None = None  # when the staged entries are recorded
         if conn.dialect.name == "postgresql":
             head = _locked_head_on_postgres(conn)
         else:  # BEGIN IMMEDIATE has taken the write lock already
@@ -353,7 +354,9 @@ class WriteTx(LoadRows, StoreRows):
         (``stored_requests``) and makes its own unique, and the journal's unique key
         refuses a duplicate at ``flush``. ``fresh_holds``: the holds the draft places
         are named after its own seq, so none can exist yet and none is looked up.
-        ``retractable``: keep what ``retract`` needs to take this draft back."""
+        ``retractable``: keep what ``retract`` needs to take this draft back. The staged
+        entries of one transaction are recorded at one time, read when the first is
+        staged (as ``append_many`` seals its drafts at one time)."""
         if self._spoiled:
             raise RuntimeError("this write transaction was spoiled by an earlier error")
         payload_json = payload_text(draft.payload)
@@ -390,7 +393,9 @@ class WriteTx(LoadRows, StoreRows):
             undo = _Undo.before(state, keys, draft)
         state.apply(draft.postings, draft.hold_changes)
         asked = draft.request_bytes(payload_json)
-        now = self.ledger.clock()
+        now = self._stage_time
+        if now is None:  # one time for the transaction's staged entries, as append_many
+            now = self._stage_time = self.ledger.clock()
         if self._head_time is not None and now < self._head_time:
             now = self._head_time
         entry = seal(
