@@ -53,6 +53,12 @@ class LedgerError(Exception):
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as made: class, code, message and detail (``Exception`` alone would
+        keep only the message, and fail to unpickle). The engine process sends its
+        refusals to the workers this way."""
+        return type(self), (self.code, self.message), {"detail": self.detail}
+
 
 class InvalidInput(LedgerError):
     """The request is malformed or out of bounds; nothing was written."""

@@ -45,17 +45,7 @@ from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client, Connection, Listener
 from typing import Any, Final
 
-from ledger.core.errors import (
-    Conflict,
-    Forbidden,
-    IntegrityFailure,
-    InvalidInput,
-    LedgerError,
-    NotFound,
-    Refused,
-    Unauthenticated,
-    Unavailable,
-)
+from ledger.core.errors import InvalidInput, LedgerError, Unavailable
 from market.engine.engine import Answer, EngineStatus, MarketEngine
 from market.engine.requests import (
     AmendRequest,
@@ -78,35 +68,24 @@ _CONNECT_RETRY_S: Final = 0.05
 _SUBMIT: Final = "submit"
 _STATUS: Final = "status"
 _FAMILY: Final = "AF_UNIX"
-_KINDS: Final = (
-    LedgerError, InvalidInput, NotFound, Conflict, Refused, Unauthenticated, Forbidden,
-    Unavailable, IntegrityFailure,
-)  # fmt: skip
-_ERRORS: Final[dict[str, type[LedgerError]]] = {kind.__name__: kind for kind in _KINDS}
 _REQUESTS: Final = (OrderRequest, CancelRequest, AmendRequest, TermsRequest)
 
 log = logging.getLogger("dpn.market.remote")
 
-WireError = tuple[str, str, str, dict[str, Any]]
-"""An error on the wire: the ``LedgerError`` class's name, its code, message, detail."""
 Reply = tuple[int, bool, Any]
-"""``(tag, ok, answer or WireError)``."""
+"""``(tag, ok, answer or the LedgerError refusing it)``: errors pickle as they are
+(``LedgerError.__reduce__``), class, code, message and detail."""
 
 
-def _wire_error(error: BaseException) -> WireError:
-    if isinstance(error, LedgerError) and type(error).__name__ in _ERRORS:
-        return type(error).__name__, error.code, error.message, dict(error.detail)
-    return (
-        "Unavailable",
+def _refusal(error: BaseException) -> LedgerError:
+    """``error`` as a worker may raise it: a ledger error as it is, anything else (the
+    engine's batch failed) as 503 ``market_unavailable``."""
+    if isinstance(error, LedgerError):
+        return error
+    return Unavailable(
         "market_unavailable",
         f"the market engine failed: {type(error).__name__}: {' '.join(str(error).split())[:300]}",
-        {},
     )
-
-
-def _error_of(wire: WireError) -> LedgerError:
-    kind, code, message, detail = wire
-    return _ERRORS.get(kind, Unavailable)(code, message, **detail)
 
 
 def _gone(why: str) -> Unavailable:
@@ -263,7 +242,7 @@ class RemoteEngine:
                     if ok:
                         future.set_result(answer)
                     else:
-                        future.set_exception(_error_of(answer))
+                        future.set_exception(answer)
         except (EOFError, OSError) as error:
             if not isinstance(error, EOFError):
                 why = f"{type(error).__name__}: {error}"
@@ -334,7 +313,7 @@ class EngineServer:
                     self._submit(tag, body, writer)
                 else:
                     refused = InvalidInput("market_request", f"not a market request: {op!r}")
-                    writer.put((tag, False, _wire_error(refused)))
+                    writer.put((tag, False, refused))
         except (EOFError, OSError, TypeError, ValueError):
             pass  # the worker went away (or sent what is not a message): drop the link
         writer.close()
@@ -343,7 +322,7 @@ class EngineServer:
         try:
             future = self.market.submit(request)
         except Exception as error:  # the engine is stopping
-            writer.put((tag, False, _wire_error(error)))
+            writer.put((tag, False, _refusal(error)))
             return
         future.add_done_callback(_replier(tag, writer))
 
@@ -354,7 +333,7 @@ def _replier(tag: int, writer: _Writer) -> Callable[[Future[Answer]], None]:
         if error is None:
             writer.put((tag, True, future.result()))
         else:
-            writer.put((tag, False, _wire_error(error)))
+            writer.put((tag, False, _refusal(error)))
 
     return reply
 

@@ -181,7 +181,7 @@ def test_a_message_that_is_not_a_market_request_is_refused(wire: Wire) -> None:
         replies = conn.recv() + (conn.recv() if conn.poll(5) else [])
     finally:
         conn.close()
-    assert {(tag, ok, wire_error[1]) for tag, ok, wire_error in replies} == {
+    assert {(tag, ok, refused.code) for tag, ok, refused in replies} == {
         (7, False, "market_request"),
         (8, False, "market_request"),
     }
