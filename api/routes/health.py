@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -71,14 +72,7 @@ def readyz(request: Request, ledger: LedgerDep) -> JSONResponse:
             status_code=503,
         )
     status = request.app.state.market.status()
-    market = {
-        "running": status.running,
-        "books": status.books,
-        "open_orders": status.open_orders,
-        "applied_seq": status.applied_seq,
-        "waiting": status.waiting,
-        "last_error": status.last_error,
-    }
+    market = asdict(status)
     if not status.running:  # no orders are taken, none expire
         return JSONResponse(
             {"status": "unavailable", "reason": "market_unavailable", "market": market},
