@@ -24,6 +24,7 @@ import subprocess
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -296,6 +297,19 @@ class Trader(threading.Thread):
                 self.mine.remove(attempt.order_id)
         elif self.failure is None:
             self.failure = f"{self.name} {attempt.action}: {answer.status_code} {answer.text}"
+
+
+def finished(traders: Sequence[Trader], stop: threading.Event) -> list[Attempt]:
+    """Stop the traders and wait for each; none may have failed, and every request they
+    sent must have been answered. Returns their attempts."""
+    stop.set()
+    for trader in traders:
+        trader.join(timeout=HTTP_TIMEOUT_S)
+        assert not trader.is_alive(), trader.name
+    assert [t.failure for t in traders if t.failure] == []
+    attempts = [a for t in traders for a in t.attempts]
+    assert all(a.status is not None for a in attempts)
+    return attempts
 
 
 def sign_in_all(base_url: str, world: World) -> list[dict[str, str]]:

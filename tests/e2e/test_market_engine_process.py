@@ -29,6 +29,7 @@ from .market_world import (
     check_acknowledged,
     check_market,
     engines_agree,
+    finished,
     schema_url,
     seed,
     sign_in_all,
@@ -111,13 +112,7 @@ def test_a_killed_engine_process_is_replaced_and_loses_nothing(
         assert sorted(_workers_of(server)) == workers  # the workers lived on
         _until(traders, _answered(traders) + AFTER_ACKS, server.output())
 
-        stop_now.set()
-        for trader in traders:
-            trader.join(timeout=HTTP_TIMEOUT_S)
-        assert not any(t.is_alive() for t in traders)
-        assert [t.failure for t in traders if t.failure] == []
-        attempts = [a for t in traders for a in t.attempts]
-        assert all(a.status is not None for a in attempts)
+        attempts = finished(traders, stop_now)
         replayed = check_market(postgres_engine, world)
         engines_agree(server.base_url, len(replayed.books[world.book].resting()))
     finally:

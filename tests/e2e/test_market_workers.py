@@ -37,7 +37,6 @@ from ledger.db.schema import JournalEntry, MarketTrade, table
 from .market_world import (
     ASSET,
     CURRENCY,
-    HTTP_TIMEOUT_S,
     MID,
     Attempt,
     Trader,
@@ -45,6 +44,7 @@ from .market_world import (
     check_acknowledged,
     check_market,
     engines_agree,
+    finished,
     schema_url,
     seed,
     served_book,
@@ -151,13 +151,7 @@ def test_two_workers_fill_no_order_twice_and_sell_no_unit_twice(
         while sum(1 for t in traders for a in list(t.attempts) if a.status) < REQUESTS_MIN:
             assert time.monotonic() < deadline, server.output()
             time.sleep(0.05)
-        stop_now.set()
-        for trader in traders:
-            trader.join(timeout=HTTP_TIMEOUT_S)
-        assert not any(t.is_alive() for t in traders)
-        assert [t.failure for t in traders if t.failure] == []
-        attempts = [a for t in traders for a in t.attempts]
-        assert all(a.status is not None for a in attempts)
+        attempts = finished(traders, stop_now)
         book = served_book(server.base_url)
         replayed = check_market(postgres_engine, world)
         engines_agree(server.base_url, len(replayed.books[world.book].resting()))
