@@ -168,14 +168,16 @@ def _asker(
 
     def settle() -> None:
         is_cancel, future = waiting.popleft()
-        try:
-            outcome = future.result()
-        except LedgerError as refused:
-            tally.refused[refused.code] += 1
+        # exception() rather than raising from result(): a raise would add this frame,
+        # which holds the future, to the error's traceback, and make a reference cycle
+        error = future.exception()
+        if isinstance(error, LedgerError):
+            tally.refused[error.code] += 1
             return
-        except Exception as error:  # a broken batch: the figures would be wrong
+        if error is not None:  # a broken batch: the figures would be wrong
             tally.unexpected.append(f"{type(error).__name__}: {error}")
             return
+        outcome = future.result()
         if not isinstance(outcome, Outcome):
             tally.unexpected.append(f"a request was answered with {outcome!r}")
             return

@@ -26,7 +26,7 @@ Imports only the standard library, so the pure core can raise them::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 __all__ = [
     "Conflict",
@@ -58,6 +58,18 @@ class LedgerError(Exception):
         keep only the message, and fail to unpickle). The engine process sends its
         refusals to the workers this way."""
         return type(self), (self.code, self.message), {"detail": self.detail}
+
+    def as_answer(self) -> Self:
+        """This error without its traceback, to hand to whoever asked (through a future)
+        when a batch refused one request and went on with the others.
+
+        The traceback's frames keep their locals: a batch's drafts, session and
+        futures. Once the asker raises the error from its future, the asker's frame
+        (holding that future) joins them in a reference cycle, and the whole batch
+        stayed alive until a full collection of the heap: in ``dpn bench engine`` such
+        collections took a sixth of the time. A refusal is an answer; the frames that
+        found it are of no use to whoever asked."""
+        return self.with_traceback(None)
 
 
 class InvalidInput(LedgerError):

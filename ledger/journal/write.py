@@ -240,7 +240,7 @@ class WriteTx(LoadRows, StoreRows):
         def refuse(i: int, error: LedgerError) -> None:
             if not tolerant:
                 raise error
-            outcome[i] = error
+            outcome[i] = error.as_answer()
 
         well_formed: list[int] = []
         request_bytes: dict[int, bytes] = {}

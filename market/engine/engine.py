@@ -353,7 +353,7 @@ class MarketEngine:
                 try:
                     future.set_result(self._replayed(result))
                 except LedgerError as error:
-                    future.set_exception(error)
+                    future.set_exception(error.as_answer())
             else:  # an Outcome (copied by _one), terms set, or None for an expiry batch
                 future.set_result(result)
 
@@ -388,7 +388,7 @@ class MarketEngine:
         except IntegrityFailure:
             raise  # the books and the orders disagree: nothing of the batch may stand
         except LedgerError as error:
-            return error
+            return error.as_answer()
         seen[request.key] = (request, outcome.order.id)
         # A copy, now: later requests of the batch, and later batches, change the order.
         return Outcome(copy(outcome.order), outcome.trades)

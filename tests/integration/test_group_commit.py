@@ -151,3 +151,14 @@ def test_a_failed_transaction_fails_every_draft_of_its_batch(ledger: Ledger) -> 
     ]
     for future in futures:
         assert isinstance(future.exception(timeout=30), ConnectionError)
+
+
+def test_a_refused_draft_is_answered_without_the_frames_of_its_batch(ledger: Ledger) -> None:
+    """The frames hold the batch's drafts; with them on the answer, an asker that raises
+    it from its future makes a reference cycle that keeps the whole batch alive."""
+    build_network(ledger, cash_minor=10)
+    group = GroupCommit(ledger.write)
+    draft = transfer_draft(sender=ANN, recipient=BOB, instrument=USD, amount=11, key="r", actor="t")
+    error = group.submit(draft).exception(timeout=30)
+    assert isinstance(error, Refused) and error.code == "insufficient_funds"
+    assert error.__traceback__ is None

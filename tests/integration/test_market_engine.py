@@ -872,6 +872,20 @@ def test_a_refused_order_writes_nothing(market: Market) -> None:
             lambda: market.place(BOB, BUY, 60, 1, post_only=True))  # fmt: skip
 
 
+def test_a_refusal_is_answered_without_the_frames_of_its_batch(market: Market) -> None:
+    """The frames hold the batch's session, transaction and futures; with them on the
+    answer, an asker that raises it from its future makes a reference cycle that keeps
+    the whole batch alive until a full collection of the heap."""
+    futures = [
+        market.engine.submit(market.order(STRANGER, SELL, 60, 1)),
+        market.engine.submit(market.order(CAT, SELL, 60, 10**9)),
+        market.engine.submit(CancelRequest(ANN, 10**9, market.key(), "test")),
+    ]
+    errors = [future.exception(timeout=30) for future in futures]
+    assert [type(e) for e in errors] == [NotFound, Refused, NotFound], errors
+    assert all(e is not None and e.__traceback__ is None for e in errors)
+
+
 # -- idempotency ------------------------------------------------------------------------
 
 
