@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
@@ -26,6 +27,7 @@ __all__ = [
     "database_url",
     "db_errors_translated",
     "make_engine",
+    "pipelined",
     "read_connection",
     "write_connection",
 ]
@@ -152,3 +154,29 @@ def read_connection(engine: Engine, *, snapshot: bool = True) -> Iterator[Connec
             conn.execution_options(isolation_level="REPEATABLE READ" if snapshot else "AUTOCOMMIT")
         with conn.begin():
             yield conn
+
+
+@contextmanager
+def pipelined(conn: Connection) -> Iterator[None]:
+    """On PostgreSQL, send the block's statements in one psycopg pipeline: they go out
+    without waiting for each other's answers, and the block waits once, at its end (a
+    read inside it waits for what came before). Where a statement fails, the error is
+    raised at the end and the transaction is spoiled: the caller rolls it back. Nothing
+    on SQLite, whose statements make no round trips. Inside it ``bulk_insert`` uses no
+    COPY, which a pipeline cannot carry."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    driver = conn.connection.driver_connection
+    if not isinstance(driver, psycopg.Connection):
+        raise TypeError(f"PostgreSQL through psycopg 3 expected, not {type(driver).__name__}")
+    try:
+        with driver.pipeline():
+            yield
+    except psycopg.Error as error:  # raised by the driver at the sync, not by SQLAlchemy
+        lost = driver.broken or driver.closed
+        if lost:
+            conn.invalidate(error)
+        raise DBAPIError.instance(
+            None, None, error, psycopg.Error, connection_invalidated=lost, dialect=conn.dialect
+        ) from error

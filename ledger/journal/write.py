@@ -57,7 +57,7 @@ from ledger.core.accounts import (
 )
 from ledger.core.canonical import payload_text
 from ledger.core.errors import Conflict, InvalidInput, LedgerError, NotFound, Refused
-from ledger.db.engine import write_connection
+from ledger.db.engine import pipelined, write_connection
 from ledger.db.params import IN_CHUNK, chunks
 from ledger.db.schema import (
     Account,
@@ -447,14 +447,21 @@ class WriteTx(LoadRows, StoreRows):
         undo.restore(self._state)
         self.head_seq, self.head_hash, self._head_time = undo.head
 
-    def flush(self) -> list[Entry]:
-        """Store every staged entry (and the accounts they create); returns them."""
+    def flush(self, then: Callable[[], None] | None = None) -> list[Entry]:
+        """Store every staged entry (and the accounts they create); returns them.
+
+        ``then`` writes more (a service's own rows) right after. On PostgreSQL the
+        entries' rows and ``then``'s go in one pipeline (``pipelined``): one round trip,
+        not one a table. The accounts come first, outside it: their ids are read back."""
         staged, self._staged = self._staged, []
         entries = [e for e, _, _, _ in staged]
         if self._unstored:
             self._create_accounts(entries, self._unstored)
             self._unstored = set()
-        self._store(entries, [h for _, h, _, _ in staged], [t for _, _, t, _ in staged])
+        with pipelined(self.conn):
+            self._store(entries, [h for _, h, _, _ in staged], [t for _, _, t, _ in staged])
+            if then is not None:
+                then()
         return entries
 
     def _id(self, key: AccountKey) -> int:

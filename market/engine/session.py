@@ -542,9 +542,9 @@ class Session:
 
     def flush(self) -> list[Entry]:
         """Store the staged entries and the market's rows."""
-        entries = self.tx.flush()
-        self.rows.store(self.touched, self.new_orders, self.trades)
-        return entries
+        return self.tx.flush(
+            then=lambda: self.rows.store(self.touched, self.new_orders, self.trades)
+        )
 
 
 def _spent_what_it_could(book: Book, order: OrderState) -> bool:
