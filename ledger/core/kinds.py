@@ -55,6 +55,7 @@ class EntryKind(StrEnum):
     ORDER_EXPIRE = "order.expire"
     ORDER_RELEASE = "order.release"
     TRADE = "trade"
+    LEASE = "lease"  # a match on a lease book: the rent, and the offer's units released
     MARKET_TERMS = "market.terms"
 
 

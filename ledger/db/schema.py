@@ -54,6 +54,7 @@ __all__ = [
     "MarketBook",
     "MarketCandle",
     "MarketCommand",
+    "MarketLease",
     "MarketOrder",
     "MarketTerms",
     "MarketTrade",
@@ -526,15 +527,19 @@ class MarketTerms(Base):
     tick_size_minor: Mapped[int] = mapped_column(BigInteger)
     lot_size_units: Mapped[int] = mapped_column(BigInteger)
     set_seq: Mapped[int] = mapped_column(BigInteger)
+    lease_period: Mapped[str] = mapped_column(String(7), server_default="quarter")
 
 
 class MarketBook(Base):
-    """A book that exists: one per (asset, currency), from its first order on."""
+    """A book that exists, from its first order on: one per (asset, currency) to trade
+    (``term`` empty), and one per (asset, currency, term) to lease (``term`` its key,
+    ``YYYY-MM-DD/YYYY-MM-DD``)."""
 
     __tablename__ = "market_books"
 
     asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), primary_key=True)
     currency: Mapped[str] = mapped_column(ForeignKey("currencies.code"), primary_key=True)
+    term: Mapped[str] = mapped_column(String(21), primary_key=True, server_default="")
     opened_seq: Mapped[int] = mapped_column(BigInteger)
 
 
@@ -547,6 +552,7 @@ class MarketCommand(Base):
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     asset_id: Mapped[str] = mapped_column(String(17), primary_key=True)
     currency: Mapped[str] = mapped_column(String(10), primary_key=True)
+    term: Mapped[str] = mapped_column(String(21), primary_key=True, server_default="")
     body: Mapped[str] = mapped_column(Text)
 
 
@@ -561,6 +567,7 @@ class MarketOrder(Base):
             "ix_market_orders_open_depth",
             "asset_id",
             "currency",
+            "term",
             "side",
             "price_minor",
             sqlite_where=text("status = 'open'"),
@@ -589,6 +596,7 @@ class MarketOrder(Base):
     hold_id: Mapped[str] = mapped_column(String(64))
     placed_ms: Mapped[int] = mapped_column(BigInteger)
     updated_seq: Mapped[int] = mapped_column(BigInteger)
+    term: Mapped[str] = mapped_column(String(21), server_default="")  # a lease order's
 
 
 class MarketTrade(Base):
@@ -613,6 +621,37 @@ class MarketTrade(Base):
     taker_order_id: Mapped[int] = mapped_column(BigInteger)
     maker_owner: Mapped[str] = mapped_column(String(42))
     taker_owner: Mapped[str] = mapped_column(String(42))
+    taker_side: Mapped[str] = mapped_column(String(4))
+    executed_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class MarketLease(Base):
+    """A lease: a match on a lease book, at the seq of the journal entry that settled it
+    (its ``id``). The lessor keeps the units and gives their output and usage rights to
+    the lessee over ``[starts_ms, ends_ms)``; the lessee paid ``price_minor`` a unit
+    (less ``fee_minor`` to the network) when they matched."""
+
+    __tablename__ = "market_leases"
+    __table_args__ = (
+        Index("ix_market_leases_asset_ends", "asset_id", "ends_ms"),
+        Index("ix_market_leases_book", "asset_id", "currency", "term", "id"),
+        Index("ix_market_leases_lessor", "lessor", "id"),
+        Index("ix_market_leases_lessee", "lessee", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    asset_id: Mapped[str] = mapped_column(String(17))
+    currency: Mapped[str] = mapped_column(String(10))
+    term: Mapped[str] = mapped_column(String(21))
+    starts_ms: Mapped[int] = mapped_column(BigInteger)
+    ends_ms: Mapped[int] = mapped_column(BigInteger)
+    price_minor: Mapped[int] = mapped_column(BigInteger)
+    qty_units: Mapped[int] = mapped_column(BigInteger)
+    fee_minor: Mapped[int] = mapped_column(Amount)
+    maker_order_id: Mapped[int] = mapped_column(BigInteger)
+    taker_order_id: Mapped[int] = mapped_column(BigInteger)
+    lessor: Mapped[str] = mapped_column(String(42))
+    lessee: Mapped[str] = mapped_column(String(42))
     taker_side: Mapped[str] = mapped_column(String(4))
     executed_ms: Mapped[int] = mapped_column(BigInteger)
 

@@ -92,7 +92,9 @@ def open_book(conn: Connection, key: BookKey) -> bool:
     """Whether an order has opened this book."""
     row = conn.execute(
         select(_books.c.opened_seq).where(
-            _books.c.asset_id == key.asset_id, _books.c.currency == key.currency
+            _books.c.asset_id == key.asset_id,
+            _books.c.currency == key.currency,
+            _books.c.term == key.term,
         )
     ).first()
     return row is not None
@@ -117,6 +119,7 @@ def _side(conn: Connection, key: BookKey, side: Side, levels: int) -> tuple[Leve
         .where(
             _orders.c.asset_id == key.asset_id,
             _orders.c.currency == key.currency,
+            _orders.c.term == key.term,
             _orders.c.side == side.value,
             open_condition(),
         )
@@ -137,15 +140,17 @@ def book_depth(conn: Connection, key: BookKey, levels: int = DEPTH_LEVELS_DEFAUL
 
 def best_prices(conn: Connection, key: BookKey) -> BestPrices:
     """The book's best bid and best ask (each the first entry of the depth index)."""
-    found = conn.execute(select(*best_price_columns(key.asset_id, key.currency))).one()
+    found = conn.execute(select(*best_price_columns(key.asset_id, key.currency, key.term))).one()
     return BestPrices(found[0], found[1])
 
 
 def best_price_columns(
-    asset_id: ColumnElement[str] | str, currency: ColumnElement[str] | str
+    asset_id: ColumnElement[str] | str,
+    currency: ColumnElement[str] | str,
+    term: ColumnElement[str] | str = "",
 ) -> tuple[ColumnElement[int | None], ColumnElement[int | None]]:
     """Scalar subqueries of the best bid and ask, for a book named by values or by the
-    columns of an outer query."""
+    columns of an outer query (the trading book unless ``term`` names a lease book)."""
     o = _orders.c
 
     def best(side: Side) -> ColumnElement[int | None]:
@@ -155,6 +160,7 @@ def best_price_columns(
             .where(
                 o.asset_id == asset_id,
                 o.currency == currency,
+                o.term == term,
                 o.side == side.value,
                 open_condition(),
             )

@@ -73,7 +73,7 @@ def changed_books(conn: Connection, after_seq: int, limit: int = COMMANDS_READ_M
     c = _commands.c
     rows = list(
         conn.execute(
-            select(c.seq, c.asset_id, c.currency)
+            select(c.seq, c.asset_id, c.currency, c.term)
             .where(c.seq > after_seq)
             .order_by(c.seq)
             .limit(limit)
@@ -82,11 +82,11 @@ def changed_books(conn: Connection, after_seq: int, limit: int = COMMANDS_READ_M
     if not rows:
         return Changes(after_seq, frozenset(), False)
     last = rows[-1].seq
-    books = {BookKey(r.asset_id, r.currency) for r in rows}
+    books = {BookKey(r.asset_id, r.currency, r.term) for r in rows}
     more = len(rows) == limit
     if more:  # the last seq may have more books than the limit let in
-        tail = conn.execute(select(c.asset_id, c.currency).where(c.seq == last))
-        books |= {BookKey(r.asset_id, r.currency) for r in tail}
+        tail = conn.execute(select(c.asset_id, c.currency, c.term).where(c.seq == last))
+        books |= {BookKey(r.asset_id, r.currency, r.term) for r in tail}
     return Changes(last, frozenset(books), more)
 
 

@@ -108,9 +108,11 @@ def markets(
         .limit(1)
         .scalar_subquery()
     )
-    query = select(b.asset_id, b.currency, last_price, *best_price_columns(b.asset_id, b.currency))
+    query = select(
+        b.asset_id, b.currency, last_price, *best_price_columns(b.asset_id, b.currency)
+    ).where(b.term == "")  # the trading books; lease books are listed by their asset
     if after is not None:
-        query = query.where(tuple_(b.asset_id, b.currency) > tuple_(*after))
+        query = query.where(tuple_(b.asset_id, b.currency) > tuple_(after.asset_id, after.currency))
     rows = list(conn.execute(query.order_by(b.asset_id, b.currency).limit(limit)))
     keys = [BookKey(r[0], r[1]) for r in rows]
     days = window_24h(conn, keys, now_ms)

@@ -391,7 +391,7 @@ class MarketEngine:
             return error.as_answer()
         seen[request.key] = (request, outcome.order.id)
         # A copy, now: later requests of the batch, and later batches, change the order.
-        return Outcome(copy(outcome.order), outcome.trades)
+        return Outcome(copy(outcome.order), outcome.trades, leases=outcome.leases)
 
     def _replays(
         self,
@@ -414,16 +414,22 @@ class MarketEngine:
                 if entry.kind != EntryKind.MARKET_TERMS:
                     found[request.key] = _key_conflict()
                     continue
-                recorded = TermsSet(
+                recorded = (
                     str(payload["asset_id"]),
                     int(str(payload["tick_size_minor"])),
                     int(str(payload["lot_size_units"])),
-                    entry.seq,
+                    payload.get("lease_period"),
                 )
-                asked = TermsSet(
-                    request.asset_id, request.tick_size_minor, request.lot_size_units, entry.seq
+                asked = (
+                    request.asset_id, request.tick_size_minor, request.lot_size_units,
+                    request.lease_period,
+                )  # fmt: skip
+                period = MarketRows(conn).terms_of(request.asset_id)[2]
+                found[request.key] = (
+                    TermsSet(*asked[:3], entry.seq, period)
+                    if asked == recorded
+                    else _key_conflict()
                 )
-                found[request.key] = recorded if asked == recorded else _key_conflict()
                 continue
             same = False
             order_id = entry.seq
@@ -459,7 +465,7 @@ class MarketEngine:
         journal's ``head_seq`` (read under the journal lock), a state that has applied
         everything up to it is current without a query: nothing was written since."""
         if self._state is None:
-            self._state = rebuild(conn)
+            self._state = rebuild(conn, self._now_ms())
         elif head_seq is None or self._state.applied_seq < head_seq:
             catch_up(self._state, conn)
         if head_seq is not None:  # every command up to the head is applied now
@@ -467,9 +473,10 @@ class MarketEngine:
         return self._state
 
 
-def rebuild(conn: Connection) -> EngineState:
-    """The engine's state from the database: the order log replayed into new books and
-    the open orders read back; ``IntegrityFailure`` if the two disagree."""
+def rebuild(conn: Connection, now_ms: int = 0) -> EngineState:
+    """The engine's state from the database: the order log replayed into new books, the
+    open orders read back (``IntegrityFailure`` if the two disagree), and the leases
+    whose term had not ended by ``now_ms``."""
     state = EngineState()
     rows = MarketRows(conn)
     for seq, key, body in rows.log(0):
@@ -477,6 +484,7 @@ def rebuild(conn: Connection) -> EngineState:
         state.applied_seq = seq
     for order in rows.open_orders():
         state.add_open(order)
+    state.leases_out = rows.leases_out(now_ms)
     resting = {order_id for book in state.books.values() for order_id in book.order_ids()}
     if resting != state.orders.keys():
         raise IntegrityFailure(
@@ -491,16 +499,23 @@ def catch_up(state: EngineState, conn: Connection) -> int:
     """Apply the commands stored since ``state.applied_seq``; returns how many."""
     rows = MarketRows(conn)
     touched: set[int] = set()
+    leased: set[str] = set()  # assets whose lease books moved: their leases are read again
     count = 0
     for seq, key, body in rows.log(state.applied_seq):
         _apply(state, key, body, touched)
         state.applied_seq = seq
         count += 1
+        if key.term:
+            leased.add(key.asset_id)
     if touched:
         for order_id in touched:
             state.drop(order_id)
         for order in rows.open_orders(touched):
             state.add_open(order)
+    if leased:
+        for lessor_asset in [k for k in state.leases_out if k[1] in leased]:
+            del state.leases_out[lessor_asset]
+        state.leases_out.update(rows.leases_out(0, leased))
     return count
 
 

@@ -16,6 +16,7 @@ from typing import Final
 from ledger.core.errors import InvalidInput
 from ledger.core.limits import IDEMPOTENCY_KEY_LEN_MAX
 from market.book import QTY_MAX_UNITS, SelfTradePrevention, Side, TimeInForce
+from market.engine.lease_terms import check_lease_period
 
 __all__ = [
     "EXPIRES_AHEAD_MAX_MS",
@@ -75,6 +76,10 @@ class OrderRequest:
     expires_at_ms: int | None = None
     post_only: bool = False
     self_trade: SelfTradePrevention = SelfTradePrevention.CANCEL_NEWEST
+    term: str = ""
+    """A lease order's term key (``market.engine.lease_terms``): a sell offers the output
+    and usage rights of its units over the term, a buy bids for them, and the price is
+    the rent of a unit for the whole term. Empty for a trading order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +113,7 @@ class TermsRequest:
     lot_size_units: int
     key: str
     actor: str
+    lease_period: str | None = None  # the period lease terms fall on; None keeps it
 
 
 Request = OrderRequest | CancelRequest | AmendRequest | TermsRequest
@@ -180,3 +186,5 @@ def check_terms(r: TermsRequest) -> None:
     check_key(r.key)
     _int_in("tick_size_minor", r.tick_size_minor, PRICE_MAX_MINOR, "tick_size_out_of_range")
     _int_in("lot_size_units", r.lot_size_units, QTY_MAX_UNITS, "lot_size_out_of_range")
+    if r.lease_period is not None:
+        check_lease_period(r.lease_period)

@@ -28,6 +28,7 @@ from ledger.db.schema import (
     MarketBook,
     MarketCandle,
     MarketCommand,
+    MarketLease,
     MarketOrder,
     MarketTerms,
     MarketTrade,
@@ -37,10 +38,11 @@ from ledger.db.schema import (
 )
 from ledger.funding.states import ProjectState
 from market.book import SelfTradePrevention, Side, TimeInForce
+from market.engine.lease_terms import LEASE_PERIOD_DEFAULT, Span
 from market.engine.requests import OrderType
 from market.engine.state import AssetFacts, BookKey, OrderState
 
-__all__ = ["CANDLE_INTERVALS_S", "MarketRows", "TradeRow", "order_state"]
+__all__ = ["CANDLE_INTERVALS_S", "LeaseRow", "MarketRows", "TradeRow", "order_state"]
 
 CANDLE_INTERVALS_S = (60, 300, 3600, 86400)
 """The candles kept per book: 1m, 5m, 1h and 1d."""
@@ -52,6 +54,7 @@ _commands = table(MarketCommand)
 _books = table(MarketBook)
 _candles = table(MarketCandle)
 _terms = table(MarketTerms)
+_leases = table(MarketLease)
 
 
 class TradeRow(NamedTuple):
@@ -71,11 +74,31 @@ class TradeRow(NamedTuple):
     executed_ms: int
 
 
+class LeaseRow(NamedTuple):
+    """A lease as stored; ``id`` is the seq of the entry that settled it."""
+
+    id: int
+    asset_id: str
+    currency: str
+    term: str
+    starts_ms: int
+    ends_ms: int
+    price_minor: int
+    qty_units: int
+    fee_minor: int
+    maker_order_id: int
+    taker_order_id: int
+    lessor: str
+    lessee: str
+    taker_side: str
+    executed_ms: int
+
+
 _ORDER_COLUMNS = (
     "id", "asset_id", "currency", "owner", "side", "type", "time_in_force", "price_minor",
     "qty_units", "spend_minor", "remaining_units", "filled_units", "filled_minor", "status",
     "reason", "post_only", "self_trade", "expires_at_ms", "hold_id", "placed_ms",
-    "updated_seq",
+    "updated_seq", "term",
 )  # fmt: skip
 _ORDER_CHANGING = (
     "price_minor", "remaining_units", "filled_units", "filled_minor", "status", "reason",
@@ -106,19 +129,20 @@ def order_state(row: Any) -> OrderState:
     (
         order_id, asset_id, currency, owner, side, kind, tif, price, qty, spend, remaining,
         filled_units, filled_minor, status, reason, post_only, stp, expires, hold_id, placed,
-        updated,
+        updated, term,
     ) = row  # fmt: skip
     # Amounts arrive as text from SQLite and as int or Decimal from PostgreSQL.
     order = OrderState(
         order_id, asset_id, currency, owner, _SIDES[side], _TYPES[kind], _TIFS[tif], price,
         qty, None if spend is None else int(spend), remaining, filled_units, int(filled_minor),
         status, reason, bool(post_only), _STPS[stp], expires, hold_id, 0, placed, updated,
+        None, term,
     )  # fmt: skip
     order.hold_left = order.need()
     return order
 
 
-_COMMAND_COLUMNS = ("seq", "asset_id", "currency", "body")
+_COMMAND_COLUMNS = ("seq", "asset_id", "currency", "term", "body")
 _CANDLE_COLUMNS = (
     "asset_id", "currency", "interval_s", "bucket_ms", "open_minor", "high_minor", "low_minor",
     "close_minor", "volume_units", "notional_minor", "trades",
@@ -145,7 +169,7 @@ def _order_row(o: OrderState) -> tuple[object, ...]:
         o.id, o.asset_id, o.currency, o.owner, o.side.value, o.type.value,
         o.time_in_force.value, o.price_minor, o.qty_units, o.spend_minor, o.remaining_units,
         o.filled_units, o.filled_minor, o.status, o.reason, o.post_only, o.self_trade.value,
-        o.expires_at_ms, o.hold_id, o.placed_ms, o.updated_seq,
+        o.expires_at_ms, o.hold_id, o.placed_ms, o.updated_seq, o.term,
     )  # fmt: skip
 
 
@@ -162,7 +186,7 @@ class MarketRows:
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self._commands: list[tuple[int, str, str, str]] = []
+        self._commands: list[tuple[int, str, str, str, str]] = []
         self._books: list[dict[str, Any]] = []
         self._terms: dict[str, dict[str, Any]] = {}
 
@@ -204,17 +228,19 @@ class MarketRows:
                     f"asset {asset_id} belongs to project {project.id}, which is {project.state}",
                 )
             operator, retained = project.organizer, project.retained_min_units
-        tick, lot = self.terms_of(asset_id)
-        return AssetFacts(tick, lot, operator, retained)
+        tick, lot, period = self.terms_of(asset_id)
+        return AssetFacts(tick, lot, operator, retained, period)
 
-    def terms_of(self, asset_id: str) -> tuple[int, int]:
-        """The asset's (tick, lot): (1, 1) until they are set."""
+    def terms_of(self, asset_id: str) -> tuple[int, int, str]:
+        """The asset's (tick, lot, lease period): (1, 1, quarter) until they are set."""
         terms = self.conn.execute(
-            select(_terms.c.tick_size_minor, _terms.c.lot_size_units).where(
+            select(_terms.c.tick_size_minor, _terms.c.lot_size_units, _terms.c.lease_period).where(
                 _terms.c.asset_id == asset_id
             )
         ).first()
-        return (terms.tick_size_minor, terms.lot_size_units) if terms else (1, 1)
+        if terms is None:
+            return 1, 1, LEASE_PERIOD_DEFAULT
+        return terms.tick_size_minor, terms.lot_size_units, terms.lease_period
 
     def require_currency(self, code: str) -> None:
         """``unknown_currency`` unless money may be kept in ``code``."""
@@ -243,13 +269,30 @@ class MarketRows:
 
     def log(self, after_seq: int) -> Iterator[tuple[int, BookKey, str]]:
         """The order log after ``after_seq``, in order."""
+        c = _commands.c
         rows = self.conn.execute(
-            select(_commands.c.seq, _commands.c.asset_id, _commands.c.currency, _commands.c.body)
-            .where(_commands.c.seq > after_seq)
-            .order_by(_commands.c.seq)
+            select(c.seq, c.asset_id, c.currency, c.term, c.body)
+            .where(c.seq > after_seq)
+            .order_by(c.seq)
         )
-        for seq, asset_id, currency, body in rows:
-            yield seq, BookKey(asset_id, currency), body
+        for seq, asset_id, currency, term, body in rows:
+            yield seq, BookKey(asset_id, currency, term), body
+
+    def leases_out(
+        self, now_ms: int, asset_ids: Iterable[str] | None = None
+    ) -> dict[tuple[str, str], list[Span]]:
+        """Every lease whose term has not ended by ``now_ms`` (of ``asset_ids``, if given),
+        by (lessor, asset)."""
+        found: dict[tuple[str, str], list[Span]] = {}
+        query = select(
+            _leases.c.lessor, _leases.c.asset_id, _leases.c.starts_ms, _leases.c.ends_ms,
+            _leases.c.qty_units,
+        ).where(_leases.c.ends_ms > now_ms)  # fmt: skip
+        if asset_ids is not None:
+            query = query.where(_leases.c.asset_id.in_(sorted(set(asset_ids))))
+        for lessor, asset_id, starts_ms, ends_ms, units in self.conn.execute(query):
+            found.setdefault((lessor, asset_id), []).append(Span(starts_ms, ends_ms, units))
+        return found
 
     def open_orders(self, ids: Iterable[int] | None = None) -> list[OrderState]:
         """The resting orders (of ``ids``, if given)."""
@@ -272,23 +315,37 @@ class MarketRows:
 
     def command(self, seq: int, key: BookKey, body: str) -> None:
         """A row of the order log."""
-        self._commands.append((seq, key.asset_id, key.currency, body))
+        self._commands.append((seq, key.asset_id, key.currency, key.term, body))
 
     def book_opened(self, seq: int, key: BookKey) -> None:
         """A book's first order."""
-        self._books.append({"asset_id": key.asset_id, "currency": key.currency, "opened_seq": seq})
+        self._books.append(
+            {
+                "asset_id": key.asset_id,
+                "currency": key.currency,
+                "term": key.term,
+                "opened_seq": seq,
+            }
+        )
 
-    def terms(self, asset_id: str, tick_size_minor: int, lot_size_units: int, seq: int) -> None:
+    def terms(
+        self, asset_id: str, tick_size_minor: int, lot_size_units: int, seq: int, lease_period: str
+    ) -> None:
         """An asset's new trading terms."""
         self._terms[asset_id] = {
             "asset_id": asset_id,
             "tick_size_minor": tick_size_minor,
             "lot_size_units": lot_size_units,
             "set_seq": seq,
+            "lease_period": lease_period,
         }
 
     def store(
-        self, touched: dict[int, OrderState], new_orders: set[int], trades: list[TradeRow]
+        self,
+        touched: dict[int, OrderState],
+        new_orders: set[int],
+        trades: list[TradeRow],
+        leases: list[LeaseRow] = [],  # noqa: B006 - read only
     ) -> None:
         """Write what the session decided."""
         conn = self.conn
@@ -310,6 +367,8 @@ class MarketRows:
         if trades:
             bulk_insert(conn, _trades, TradeRow._fields, trades)
             self._candles(trades)
+        if leases:
+            bulk_insert(conn, _leases, LeaseRow._fields, leases)
 
     def _update_orders(self, changed: list[tuple[object, ...]]) -> None:
         """Write the changing columns of orders stored before (values in

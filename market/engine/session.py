@@ -41,10 +41,13 @@ from market.book import (
     PlaceMarket,
     Rejected,
     Side,
+    TimeInForce,
     Trade,
 )
 from market.engine.codec import LogCommand, OpenBook, encode
+from market.engine.lease_terms import LEASE_PERIOD_DEFAULT, Span, check_term, peak, term_span
 from market.engine.requests import (
+    EXPIRES_AHEAD_MAX_MS,
     OPEN_ORDERS_PER_OWNER_MAX,
     AmendRequest,
     CancelRequest,
@@ -56,7 +59,7 @@ from market.engine.requests import (
     check_order,
     check_terms,
 )
-from market.engine.rows import MarketRows, TradeRow
+from market.engine.rows import LeaseRow, MarketRows, TradeRow
 from market.engine.state import AssetFacts, BookKey, EngineState, OrderState, OrderStatus
 
 __all__ = ["FEE_BPS_MAX", "Outcome", "Session", "TermsSet", "new_order", "order_payload"]
@@ -74,6 +77,7 @@ class TermsSet:
     tick_size_minor: int
     lot_size_units: int
     seq: int
+    lease_period: str = LEASE_PERIOD_DEFAULT
 
 
 @dataclass(slots=True)
@@ -83,6 +87,7 @@ class Outcome:
     order: OrderState
     trades: list[TradeRow] = field(default_factory=list)
     replayed: bool = False
+    leases: list[LeaseRow] = field(default_factory=list)  # a lease order's matches
 
 
 class Session:
@@ -97,6 +102,7 @@ class Session:
         self.now_ms = now_ms
         self.fee_bps = fee_bps
         self.trades: list[TradeRow] = []
+        self.leases: list[LeaseRow] = []
         self.touched: dict[int, OrderState] = {}
         self.new_orders: set[int] = set()
 
@@ -114,7 +120,11 @@ class Session:
                 "too_many_open_orders",
                 f"a member may have at most {OPEN_ORDERS_PER_OWNER_MAX} orders resting",
             )
-        key = BookKey(r.asset_id, r.currency)
+        window: tuple[int, int | None] = (self.now_ms, None)  # when a sell's units are promised
+        if r.term:
+            window = check_term(r.term, facts.lease_period, self.now_ms)
+            self._check_not_to_self(r)
+        key = BookKey(r.asset_id, r.currency, r.term)
         book, opening = self._book(key, facts)
         self._expire_due(key, book)
         seq = self.tx.next_seq
@@ -131,13 +141,17 @@ class Session:
             fresh_holds=True,
             retractable=True,
         )
-        if r.side is Side.SELL and facts.operator == r.owner:
-            self._check_retained(order, facts)
+        if r.side is Side.SELL:
+            if facts.operator == r.owner and not r.term:
+                self._check_retained(order, facts)
+            self._check_unpromised(order, window)
+        if r.term and r.type is OrderType.LIMIT:
+            _rest_within_term(order, window[1] or 0, self.now_ms)
         command: Command
         if r.type is OrderType.LIMIT:
             command = PlaceLimit(
                 seq, owner_id, r.side, order.price_minor or 0, order.qty_units,
-                r.time_in_force, r.expires_at_ms, r.post_only, r.self_trade, self.now_ms,
+                order.time_in_force, order.expires_at_ms, r.post_only, r.self_trade, self.now_ms,
             )  # fmt: skip
         else:
             command = PlaceMarket(
@@ -156,8 +170,8 @@ class Session:
         self.state.add_open(order)
         self.touched[seq] = order
         self.new_orders.add(seq)
-        trades = self._settle(key, book, seq, events, taker=order)
-        return Outcome(order, trades)
+        trades, leases = self._settle(key, book, seq, events, taker=order)
+        return Outcome(order, trades, leases=leases)
 
     def cancel(self, r: CancelRequest) -> Outcome:
         """Cancel what rests of the owner's order, releasing its hold."""
@@ -232,12 +246,11 @@ class Session:
             fresh_holds=True,
             retractable=True,
         )
-        if (
-            order.side is Side.SELL
-            and facts.operator == order.owner
-            and qty > order.remaining_units
-        ):
-            self._check_retained(order, facts)
+        if order.side is Side.SELL and qty > order.remaining_units:
+            if facts.operator == order.owner and not order.term:
+                self._check_retained(order, facts)
+            window = term_span(order.term) if order.term else (self.now_ms, None)
+            self._check_unpromised(order, window)  # the staged hold is the new one
         command = Amend(order.id, r.price_minor, r.qty_units, self.now_ms)
         events = book.apply(command)
         if events and type(events[0]) is Rejected:
@@ -248,8 +261,8 @@ class Session:
         order.price_minor, order.remaining_units = price, qty
         order.updated_seq = seq
         self.touched[order.id] = order
-        trades = self._settle(key, book, seq, events, taker=order)
-        return Outcome(order, trades)
+        trades, leases = self._settle(key, book, seq, events, taker=order)
+        return Outcome(order, trades, leases=leases)
 
     def set_terms(self, r: TermsRequest) -> TermsSet:
         """Give an asset a new tick and lot; each of its books reopens with them."""
@@ -273,6 +286,7 @@ class Session:
                     "asset_id": r.asset_id,
                     "tick_size_minor": r.tick_size_minor,
                     "lot_size_units": r.lot_size_units,
+                    **({"lease_period": r.lease_period} if r.lease_period else {}),
                 },
             )
         )
@@ -280,11 +294,12 @@ class Session:
         for key, _ in books:
             self.rows.command(seq, key, encode([opening]))
             self.state.books[key] = Book(r.tick_size_minor, r.lot_size_units)
-        self.rows.terms(r.asset_id, r.tick_size_minor, r.lot_size_units, seq)
+        period = r.lease_period or facts.lease_period
+        self.rows.terms(r.asset_id, r.tick_size_minor, r.lot_size_units, seq, period)
         self.state.assets[r.asset_id] = AssetFacts(
-            r.tick_size_minor, r.lot_size_units, facts.operator, facts.retained_min_units
+            r.tick_size_minor, r.lot_size_units, facts.operator, facts.retained_min_units, period
         )
-        return TermsSet(r.asset_id, r.tick_size_minor, r.lot_size_units, seq)
+        return TermsSet(r.asset_id, r.tick_size_minor, r.lot_size_units, seq, period)
 
     def expire_due(self) -> None:
         """Expire the GTD orders due now on every book (the engine's clock)."""
@@ -295,15 +310,20 @@ class Session:
 
     def _settle(
         self, key: BookKey, book: Book, seq: int, events: Sequence[Event], taker: OrderState
-    ) -> list[TradeRow]:
-        """The entries of a command's trades and of the holds it no longer needs."""
+    ) -> tuple[list[TradeRow], list[LeaseRow]]:
+        """The entries of a command's trades (or leases) and of the holds it no longer
+        needs."""
         orders = self.state.orders
         releases: list[HoldChange] = []
         trades: list[TradeRow] = []
+        leases: list[LeaseRow] = []
         for event in events:
             if type(event) is Trade:
                 maker = orders[event.maker_id]
-                trades.append(self._trade(key, maker, taker, event))
+                if key.term:
+                    leases.append(self._lease(key, maker, taker, event))
+                else:
+                    trades.append(self._trade(key, maker, taker, event))
                 if maker.remaining_units == 0:
                     self._finish(maker, OrderStatus.FILLED, None, seq)
             elif type(event) is Cancelled:
@@ -337,7 +357,7 @@ class Session:
                     hold_changes=tuple(releases[start : start + HOLD_CHANGES_PER_ENTRY_MAX]),
                 )
             )
-        return trades
+        return trades, leases
 
     def _trade(self, key: BookKey, maker: OrderState, taker: OrderState, t: Trade) -> TradeRow:
         seller, buyer = (taker, maker) if t.taker_side is Side.SELL else (maker, taker)
@@ -396,6 +416,74 @@ class Session:
             taker.id, maker.owner, taker.owner, t.taker_side.value, self.now_ms,
         )  # fmt: skip
         self.trades.append(row)
+        return row
+
+    def _lease(self, key: BookKey, maker: OrderState, taker: OrderState, t: Trade) -> LeaseRow:
+        """One ``lease`` entry: the rent, lessee -> lessor (less the fee), consuming the
+        bid's hold; the offer's hold on the units is released, for the units stay the
+        lessor's: what they promise from now on is the lease itself."""
+        lessor, lessee = (taker, maker) if t.taker_side is Side.SELL else (maker, taker)
+        rent = t.price_minor * t.qty_units
+        fee = rent * self.fee_bps // 10_000
+        cash = currency_of(key.currency)
+        postings = [
+            Posting(AccountKey(member_holder(lessee.owner), cash), -rent),
+            Posting(AccountKey(member_holder(lessor.owner), cash), rent - fee),
+        ]
+        if fee:
+            postings.append(Posting(AccountKey(FEES, cash), fee))
+        holds = [
+            *lessor.release(t.qty_units),
+            HoldChange(lessee.hold_id, lessee.hold_account, HoldOp.CONSUME, rent),
+        ]
+        lessee.hold_left -= rent
+        if (
+            lessee is taker
+            and lessee.price_minor is not None
+            and lessee.price_minor > t.price_minor
+        ):
+            holds += lessee.release((lessee.price_minor - t.price_minor) * t.qty_units)
+        starts_ms, ends_ms = term_span(key.term)
+        seq = self.tx.next_seq
+        payload: dict[str, JsonValue] = {
+            "asset_id": key.asset_id,
+            "currency": key.currency,
+            "term": key.term,
+            "price_minor": t.price_minor,
+            "qty_units": t.qty_units,
+            "lessor": lessor.owner,
+            "lessee": lessee.owner,
+            "maker_order_id": maker.id,
+            "taker_order_id": taker.id,
+            "taker_side": t.taker_side.value,
+        }
+        if fee:
+            payload["fee_minor"] = fee
+        self.tx.stage(
+            EntryDraft(
+                kind=EntryKind.LEASE,
+                idempotency_key=f"market:lease:{seq}",
+                actor=_ACTOR,
+                payload=payload,
+                postings=tuple(postings),
+                hold_changes=tuple(holds),
+            )
+        )
+        for order in (maker, taker):
+            order.filled_units += t.qty_units
+            order.filled_minor += rent
+            order.remaining_units = max(order.remaining_units - t.qty_units, 0)
+            order.updated_seq = seq
+            self.touched[order.id] = order
+        self.state.leases_out.setdefault((lessor.owner, key.asset_id), []).append(
+            Span(starts_ms, ends_ms, t.qty_units)
+        )
+        row = LeaseRow(
+            seq, key.asset_id, key.currency, key.term, starts_ms, ends_ms, t.price_minor,
+            t.qty_units, fee, maker.id, taker.id, lessor.owner, lessee.owner,
+            t.taker_side.value, self.now_ms,
+        )  # fmt: skip
+        self.leases.append(row)
         return row
 
     def _cancelled(
@@ -476,6 +564,53 @@ class Session:
                 retained_min_units=str(facts.retained_min_units),
             )
 
+    def _check_unpromised(self, order: OrderState, window: tuple[int, int | None]) -> None:
+        """A sell (or more of one, amended) holds only units not promised to a lease
+        over ``window``: from now on for a trading sell, the term for a lease offer.
+
+        The units an owner keeps out of its sells must cover, at every instant from now
+        on, its leases out and its resting lease offers; and a lease offer's units must
+        not be leased out or offered already over any instant of its term. The ledger
+        has already held the units (its own check: no more than the owner has); here
+        the offers' holds count as free, since what they promise is in the spans."""
+        state = self.state
+        owner, asset_id = order.owner, order.asset_id
+        if (owner, asset_id) not in state.leases_out and (owner, asset_id) not in (
+            state.lease_orders
+        ):
+            return  # nothing promised: the ledger's check is the whole rule
+        spans = state.lease_spans(owner, asset_id, self.now_ms)
+        offered = state.offered_units(owner, asset_id)
+        if order.id in state.orders and order.term:  # an amended offer: counted anew below
+            starts_ms, ends_ms = term_span(order.term)
+            spans.remove(Span(starts_ms, ends_ms, order.remaining_units))
+            offered -= order.hold_left
+        free = self.tx.available(order.hold_account) + offered
+        promised = peak(spans, window[0], window[1])
+        if promised > free:
+            self.tx.retract()
+            raise Refused(
+                "units_leased_out",
+                f"{promised} units of {asset_id} are leased out or offered for lease"
+                f" {'over the term' if order.term else 'from now on'}; this"
+                f" {'offer' if order.term else 'sell'} would leave {free}",
+                promised_units=str(promised),
+                unpromised_units=str(max(free, 0)),
+            )
+
+    def _check_not_to_self(self, r: OrderRequest) -> None:
+        """A lease order does not meet its owner's own resting order of the other side on
+        the same book: a lease to oneself leases nothing."""
+        for order_id in self.state.lease_orders.get((r.owner, r.asset_id), ()):
+            mine = self.state.orders[order_id]
+            if mine.term == r.term and mine.currency == r.currency and mine.side is not r.side:
+                raise Refused(
+                    "lease_to_self",
+                    f"your {'offer' if mine.side is Side.SELL else 'bid'} {order_id} rests on"
+                    " this lease book: cancel it first, a lease to yourself leases nothing",
+                    order_id=str(order_id),
+                )
+
     def _check_terms(self, facts: AssetFacts, price: int | None, qty: int | None) -> None:
         if price is not None and price % facts.tick_size_minor:
             raise InvalidInput(
@@ -543,7 +678,7 @@ class Session:
     def flush(self) -> list[Entry]:
         """Store the staged entries and the market's rows."""
         return self.tx.flush(
-            then=lambda: self.rows.store(self.touched, self.new_orders, self.trades)
+            then=lambda: self.rows.store(self.touched, self.new_orders, self.trades, self.leases)
         )
 
 
@@ -572,6 +707,7 @@ def new_order(r: OrderRequest, seq: int, now_ms: int) -> OrderState:
         filled_minor=0, status=OrderStatus.OPEN, reason=None, post_only=r.post_only,
         self_trade=r.self_trade, expires_at_ms=r.expires_at_ms,
         hold_id=f"order:{seq}", hold_left=hold_left, placed_ms=now_ms, updated_seq=seq,
+        term=r.term,
     )  # fmt: skip
 
 
@@ -594,7 +730,20 @@ def order_payload(order: OrderState) -> dict[str, JsonValue]:
     if order.post_only:
         payload["post_only"] = True
     payload["self_trade"] = order.self_trade.value
+    if order.term:
+        payload["term"] = order.term
     return payload
+
+
+def _rest_within_term(order: OrderState, ends_ms: int, now_ms: int) -> None:
+    """A lease order rests at most until its term ends (and no longer than any order
+    may): a GTC one rests as GTD to then, a GTD one to the earlier of the two. What it
+    asked for is what its placing entry records."""
+    if order.time_in_force not in (TimeInForce.GTC, TimeInForce.GTD):
+        return
+    until = min(ends_ms, now_ms + EXPIRES_AHEAD_MAX_MS)
+    order.expires_at_ms = min(order.expires_at_ms or until, until)
+    order.time_in_force = TimeInForce.GTD
 
 
 _MARKET_REMAINDER = "market_remainder"

@@ -13,6 +13,7 @@ from typing import NamedTuple
 from ledger.core import AccountKey, HoldChange, HoldOp
 from ledger.core.accounts import currency_of, member_holder, units_of
 from market.book import Book, SelfTradePrevention, Side, TimeInForce
+from market.engine.lease_terms import Span, term_span
 from market.engine.requests import OrderType
 
 __all__ = [
@@ -26,10 +27,13 @@ __all__ = [
 
 
 class BookKey(NamedTuple):
-    """A book: one per (asset, currency)."""
+    """A book: one per (asset, currency) to trade, and one per (asset, currency, term)
+    to lease, ``term`` being the lease term's key (``YYYY-MM-DD/YYYY-MM-DD``; see
+    ``market.engine.lease_terms``). The trading book's term is empty."""
 
     asset_id: str
     currency: str
+    term: str = ""
 
 
 class OrderStatus:
@@ -49,6 +53,7 @@ class AssetFacts:
     lot_size_units: int
     operator: str | None
     retained_min_units: int
+    lease_period: str = "quarter"
 
 
 @dataclass(slots=True)
@@ -86,9 +91,10 @@ class OrderState:
     @property
     def book(self) -> BookKey:
         """The book it belongs to."""
-        return BookKey(self.asset_id, self.currency)
+        return BookKey(self.asset_id, self.currency, self.term)
 
     held_on: AccountKey | None = None
+    term: str = ""  # a lease order's term key; empty for a trading order
 
     @property
     def hold_account(self) -> AccountKey:
@@ -110,7 +116,7 @@ class OrderState:
             self.time_in_force, self.price_minor, self.qty_units, self.spend_minor,
             self.remaining_units, self.filled_units, self.filled_minor, self.status,
             self.reason, self.post_only, self.self_trade, self.expires_at_ms, self.hold_id,
-            self.hold_left, self.placed_ms, self.updated_seq, self.held_on,
+            self.hold_left, self.placed_ms, self.updated_seq, self.held_on, self.term,
         )  # fmt: skip
 
     def release(self, amount: int | None = None) -> list[HoldChange]:
@@ -151,11 +157,17 @@ class EngineState:
         self.currencies: set[str] = set()  # currencies known to exist (never removed)
         # (owner, status) of orders this engine finished lately: both never change again.
         self.finished: dict[int, tuple[str, str]] = {}
+        # Leasing: the resting lease orders of each (owner, asset), and the leases out of
+        # each (lessor, asset) whose term had not ended when they were read or made.
+        self.lease_orders: dict[tuple[str, str], set[int]] = {}
+        self.leases_out: dict[tuple[str, str], list[Span]] = {}
 
     def add_open(self, order: OrderState) -> None:
         """Keep ``order`` as resting."""
         self.orders[order.id] = order
         self.open_by_owner[order.owner] = self.open_by_owner.get(order.owner, 0) + 1
+        if order.term:
+            self.lease_orders.setdefault((order.owner, order.asset_id), set()).add(order.id)
 
     def drop(self, order_id: int) -> None:
         """Forget an order that no longer rests."""
@@ -166,6 +178,37 @@ class EngineState:
                 self.open_by_owner[order.owner] = left
             else:
                 del self.open_by_owner[order.owner]
+            if order.term:
+                mine = self.lease_orders[order.owner, order.asset_id]
+                mine.discard(order.id)
+                if not mine:
+                    del self.lease_orders[order.owner, order.asset_id]
+
+    def lease_spans(self, owner: str, asset_id: str, now_ms: int) -> list[Span]:
+        """What ``owner`` has promised of its units of ``asset_id`` over time, from now
+        on: its leases out whose term has not ended, and the units its resting lease
+        offers still offer, over their terms."""
+        leases = self.leases_out.get((owner, asset_id), [])
+        spans = [s for s in leases if s.ends_ms > now_ms]
+        if len(spans) < len(leases):  # ended: forget them
+            if spans:
+                self.leases_out[owner, asset_id] = spans[:]
+            else:
+                del self.leases_out[owner, asset_id]
+        for order_id in self.lease_orders.get((owner, asset_id), ()):
+            order = self.orders[order_id]
+            if order.side is Side.SELL and order.remaining_units:
+                starts_ms, ends_ms = term_span(order.term)
+                spans.append(Span(starts_ms, ends_ms, order.remaining_units))
+        return spans
+
+    def offered_units(self, owner: str, asset_id: str) -> int:
+        """The units ``owner``'s resting lease offers on ``asset_id`` hold."""
+        return sum(
+            self.orders[i].hold_left
+            for i in self.lease_orders.get((owner, asset_id), ())
+            if self.orders[i].side is Side.SELL
+        )
 
     def finish(self, order: OrderState) -> None:
         """Forget ``order``, which no longer rests, and remember its owner and (final)

@@ -39,6 +39,7 @@ from ledger.db.schema import (
     Hold,
     MarketBook,
     MarketCommand,
+    MarketLease,
     MarketOrder,
     MarketTrade,
     Member,
@@ -252,28 +253,35 @@ def refused(
     return caught.value
 
 
-def replayed_log(conn: Connection) -> tuple[list[tuple[Any, ...]], dict[BookKey, str]]:
-    """The order log replayed into fresh books: its trades and each book's state hash."""
+def replayed_log(
+    conn: Connection, term: str = ""
+) -> tuple[list[tuple[Any, ...]], dict[BookKey, str]]:
+    """The order log replayed into fresh books: the matches on the trading books (on
+    the lease books, with ``term="*"``) and every book's state hash."""
     ids = {r.id: r.address for r in conn.execute(select(table(Member)))}
     books: dict[BookKey, Book] = {}
     trades: list[tuple[Any, ...]] = []
     c = table(MarketCommand).c
-    for asset_id, currency, body in conn.execute(
-        select(c.asset_id, c.currency, c.body).order_by(c.seq)
+    for asset_id, currency, book_term, body in conn.execute(
+        select(c.asset_id, c.currency, c.term, c.body).order_by(c.seq)
     ):
-        key = BookKey(asset_id, currency)
+        key = BookKey(asset_id, currency, book_term)
         for command in decode(body):
             if isinstance(command, OpenBook):
                 books[key] = Book(command.tick_size_minor, command.lot_size_units)
                 continue
             for event in books[key].apply(command):
-                if type(event) is Trade:
+                if type(event) is Trade and (book_term == term or (term == "*" and book_term)):
                     trades.append((
                         asset_id, currency, event.maker_id, event.taker_id,
                         ids[event.maker_owner], ids[event.taker_owner], event.price_minor,
                         event.qty_units, event.taker_side.value,
                     ))  # fmt: skip
     return trades, {k: b.state_hash() for k, b in sorted(books.items())}
+
+
+def lease_rows(conn: Connection) -> list[Any]:
+    return list(conn.execute(select(table(MarketLease)).order_by(table(MarketLease).c.id)))
 
 
 def assert_consistent(engine: Engine, *engines: MarketEngine) -> None:
@@ -297,7 +305,8 @@ def assert_consistent(engine: Engine, *engines: MarketEngine) -> None:
                 assert balance - on_hold >= 0, account
         # Each order's fills are the sum of its trades; no order fills beyond its size.
         filled: dict[int, tuple[int, int]] = {}
-        for t in trades:
+        leases = lease_rows(conn)
+        for t in [*trades, *leases]:
             for order_id in (t.maker_order_id, t.taker_order_id):
                 units, value = filled.get(order_id, (0, 0))
                 filled[order_id] = (units + t.qty_units, value + t.price_minor * t.qty_units)
@@ -312,6 +321,13 @@ def assert_consistent(engine: Engine, *engines: MarketEngine) -> None:
             (t.asset_id, t.currency, t.maker_order_id, t.taker_order_id, t.maker_owner,
              t.taker_owner, t.price_minor, t.qty_units, t.taker_side)
             for t in trades
+        ]  # fmt: skip
+        assert replayed_log(conn, "*")[0] == [
+            (t.asset_id, t.currency, t.maker_order_id, t.taker_order_id,
+             t.lessor if t.taker_side == "buy" else t.lessee,
+             t.lessee if t.taker_side == "buy" else t.lessor, t.price_minor, t.qty_units,
+             t.taker_side)
+            for t in leases
         ]  # fmt: skip
         assert rebuild(conn).state_hashes() == hashes
     for market_engine in engines:
