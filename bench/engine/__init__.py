@@ -18,11 +18,22 @@ per book, so every book is open and the engine warm. Then:
   ``cpu_ms_per_order`` (this process's CPU, every thread; not the database server's),
   of which ``batch_cpu_ms_per_order`` in the engine's batches (the rest: the asking
   threads, the engine's queue);
+- ``lease_orders_per_s``: after the trading flow and the floor, on the same database
+  and engine, ``--lease-orders`` requests (as many as ``--orders`` unless given; 0
+  skips) of the same mix on lease books (``bench.engine.flow.lease_slots``): each
+  book's asset and currency over the asset's next ``LEASE_TERMS`` quarter terms
+  (``market.engine.lease_terms.next_terms`` at the ledger's clock, the engine's: the
+  one under way first), a rent mid of 5 % of the unit's price, each owner a lessor or a
+  lessee on each lease book; one resting bid per lease book first, untimed.
+  ``lease_orders``, ``leases`` (matches, checked against ``market_leases``),
+  ``lease_seconds``, and ``lease_refused`` counted as the trading flow counts its
+  (every owner holds 10^9 units of each asset and offers at most 100 at a time, so the
+  encumbrance rule, ``units_leased_out``, rarely if ever refuses); no target;
 - ``floor_entries_per_s``: the ledger's batched appends (``bench.ledger``'s "batched"
   figure: ``--floor-n`` transfers, 1,000 to a transaction) on the same database, after;
   ``ratio_to_floor = orders_per_s / floor_entries_per_s``;
-- ``verify``: ``dpn verify`` over the whole journal (``verify_ok``), and the trades the
-  answers reported checked against ``market_trades``;
+- ``verify``: ``dpn verify`` over the whole journal (``verify_ok``, leases included),
+  and the trades the answers reported checked against ``market_trades``;
 - ``rebuild``: on a database of its own, ``--rebuild-orders`` resting orders, then
   ``rebuild`` timed (``bench.engine.rebuild``); ``--rebuild-orders 0`` skips it.
 
@@ -54,17 +65,27 @@ from typing import Any, Final
 
 from sqlalchemy import Engine, text
 
-from bench.engine.flow import Mix, Tally, run_flow, trading_slots
+from bench.engine.flow import (
+    LeaseMarket,
+    Mix,
+    Tally,
+    lease_market,
+    lease_slots,
+    run_flow,
+    trading_slots,
+)
 from bench.engine.probe import ProbedEngine, counting_statements, profile_text
 from bench.engine.rebuild import RebuildWrong, measure_rebuild
 from bench.engine.traders import BOOKS_MAX, OWNERS_MAX, Market, open_market
 from bench.harness import fresh_database, pick_postgres_url, stopwatch
 from bench.ledger import _batched, _transfers
+from ledger.core.timestamps import ms_of
 from ledger.db.engine import make_engine, read_connection
 from ledger.journal.verify import verify
 from ledger.journal.write import Ledger
 from market.book import Side
 from market.engine import OPEN_ORDERS_PER_OWNER_MAX, OrderRequest, OrderType
+from market.engine.lease_terms import LEASE_PERIOD_DEFAULT, next_terms
 
 __all__ = ["EXIT_USAGE", "EXIT_WRONG", "EngineWrong", "Options", "main", "measure"]
 
@@ -80,6 +101,7 @@ REBUILD_ORDERS_DEFAULT: Final = 100_000
 FLOOR_N_DEFAULT: Final = 20_000
 FLOOR_BATCH: Final = 1_000  # bench.ledger's default batch
 FEE_BPS_DEFAULT: Final = 10
+LEASE_TERMS: Final = 2  # the quarter under way and the next
 TARGET_ORDERS_PER_S: Final = {"sqlite": 5_000, "postgresql": 3_000}
 EXIT_WRONG, EXIT_USAGE = 1, 2
 
@@ -101,6 +123,7 @@ class Options:
     floor_n: int = FLOOR_N_DEFAULT
     fee_bps: int = FEE_BPS_DEFAULT
     seed: int = 1
+    lease_orders: int = ORDERS_DEFAULT
 
 
 def _count(engine: Engine, sql: str) -> int:
@@ -130,6 +153,59 @@ def _verify(engine: Engine) -> dict[str, Any]:
         "verify_ok": True,
         "verify_entries": report.entries,
         "verify_s": round(watch.seconds, 2),
+    }
+
+
+def _warm_up_leases(market_engine: ProbedEngine, market: Market, seed: int) -> LeaseMarket:
+    """The lease books of the asset's next ``LEASE_TERMS`` terms, each opened by one
+    resting bid far under its rent mid, from an owner who bids there."""
+    now_ms = ms_of(market_engine.ledger.clock())  # the engine's own clock
+    leases = lease_market(market, next_terms(LEASE_PERIOD_DEFAULT, now_ms, LEASE_TERMS), seed)
+    for n, book in enumerate(leases.books):
+        bidder = next(o for o in market.owners if (o, n) not in leases.lessors)
+        bid = OrderRequest(
+            bidder, book.asset_id, book.currency, Side.BUY, OrderType.LIMIT, f"lwarm{n}",
+            "bench", price_minor=max(book.mid_minor // 2, 1), qty_units=1, term=book.term,
+        )  # fmt: skip
+        market_engine.place(bid)
+    return leases
+
+
+def _lease_flow(
+    engine: Engine, market_engine: ProbedEngine, market: Market, options: Options
+) -> dict[str, Any]:
+    """The lease flow (see the module docstring) on the engine, stopped after."""
+    market_engine.profile = None  # a profile is of the trading flow only
+    market_engine.start()
+    leases = _warm_up_leases(market_engine, market, options.seed)
+    slots = lease_slots(
+        market, leases, options.threads, options.lease_orders, Mix(), options.seed, "l"
+    )
+    head = _count(engine, "SELECT max(seq) FROM journal_entries")
+    stored_before = _count(engine, "SELECT count(*) FROM market_leases")
+    with stopwatch() as watch:
+        tally = run_flow(market_engine, slots, options.window)
+    market_engine.stop()
+    if tally.unexpected:
+        raise EngineWrong(f"the engine failed a lease batch: {tally.unexpected[0]}")
+    stored = _count(engine, "SELECT count(*) FROM market_leases") - stored_before
+    if stored != tally.leases or tally.trades:
+        raise EngineWrong(
+            f"{tally.leases} leases and {tally.trades} trades answered, {stored} leases stored"
+        )
+    requests = tally.placed + tally.cancels
+    return {
+        "lease_orders_per_s": round(requests / watch.seconds),
+        "lease_orders": requests,
+        "lease_placed": tally.placed,
+        "lease_cancels": tally.cancels,
+        "leases": tally.leases,
+        "lease_rested": tally.resting,
+        "lease_refused": dict(sorted(tally.refused.items())),
+        "lease_seconds": round(watch.seconds, 3),
+        "lease_entries": _count(engine, "SELECT max(seq) FROM journal_entries") - head,
+        "lease_terms": sorted({b.term for b in leases.books}),
+        "lease_books": len(leases.books),
     }
 
 
@@ -202,6 +278,8 @@ def measure(
                 ledger, _transfers(list(market.owners), options.floor_n, "floor"), FLOOR_BATCH
             )
             result["floor_entries_per_s"] = round(options.floor_n / floor_s)
+            if options.lease_orders:  # after the floor, which stays as it was measured
+                result |= _lease_flow(engine, market_engine, market, options)
             result |= _verify(engine)
         finally:
             engine.dispose()
@@ -246,6 +324,9 @@ def _options(args: argparse.Namespace) -> tuple[Options, list[str]]:
             f"--rebuild-orders must be 0..{OPEN_ORDERS_PER_OWNER_MAX:,} x --owners"
             " (a member rests at most that many orders)"
         )
+    lease_orders = args.orders if args.lease_orders is None else args.lease_orders
+    if not 0 <= lease_orders <= ORDERS_MAX:
+        problems.append(f"--lease-orders must be 0..{ORDERS_MAX}")
     if not 1 <= args.floor_n <= ORDERS_MAX:
         problems.append(f"--floor-n must be 1..{ORDERS_MAX}")
     if not 0 <= args.fee_bps <= 1_000:
@@ -254,7 +335,7 @@ def _options(args: argparse.Namespace) -> tuple[Options, list[str]]:
         problems.append("--no-sqlite and --sqlite-only leave nothing to measure")
     options = Options(
         args.orders, args.books, args.owners, args.threads, args.window,
-        args.rebuild_orders, args.floor_n, args.fee_bps, args.seed,
+        args.rebuild_orders, args.floor_n, args.fee_bps, args.seed, lease_orders,
     )  # fmt: skip
     return options, problems
 
@@ -263,6 +344,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``dpn bench engine ARGS`` (see the module docstring for the exit codes)."""
     parser = argparse.ArgumentParser(prog="dpn bench engine", description=__doc__.split("\n")[0])
     parser.add_argument("--orders", type=int, default=ORDERS_DEFAULT, help="requests to send")
+    parser.add_argument(
+        "--lease-orders", type=int, help="lease requests to send (default: --orders; 0: none)"
+    )
     parser.add_argument("--books", type=int, default=BOOKS_DEFAULT, help="books traded")
     parser.add_argument("--owners", type=int, default=OWNERS_DEFAULT, help="members trading")
     parser.add_argument("--threads", type=int, default=THREADS_DEFAULT, help="submitting threads")

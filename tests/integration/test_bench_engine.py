@@ -1,6 +1,6 @@
-"""``dpn bench engine`` on a small run: orders through the real engine into a fresh
-database, the JSON it prints (its keys, and figures that add up), a profiled run, and
-its refusals. No figure is held to a target here: machines are noisy."""
+"""``dpn bench engine`` on a small run: orders, then lease orders, through the real
+engine into a fresh database, the JSON it prints (its keys, and figures that add up), a
+profiled run, and its refusals. No figure is held to a target here: machines are noisy."""
 
 from __future__ import annotations
 
@@ -43,6 +43,18 @@ KEYS = {
     "rebuild",
     "rebuild_s",
 }
+LEASE_KEYS = {
+    "lease_orders_per_s",
+    "lease_orders",
+    "lease_placed",
+    "lease_cancels",
+    "leases",
+    "lease_refused",
+    "lease_seconds",
+    "lease_entries",
+    "lease_terms",
+    "lease_books",
+}
 REBUILD_KEYS = {"rebuild_s", "engine_rebuild_s", "open_orders", "commands", "hashes_equal"}
 
 
@@ -55,7 +67,7 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[dict[str, Any]
 
 
 def _check(result: dict[str, Any], target: int) -> None:
-    assert result.keys() >= KEYS
+    assert result.keys() >= KEYS | LEASE_KEYS
     assert result["orders"] == result["placed"] + result["cancels"] == ORDERS
     assert result["cancels"] > 0 and result["trades"] > 0
     assert set(result["refused"]) <= {"order_not_open"}  # a cancel may come after the fill
@@ -79,6 +91,13 @@ def _check(result: dict[str, Any], target: int) -> None:
     assert result["batches"] >= 1 and result["mean_batch"] >= 1
     assert result["target_orders_per_s"] == target
     assert result["meets_target"] == (result["orders_per_s"] >= target)
+    # The lease flow: as many requests, on each book over two terms; they lease.
+    assert result["lease_orders"] == result["lease_placed"] + result["lease_cancels"] == ORDERS
+    assert result["lease_cancels"] > 0 and result["leases"] > 0 and result["lease_seconds"] > 0
+    assert set(result["lease_refused"]) <= {"order_not_open"}  # never lease_to_self
+    assert result["lease_entries"] >= ORDERS - sum(result["lease_refused"].values())
+    assert len(result["lease_terms"]) == 2 and result["lease_books"] == 2 * 2
+    assert result["verify_entries"] > result["entries"] + result["lease_entries"]
     rebuild = result["rebuild"]
     assert rebuild.keys() >= REBUILD_KEYS
     assert rebuild["open_orders"] == rebuild["commands"] == REST
@@ -112,9 +131,12 @@ def test_the_profile_sees_the_engines_thread_and_the_rebuild(
     assert "market/engine/engine.py" in rebuilt and "(rebuild)" in rebuilt
 
 
-def test_no_rebuild_when_asked_for_none(capsys: pytest.CaptureFixture[str]) -> None:
-    result, _ = _run(capsys, "--sqlite-only", "--rebuild-orders", "0", "--orders", "50")
+def test_no_rebuild_nor_leases_when_asked_for_none(capsys: pytest.CaptureFixture[str]) -> None:
+    result, _ = _run(
+        capsys, "--sqlite-only", "--rebuild-orders", "0", "--orders", "50", "--lease-orders", "0"
+    )
     assert "rebuild" not in result["sqlite"] and "rebuild_s" not in result["sqlite"]
+    assert not LEASE_KEYS & result["sqlite"].keys()
 
 
 @pytest.mark.parametrize(
@@ -126,6 +148,7 @@ def test_no_rebuild_when_asked_for_none(capsys: pytest.CaptureFixture[str]) -> N
         ["--books", "0"],
         ["--threads", "9", "--owners", "8"],
         ["--window", "0"],
+        ["--lease-orders", "-1"],
         ["--rebuild-orders", "20001", "--owners", "2"],
         ["--fee-bps", "1001"],
         ["--no-sqlite", "--sqlite-only"],
