@@ -1,4 +1,4 @@
-"""``dpn demo``'s market: two live books on the greenhouse, so a person sees a market at once.
+"""``dpn demo``'s market: live books on the greenhouse, to trade and to lease, at once.
 
 The demo's members trade units of the greenhouse they already hold through the real
 market engine, on two books: in euros and in US dollars (prices in cents per unit; the
@@ -15,14 +15,31 @@ and nine trades, EUR at 25, 25, 26, 24, 24 and USD at 27, 26, 27, 28, spread ove
 five and a half hours before the demo's present, so the tape and the 1-minute to 1-hour
 candles have a past. The co-op only rests orders, so it keeps its 20 %.
 
+**Leases.** Then, in the minutes before the present, the greenhouse's EUR lease books
+(``LEASE_CURRENCY``) over the quarter under way at the present and the next
+(``market.engine.lease_terms.next_terms``; the asset's lease period is the engine's
+default, the quarter). A price there is a unit's rent for the whole term, in cents: the
+output and usage rights of a unit of a 25-cent greenhouse over a quarter::
+
+    this quarter  bids 1 (North)          offers 2 (River, part leased), 3 (Hill)
+    next quarter  bids 2 (North), 1 (Mara)  offers 3 (co-op), 4 (Hill)
+
+and one lease, on this quarter: Mara's bid for 8,000 units at 2 meets River's offer, so
+over the quarter (under way at the present) Mara holds the output and usage rights of
+8,000 of River's units, for EUR 160.00; 12,000 more of River's stay offered. The units
+never move: River's leased ones are promised, not sold, until the quarter ends. Each
+member offers or bids on a book, never both (a lease to oneself leases nothing).
+
 **Time.** The engine this module starts has its clock set to each order's moment, minutes
 before the demo's present (the journal records when the entries were written, the market
 rows when the orders were placed). The present is the time the first deposit below was
 recorded: the same on every run, so the GTD order, which expires a day after it, is the
 same request on every run. An engine passed in keeps its own clock.
 
-**Idempotent.** Every deposit and order has a fixed key (``demo:market:<n>``); a second
-run replays them all and writes nothing.
+**Idempotent.** Every deposit and order has a fixed key (``demo:market:<n>``, a lease
+order's ``demo:market:lease:<n>``); a second run replays them all and writes nothing. The
+terms come from the present, which is the same on every run, so a lease order is the
+same request on every run too, even one made after its quarter ended.
 """
 
 from __future__ import annotations
@@ -36,13 +53,16 @@ from ledger.journal.write import Ledger
 from ledger.money import deposit
 from market.book import Side, TimeInForce
 from market.engine import MarketEngine, OrderRequest, OrderType, Outcome
+from market.engine.lease_terms import LEASE_PERIOD_DEFAULT, next_terms
 
-__all__ = ["GTD_AHEAD_MS", "MARKET_CURRENCIES", "run_market_demo"]
+__all__ = ["GTD_AHEAD_MS", "LEASE_CURRENCY", "MARKET_CURRENCIES", "demo_terms", "run_market_demo"]
 
 MARKET_CURRENCIES: Final = ("EUR", "USD")
 """The greenhouse's books the demo fills."""
 GTD_AHEAD_MS: Final = 24 * 3600 * 1000
 """The demo's good-till-date bid lives a day past the demo's present."""
+LEASE_CURRENCY: Final = "EUR"
+"""The currency of the greenhouse's lease books the demo fills."""
 
 _ACTOR = "dpn-demo"
 _MINUTE_MS = 60_000
@@ -74,6 +94,20 @@ class _Order:
     price_minor: int | None
     qty_units: int
     gtd: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _LeaseOrder:
+    """One lease order of the demo, a GTC limit (it rests until its term ends): on the
+    ``term``-th of the terms ``demo_terms`` gives, placed ``minutes_before`` the present;
+    an offer (``_SELL``) or a bid (``_BUY``) of ``price_minor`` a unit for the term."""
+
+    minutes_before: int
+    who: int
+    term: int
+    side: Side
+    price_minor: int
+    qty_units: int
 
 
 _BUY, _SELL = Side.BUY, Side.SELL
@@ -109,6 +143,25 @@ _ORDERS: Final = (
 )
 
 
+# After the last trading order (10 minutes before the present), in time order.
+_LEASES: Final = (
+    _LeaseOrder(9, _RIVER, 0, _SELL, 2, 20_000),
+    _LeaseOrder(8, _HILL, 0, _SELL, 3, 15_000),
+    _LeaseOrder(7, _NORTH, 0, _BUY, 1, 10_000),
+    _LeaseOrder(6, _MARA, 0, _BUY, 2, 8_000),  # 8,000 leased at 2 from River; 12,000 rest
+    _LeaseOrder(5, _COOP, 1, _SELL, 3, 30_000),
+    _LeaseOrder(4, _HILL, 1, _SELL, 4, 10_000),
+    _LeaseOrder(3, _NORTH, 1, _BUY, 2, 20_000),
+    _LeaseOrder(2, _MARA, 1, _BUY, 1, 5_000),
+)
+
+
+def demo_terms(now_ms: int) -> list[str]:
+    """The keys of the demo's lease terms at the demo's present ``now_ms``: the quarter
+    under way, then the next."""
+    return next_terms(LEASE_PERIOD_DEFAULT, now_ms, 2)
+
+
 class _SteppedClock:
     """The clock of the engine this module starts: set to each order's moment in turn."""
 
@@ -127,7 +180,8 @@ def run_market_demo(
     ``engine``: the market engine to place through, with its own clock; by default one
     is started here, on a clock stepped to each order's moment, and stopped after.
     ``now_ms``: the demo's present, by default when its first deposit was recorded.
-    Returns each order's outcome in placing order (replayed on a second run). Raises
+    Returns each order's outcome in placing order, the lease orders last (replayed on
+    a second run). Raises
     the engine's ``LedgerError`` if the journal holds something else under its keys.
     """
     deposits = [
@@ -147,8 +201,14 @@ def run_market_demo(
     clock = _SteppedClock(now_ms - _ORDERS[0].minutes_before * _MINUTE_MS)
     own = engine is None
     market = MarketEngine(ledger, now_ms=clock) if engine is None else engine
+    terms = demo_terms(now_ms)
     try:
-        return [_place(market, clock, now_ms, n, order) for n, order in enumerate(_ORDERS, start=1)]
+        trading = [_place(market, clock, now_ms, n, o) for n, o in enumerate(_ORDERS, start=1)]
+        leasing = [
+            _place_lease(market, clock, now_ms, n, o, terms[o.term])
+            for n, o in enumerate(_LEASES, start=1)
+        ]
+        return trading + leasing
     finally:
         if own:
             market.stop()
@@ -172,5 +232,25 @@ def _place(
             qty_units=order.qty_units,
             time_in_force=TimeInForce.GTD if order.gtd else _TIME_IN_FORCE[limit],
             expires_at_ms=now_ms + GTD_AHEAD_MS if order.gtd else None,
+        )
+    )
+
+
+def _place_lease(
+    market: MarketEngine, clock: _SteppedClock, now_ms: int, n: int, order: _LeaseOrder, term: str
+) -> Outcome:
+    clock.at_ms = now_ms - order.minutes_before * _MINUTE_MS
+    return market.place(
+        OrderRequest(
+            owner=DEMO_MEMBERS[order.who].address,
+            asset_id=DEMO_ASSET_ID,
+            currency=LEASE_CURRENCY,
+            side=order.side,
+            type=OrderType.LIMIT,
+            key=f"demo:market:lease:{n}",
+            actor=_ACTOR,
+            price_minor=order.price_minor,
+            qty_units=order.qty_units,
+            term=term,
         )
     )

@@ -1,6 +1,7 @@
 """The demo leaves a live market: ``run_demo`` (what ``dpn demo`` and ``dpn run`` load)
-fills the greenhouse's EUR and USD books through the real market engine, and a second
-run writes nothing."""
+fills the greenhouse's EUR and USD books, and its EUR lease books over this quarter and
+the next, through the real market engine, with one lease under way; a second run writes
+nothing."""
 
 from __future__ import annotations
 
@@ -14,18 +15,36 @@ from sqlalchemy import Connection, Engine, Row, select
 
 from api.app import create_app
 from api.demo import DEMO_ASSET_ID, run_demo
-from api.demo_market import GTD_AHEAD_MS, MARKET_CURRENCIES, run_market_demo
+from api.demo_market import (
+    GTD_AHEAD_MS,
+    LEASE_CURRENCY,
+    MARKET_CURRENCIES,
+    demo_terms,
+    run_market_demo,
+)
 from api.settings import Settings
+from ledger.core.timestamps import ms_of
 from ledger.db.engine import read_connection
-from ledger.db.schema import Account, Balance, Hold, MarketCandle, MarketOrder, MarketTrade, table
+from ledger.db.schema import (
+    Account,
+    Balance,
+    Hold,
+    MarketCandle,
+    MarketLease,
+    MarketOrder,
+    MarketTrade,
+    table,
+)
 from ledger.journal.reads import digest
 from ledger.journal.verify import verify
 from ledger.journal.write import Ledger
 from market.engine import BookKey
+from market.engine.lease_terms import term_span
 
 from .signin import MovableClock
 
 ORDERS, TRADES, CANDLES = table(MarketOrder), table(MarketTrade), table(MarketCandle)
+LEASES = table(MarketLease)
 HOLDS, BALANCES, ACCOUNTS = table(Hold), table(Balance), table(Account)
 OFFER_HOLD = "demo:offer:river"  # api/demo.py's hold on River's offer, not an order's
 
@@ -40,9 +59,17 @@ def _open_orders(conn: Connection) -> list[Row[Any]]:
     return list(conn.execute(select(ORDERS).where(ORDERS.c.status == "open").order_by(ORDERS.c.id)))
 
 
+def _open_trading_orders(conn: Connection) -> list[Row[Any]]:
+    return [o for o in _open_orders(conn) if not o.term]
+
+
+def _now_ms(ledger: Ledger) -> int:
+    return ms_of(ledger.clock())
+
+
 def test_both_books_rest_orders_on_both_sides_with_a_spread(demo: Ledger) -> None:
     with read_connection(demo.engine) as conn:
-        orders = _open_orders(conn)
+        orders = _open_trading_orders(conn)
     sides = Counter((o.currency, o.side) for o in orders)
     for currency in MARKET_CURRENCIES:
         assert sides[(currency, "buy")] >= 4 and sides[(currency, "sell")] >= 3
@@ -73,7 +100,7 @@ def test_trades_at_several_prices_and_times_make_a_tape_and_candles(demo: Ledger
 
 def test_a_partly_filled_order_and_a_gtd_order_a_day_ahead_rest(demo: Ledger) -> None:
     with read_connection(demo.engine) as conn:
-        orders = _open_orders(conn)
+        orders = _open_trading_orders(conn)
     partly = [o for o in orders if o.filled_units > 0]
     assert {o.currency for o in partly} == set(MARKET_CURRENCIES)
     assert all(o.remaining_units == o.qty_units - o.filled_units > 0 for o in partly)
@@ -115,7 +142,39 @@ def test_a_second_run_replays_every_order_and_writes_nothing(demo: Ledger) -> No
         assert digest(conn) == before
     assert all(o.replayed for o in outcomes)
     assert [o.order.id for o in outcomes] == placed
-    assert [o.order.status for o in outcomes].count("filled") == 10
+    assert [o.order.status for o in outcomes].count("filled") == 10 + 1  # Mara's lease bid
+
+
+def test_lease_books_rest_offers_and_bids_on_two_terms_and_one_lease_is_under_way(
+    demo: Ledger,
+) -> None:
+    now_ms = _now_ms(demo)
+    terms = demo_terms(now_ms)
+    with read_connection(demo.engine) as conn:
+        offered = [o for o in _open_orders(conn) if o.term]
+        leases = list(conn.execute(select(LEASES).order_by(LEASES.c.id)))
+        report = verify(conn)
+    assert report.ok, report.problems
+    assert len(terms) == 2 and term_span(terms[0])[0] <= now_ms < term_span(terms[0])[1]
+    for term in terms:  # the quarter under way and the next
+        book = [o for o in offered if o.term == term]
+        assert {o.side for o in book} == {"buy", "sell"}
+        best_bid = max(o.price_minor for o in book if o.side == "buy")
+        best_offer = min(o.price_minor for o in book if o.side == "sell")
+        assert best_bid < best_offer  # nothing rests crossed
+        # A member offers or bids on a book, never both.
+        assert not {o.owner for o in book if o.side == "buy"} & {
+            o.owner for o in book if o.side == "sell"
+        }
+    assert {(o.asset_id, o.currency) for o in offered} == {(DEMO_ASSET_ID, LEASE_CURRENCY)}
+    assert {o.time_in_force for o in offered} == {"gtd"}  # a lease order rests to its term's end
+    assert {o.expires_at_ms for o in offered} == {term_span(t)[1] for t in terms}
+    (lease,) = leases
+    assert lease.term == terms[0] and lease.starts_ms <= now_ms < lease.ends_ms
+    assert (lease.qty_units, lease.price_minor, lease.fee_minor) == (8_000, 2, 0)
+    assert lease.lessor != lease.lessee
+    offer = next(o for o in offered if o.owner == lease.lessor and o.term == terms[0])
+    assert (offer.filled_units, offer.remaining_units) == (8_000, 12_000)  # part leased
 
 
 @pytest.fixture
@@ -131,13 +190,16 @@ def test_a_server_on_the_demo_serves_the_books_at_once(client: TestClient) -> No
     app = client.app
     market = app.state.market  # type: ignore[attr-defined]
     books = market.books()
-    assert set(books) == {BookKey(DEMO_ASSET_ID, c) for c in MARKET_CURRENCIES}
+    terms = demo_terms(ms_of(market.ledger.clock()))
+    assert set(books) == {BookKey(DEMO_ASSET_ID, c) for c in MARKET_CURRENCIES} | {
+        BookKey(DEMO_ASSET_ID, LEASE_CURRENCY, t) for t in terms
+    }
     for currency, (bid, ask) in (("EUR", (25, 26)), ("USD", (26, 28))):
         depth = books[BookKey(DEMO_ASSET_ID, currency)].depth(10)
         assert (depth.bids[0].price_minor, depth.asks[0].price_minor) == (bid, ask)
         assert len(depth.bids) >= 4 and len(depth.asks) >= 3
     ready = client.get("/readyz").json()["market"]
-    assert (ready["books"], ready["open_orders"]) == (2, 16)
+    assert (ready["books"], ready["open_orders"]) == (2 + 2, 16 + 7)  # and lease books
     # Through the server's engine (its own clock), the demo market replays.
     ledger = market.ledger
     with read_connection(ledger.engine) as conn:
@@ -158,4 +220,4 @@ def test_the_gtd_bid_expires_a_day_on(client: TestClient) -> None:
     assert book.depth(1).bids[0].price_minor == 24  # the 25 bid is gone
     with read_connection(market.ledger.engine) as conn:
         assert verify(conn).ok
-        assert not any(o.time_in_force == "gtd" for o in _open_orders(conn))
+        assert not any(o.time_in_force == "gtd" for o in _open_trading_orders(conn))
