@@ -7,6 +7,7 @@ from api.routes.assets import router as assets_router
 from api.routes.auth import router as auth_router
 from api.routes.directory import router as directory_router
 from api.routes.health import router as health_router
+from api.routes.leases import router as leases_router
 from api.routes.ledger_routes import router as ledger_router
 from api.routes.market_terms import router as market_terms_router
 from api.routes.markets import router as markets_router
@@ -19,6 +20,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     ledger_router,
     orders_router,
     markets_router,
+    leases_router,
     market_terms_router,
     auth_router,
     members_router,
@@ -41,6 +43,10 @@ TAGS: list[dict[str, str]] = [
     {
         "name": "market",
         "description": "Orders and trades; books, depth, tape, candles and live streams.",
+    },
+    {
+        "name": "leasing",
+        "description": "Lease orders and leases; lease books, their depth and tape.",
     },
     {
         "name": "ledger",

@@ -1,5 +1,10 @@
 """Reading orders and trades back: one order with its trades, a member's orders and
-trades, page by page (newest first, by id cursor)."""
+trades, page by page (newest first, by id cursor).
+
+Trading orders (``term`` empty) and lease orders (``term`` a lease term's key) share
+``market_orders``; a member's reads show one kind at a time, so that a lease order is
+never read as if it were a trading order (``lease``; trading unless asked). The
+leases themselves are read in ``market.engine.lease_reads``."""
 
 from __future__ import annotations
 
@@ -24,15 +29,26 @@ _trades = table(MarketTrade)
 _TRADE_COLUMNS = [_trades.c[name] for name in TradeRow._fields]
 
 
-def order_outcome(conn: Connection, order_id: int, *, owner: str | None = None) -> Outcome:
+def order_outcome(
+    conn: Connection, order_id: int, *, owner: str | None = None, lease: bool | None = None
+) -> Outcome:
     """The order as stored, with its first trades (as maker or taker). Given ``owner``,
-    another member's order is ``not_your_order`` (as the engine answers a cancel)."""
+    another member's order is ``not_your_order`` (as the engine answers a cancel).
+
+    ``lease`` names the kind wanted: True a lease order, False a trading order, None
+    either. A member's read (``owner`` given) wants a trading order unless it says
+    otherwise; an order of the other kind is ``unknown_order``, whoever owns it."""
+    if owner is not None and lease is None:
+        lease = False
     row = conn.execute(
         select(*(_orders.c[name] for name in _ORDER_COLUMNS)).where(_orders.c.id == order_id)
     ).first()
     if row is None:
         raise NotFound("unknown_order", f"no order {order_id}")
     order = order_state(row)
+    if lease is not None and bool(order.term) is not lease:
+        kind = "lease order" if lease else "order"
+        raise NotFound("unknown_order", f"no {kind} {order_id}")
     if owner is not None and order.owner != owner:
         raise Forbidden("not_your_order", f"order {order_id} is another member's")
     trades = conn.execute(
@@ -45,10 +61,20 @@ def order_outcome(conn: Connection, order_id: int, *, owner: str | None = None) 
 
 
 def member_orders(
-    conn: Connection, owner: str, *, status: str | None, before_id: int | None, limit: int
+    conn: Connection,
+    owner: str,
+    *,
+    status: str | None,
+    before_id: int | None,
+    limit: int,
+    lease: bool = False,
 ) -> list[OrderState]:
-    """A member's orders, newest first; ``status`` filters, ``before_id`` pages."""
-    query = select(*(_orders.c[name] for name in _ORDER_COLUMNS)).where(_orders.c.owner == owner)
+    """A member's trading orders (its lease orders if ``lease``), newest first;
+    ``status`` filters, ``before_id`` pages."""
+    kind = _orders.c.term != "" if lease else _orders.c.term == ""
+    query = select(*(_orders.c[name] for name in _ORDER_COLUMNS)).where(
+        _orders.c.owner == owner, kind
+    )
     if status is not None:
         query = query.where(_orders.c.status == status)
     if before_id is not None:
