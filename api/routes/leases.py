@@ -64,7 +64,6 @@ from market.engine.lease_reads import (
     lease_books,
     member_leases,
     order_leases,
-    require_lease_order,
 )
 from market.engine.lease_terms import next_terms, term_key
 from market.engine.reads import member_orders, order_outcome
@@ -111,12 +110,6 @@ async def _engine_answer(
     return lease_order_out(outcome.order, leases)
 
 
-def _require_lease_order(request: Request, order_id: int, owner: str) -> None:
-    ledger = request.app.state.ledger
-    with read_connection(ledger.engine) as conn:
-        require_lease_order(conn, order_id, owner)
-
-
 # -- writes -------------------------------------------------------------------------------
 
 
@@ -160,12 +153,12 @@ async def cancel_lease_order(
     """Cancel what rests of your lease order; its hold is released. 422
     ``order_not_open`` (unless this is a repeat: see ``DELETE /v1/orders/{id}``); 403
     ``not_your_order``; 404 ``unknown_order`` (a trading order included)."""
-    _require_lease_order(request, order_id, caller.address)
     asked = CancelRequest(
         owner=caller.address,
         order_id=order_id,
         key=ledger_key(caller.address, key or f"cancel/{order_id}"),
         actor=caller.address,
+        lease=True,  # the engine answers unknown_order for a trading order
     )
     return await _engine_answer(request, asked)
 
@@ -178,7 +171,6 @@ async def amend_lease_order(
     /v1/orders/{id}`` does; more units offered must be free over the term (422
     ``units_leased_out``). 403 ``not_your_order``; 404 ``unknown_order`` (a trading
     order included)."""
-    _require_lease_order(request, order_id, caller.address)
     asked = AmendRequest(
         owner=caller.address,
         order_id=order_id,
@@ -186,6 +178,7 @@ async def amend_lease_order(
         actor=caller.address,
         price_minor=body.price_minor,
         qty_units=body.qty_units,
+        lease=True,
     )
     return await _engine_answer(request, asked)
 

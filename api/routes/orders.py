@@ -137,6 +137,7 @@ async def cancel_order(
         order_id=order_id,
         key=ledger_key(caller.address, key or f"cancel/{order_id}"),
         actor=caller.address,
+        lease=False,  # a lease order is cancelled at /v1/lease-orders
     )
     return await _engine_answer(request, asked)
 
@@ -157,6 +158,7 @@ async def amend_order(
         actor=caller.address,
         price_minor=body.price_minor,
         qty_units=body.qty_units,
+        lease=False,
     )
     return await _engine_answer(request, asked)
 

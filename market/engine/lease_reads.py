@@ -16,7 +16,7 @@ from typing import Final, Literal, NamedTuple
 
 from sqlalchemy import Connection, func, select
 
-from ledger.core.errors import Forbidden, InvalidInput, NotFound
+from ledger.core.errors import InvalidInput
 from ledger.db.schema import MarketBook, MarketLease, MarketOrder, table
 from market.data.books import best_price_columns
 from market.engine.lease_terms import term_span
@@ -34,7 +34,6 @@ __all__ = [
     "lease_books",
     "member_leases",
     "order_leases",
-    "require_lease_order",
 ]
 
 LEASE_PAGE_MAX: Final = 500
@@ -146,17 +145,3 @@ def lease_books(conn: Connection, asset_id: str, now_ms: int) -> list[LeaseBook]
         starts_ms, ends_ms = term_span(term)
         found.append(LeaseBook(currency, term, starts_ms, ends_ms, best_bid, best_ask))
     return found
-
-
-def require_lease_order(conn: Connection, order_id: int, owner: str) -> None:
-    """Nothing if ``order_id`` is a lease order of ``owner``'s; ``unknown_order`` if it
-    is no lease order (a trading order included), ``not_your_order`` if another
-    member's. An order's kind and owner never change: checked before a request goes to
-    the engine, they hold when it runs."""
-    row = conn.execute(
-        select(_orders.c.owner, _orders.c.term).where(_orders.c.id == order_id)
-    ).first()
-    if row is None or not row.term:
-        raise NotFound("unknown_order", f"no lease order {order_id}")
-    if row.owner != owner:
-        raise Forbidden("not_your_order", f"order {order_id} is another member's")

@@ -32,7 +32,8 @@ _TRADE_COLUMNS = [_trades.c[name] for name in TradeRow._fields]
 def order_outcome(
     conn: Connection, order_id: int, *, owner: str | None = None, lease: bool | None = None
 ) -> Outcome:
-    """The order as stored, with its first trades (as maker or taker). Given ``owner``,
+    """The order as stored, with its first trades (as maker or taker), or a lease order's
+    first leases. Given ``owner``,
     another member's order is ``not_your_order`` (as the engine answers a cancel).
 
     ``lease`` names the kind wanted: True a lease order, False a trading order, None
@@ -57,7 +58,12 @@ def order_outcome(
         .order_by(_trades.c.id)
         .limit(ORDER_TRADES_SHOWN_MAX)
     )
-    return Outcome(order, [TradeRow(*t) for t in trades])
+    leases = []
+    if order.term:
+        from market.engine.lease_reads import order_leases  # it reads market data's books
+
+        leases = order_leases(conn, order_id)
+    return Outcome(order, [TradeRow(*t) for t in trades], leases=leases)
 
 
 def member_orders(

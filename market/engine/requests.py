@@ -90,6 +90,9 @@ class CancelRequest:
     order_id: int
     key: str
     actor: str
+    lease: bool | None = None
+    """The kind of order named: a lease order (True), a trading order (False) or either
+    (None); an open order of the other kind is ``unknown_order``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +105,7 @@ class AmendRequest:
     actor: str
     price_minor: int | None = None
     qty_units: int | None = None
+    lease: bool | None = None  # as CancelRequest's
 
 
 @dataclass(frozen=True, slots=True)

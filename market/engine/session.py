@@ -176,7 +176,7 @@ class Session:
     def cancel(self, r: CancelRequest) -> Outcome:
         """Cancel what rests of the owner's order, releasing its hold."""
         check_key(r.key)
-        order = self._own_open_order(r.owner, r.order_id)
+        order = self._own_open_order(r.owner, r.order_id, r.lease)
         key = order.book
         book = self.state.books[key]
         self._expire_due(key, book)
@@ -206,7 +206,7 @@ class Session:
     def amend(self, r: AmendRequest) -> Outcome:
         """Give the owner's resting order a new price and/or quantity; the hold follows."""
         check_amend(r)
-        order = self._own_open_order(r.owner, r.order_id)
+        order = self._own_open_order(r.owner, r.order_id, r.lease)
         key = order.book
         book = self.state.books[key]
         facts = self._asset(order.asset_id)  # not cached after a rebuild or a catch-up
@@ -652,7 +652,7 @@ class Session:
             return book, False
         return Book(facts.tick_size_minor, facts.lot_size_units), True
 
-    def _own_open_order(self, owner: str, order_id: int) -> OrderState:
+    def _own_open_order(self, owner: str, order_id: int, lease: bool | None) -> OrderState:
         if type(order_id) is not int or not 0 < order_id < 2**63:
             raise NotFound("unknown_order", f"no order {order_id!r}")
         order = self.state.orders.get(order_id)
@@ -671,6 +671,8 @@ class Session:
             if who != owner:
                 raise Forbidden("not_your_order", f"order {order_id} is another member's")
             raise Refused("order_not_open", f"order {order_id} is {status}")
+        if lease is not None and bool(order.term) is not lease:  # whoever owns it
+            raise NotFound("unknown_order", f"no {'lease order' if lease else 'order'} {order_id}")
         if order.owner != owner:
             raise Forbidden("not_your_order", f"order {order_id} is another member's")
         return order

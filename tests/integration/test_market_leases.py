@@ -11,10 +11,10 @@ from functools import partial
 import pytest
 
 from ledger.core.accounts import member_holder
-from ledger.core.errors import InvalidInput, Refused
+from ledger.core.errors import InvalidInput, NotFound, Refused
 from ledger.core.kinds import EntryKind
 from market.book import TimeInForce
-from market.engine import MarketEngine
+from market.engine import AmendRequest, CancelRequest, MarketEngine
 from market.engine.lease_terms import Span, check_term, next_terms, peak
 
 from .network import ANN, BOB, CAT
@@ -153,3 +153,25 @@ def test_peak_counts_what_overlaps_at_one_instant() -> None:
     assert next_terms("quarter", 1_800_000_000_000, 2) == [Q1, Q2]
     assert next_terms("month", 1_800_000_000_000, 1) == ["2027-01-01/2027-02-01"]
     assert check_term(Q2, "quarter", 1_800_000_000_000) == (Q1_END_MS, Q2_END_MS)
+
+
+def test_a_cancel_or_amend_naming_the_other_kind_of_order_is_unknown(market: Market) -> None:
+    offer = market.place(ANN, SELL, 7, 100, term=Q2)
+    sell = market.place(ANN, SELL, 70, 100)
+    for order_id, lease in ((offer.order.id, False), (sell.order.id, True)):
+        refused(market, NotFound, "unknown_order", partial(
+            market.engine.cancel, CancelRequest(ANN, order_id, market.key(), "t", lease=lease)
+        ))  # fmt: skip
+        refused(market, NotFound, "unknown_order", partial(
+            market.engine.amend, AmendRequest(ANN, order_id, market.key(), "t", 8, lease=lease)
+        ))  # fmt: skip
+    assert market.engine.cancel(CancelRequest(ANN, offer.order.id, "c", "t", lease=True))
+
+
+def test_a_replayed_lease_placement_answers_its_leases(market: Market) -> None:
+    market.place(ANN, SELL, 7, 100, term=Q2)
+    request = market.order(BOB, BUY, 7, 40, term=Q2, key="bid-1")
+    first = market.engine.place(request)
+    again = market.engine.place(request)
+    assert again.replayed and [x.id for x in again.leases] == [x.id for x in first.leases]
+    assert len(first.leases) == 1
