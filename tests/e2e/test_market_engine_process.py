@@ -1,13 +1,15 @@
 """The one engine process of ``dpn serve --workers 2`` (``market.engine.remote``), killed
-(SIGKILL) while six clients trade through both workers on PostgreSQL.
+(SIGKILL) while six clients trade and lease (offers and bids on two quarters and the half
+year they make) through both workers on PostgreSQL.
 
 At once ``/readyz`` says 503 ``market_unavailable``; each request in flight on the dead
 engine is answered 503 ``market_unavailable``, and its client asks again with the same
 Idempotency-Key until it is answered (the order the dead engine stored, or a new one).
 The supervisor starts a new engine, which rebuilds its books; the workers reach it by
 themselves and the clients trade on. Then nothing acknowledged is lost or duplicated
-(``check_acknowledged``), every invariant of the market holds (``check_market``), the
-new engine holds as many open orders as the database, and ``dpn verify`` is clean.
+(``check_acknowledged``), every invariant of the market holds (``check_market``, lease
+books and the encumbrance of leased units included), the new engine holds as many open
+orders as the database, on every book, and ``dpn verify`` is clean.
 """
 
 from __future__ import annotations
@@ -114,12 +116,14 @@ def test_a_killed_engine_process_is_replaced_and_loses_nothing(
 
         attempts = finished(traders, stop_now)
         replayed = check_market(postgres_engine, world)
-        engines_agree(server.base_url, len(replayed.books[world.book].resting()))
+        engines_agree(server.base_url, replayed.resting)
     finally:
         stop(server)
     check_acknowledged(postgres_engine, world, attempts)
     verify_cli(url)
+    leases = sum(len(m) for k, m in replayed.trades.items() if k.term)
     print(
-        f"\n{len(attempts)} requests, {sum(t.unavailable for t in traders)} answered 503"
-        " market_unavailable and asked again"
+        f"\n{len(attempts)} requests ({sum(a.lease for a in attempts)} lease orders, {leases}"
+        f" leases), {sum(t.unavailable for t in traders)} answered 503 market_unavailable"
+        " and asked again"
     )

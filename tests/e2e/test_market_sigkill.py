@@ -1,21 +1,25 @@
 """A market server killed mid-stream (SIGKILL) loses nothing it acknowledged and
 duplicates nothing, on a SQLite file (one worker) and on PostgreSQL (two workers).
 
-Six members trade on one book from six client threads, each on its own connection:
-crossing and resting limit orders (GTC, IOC, FOK, post-only, GTD expiring within three
-seconds), market orders, cancels and amendments, every answer recorded. Once 200 are
-answered, three more orders are sent on connections never read (for their clients the
-network lost the answers) and, once they are stored, the whole server is SIGKILLed,
-requests in flight: some requests surely were kept but never answered. Then, on the
-database as the crash left it: every invariant holds (``check_market``: verify clean,
-the order log replays into exactly the stored trades and open orders, holds equal the
-open orders' needs, balances rebuilt from the trades, nothing created or lost) and every
-acknowledged request is stored as answered. The server restarts on the same database;
-each request whose answer never came is sent again with its Idempotency-Key: one the
-crash kept answers the very order stored, one it lost is placed anew (or refused), and
-a second retry answers the same again. The restarted server trades on (and expires the
-GTD orders due meanwhile); then the depth it serves is the replayed books' depth, each
-worker's engine holds as many open orders as the database, and ``dpn verify`` is clean.
+Six members trade on one book and lease on three lease books (two quarters and the half
+year they make) from six client threads, each on its own connection: crossing and
+resting limit orders (GTC, IOC, FOK, post-only, GTD expiring within three seconds),
+market orders, lease offers and bids of the same kinds, cancels of both and amendments,
+every answer recorded. Once 200 are answered, five more orders (a lease offer and a bid
+among them) are sent on connections never read (for their clients the network lost the answers) and,
+once they are stored, the whole server is SIGKILLed, requests in flight: some requests
+surely were kept but never answered. Then, on the database as the crash left it: every
+invariant holds (``check_market``: verify clean, the order log replays, book by book,
+into exactly the stored trades, leases and open orders, holds equal the open orders'
+needs, balances rebuilt from the trades and rents, nothing created or lost, no unit
+leased out twice or sold while leased) and every acknowledged request is stored as
+answered. The server restarts on the same database; each request whose answer never
+came (lease orders too) is sent again with its Idempotency-Key: one the crash kept
+answers the very order stored, one it lost is placed anew (or refused), and a second
+retry answers the same again. The restarted server trades and leases on (and expires
+the GTD orders due meanwhile); then the depth it serves is the replayed books' depth,
+each worker's engine holds as many open orders as the database, and ``dpn verify`` is
+clean.
 """
 
 from __future__ import annotations
@@ -31,11 +35,13 @@ from sqlalchemy import Engine, func, select
 
 from ledger.db.engine import read_connection
 from ledger.db.schema import JournalEntry, MarketOrder, table
+from market.engine.lease_terms import next_terms
 
 from .market_world import (
     ASSET,
     CURRENCY,
     HTTP_TIMEOUT_S,
+    LEASE_MID,
     MID,
     REFUSALS,
     Attempt,
@@ -69,6 +75,17 @@ UNREAD = (  # a buy and a sell that likely trade on arrival, a sell that likely 
     _LIMIT | {"side": "sell", "price_minor": str(MID - 6), "qty_units": "7"},
     _LIMIT | {"side": "sell", "price_minor": str(MID + 6), "qty_units": "3"},
 )
+
+
+def _unread_leases() -> tuple[dict[str, str], ...]:
+    """An offer and a bid that lease on arrival (or the first rests), on a term the
+    traders never use: neither can be refused as a lease to oneself."""
+    term = next_terms("quarter", int(time.time() * 1000), 3)[2]
+    lease = _LIMIT | {"term": term, "qty_units": "9"}
+    return (
+        lease | {"side": "offer", "price_minor": str(LEASE_MID - 2)},
+        lease | {"side": "bid", "price_minor": str(LEASE_MID + 2)},
+    )
 
 
 def _url(engine: Engine) -> str:
@@ -139,7 +156,7 @@ def _blind(server: Server, headers: dict[str, str], attempt: Attempt) -> socket.
         "Idempotency-Key": attempt.key,
     } | headers
     connection = socket.create_connection((host, int(port)))
-    lines = ["POST /v1/orders HTTP/1.1", *(f"{k}: {v}" for k, v in head.items()), "", ""]
+    lines = [f"POST {attempt.path} HTTP/1.1", *(f"{k}: {v}" for k, v in head.items()), "", ""]
     connection.sendall("\r\n".join(lines).encode() + body)
     return connection
 
@@ -157,15 +174,21 @@ def _stored(engine: Engine, world: World, attempts: list[Attempt]) -> None:
 
 
 def _quiet(engine: Engine) -> None:
-    """Wait until no GTD order is open: the engine has expired each on time."""
+    """Wait until no GTD order due within a minute is open: the engine has expired each
+    on time (a lease order rests as GTD until its term ends, weeks ahead)."""
     orders = table(MarketOrder)
     deadline = time.monotonic() + QUIET_TIMEOUT_S
     while True:
+        soon_ms = int(time.time() * 1000) + 60_000
         with read_connection(engine) as conn:
             gtd = conn.execute(
                 select(func.count())
                 .select_from(orders)
-                .where(orders.c.status == "open", orders.c.time_in_force == "gtd")
+                .where(
+                    orders.c.status == "open",
+                    orders.c.time_in_force == "gtd",
+                    orders.c.expires_at_ms <= soon_ms,
+                )
             ).scalar_one()
         if not gtd:
             return
@@ -191,6 +214,10 @@ def test_a_killed_server_loses_and_duplicates_nothing(engine: Engine, tmp_path: 
             time.sleep(0.01)
         # Orders whose answers the clients never read: stored, then the server dies.
         unread = [Attempt(n, "place", f"unread-{n}", body) for n, body in enumerate(UNREAD)]
+        unread += [
+            Attempt(len(UNREAD) + n, "place", f"unread-lease-{n}", body, lease=True)
+            for n, body in enumerate(_unread_leases())
+        ]
         connections = [_blind(first, headers[a.member], a) for a in unread]
         _stored(engine, world, unread)
         kill(first)  # and requests in flight
@@ -225,20 +252,26 @@ def test_a_killed_server_loses_and_duplicates_nothing(engine: Engine, tmp_path: 
         assert all(a.status is not None for a in after)
         _quiet(engine)
         book = served_book(second.base_url)
+        lease_books = {term: served_book(second.base_url, term) for term in world.terms}
         replayed = check_market(engine, world)
-        resting = len(replayed.books[world.book].resting())
+        resting = replayed.resting
         engines_agree(second.base_url, resting)
     finally:
         stop(second)
 
     assert served_depth(book) == replayed.depth(world.book)
+    for term, served in lease_books.items():
+        assert served_depth(served) == replayed.depth(world.lease_book(term)), term
     with read_connection(engine) as conn:
         assert book["seq"] == conn.execute(select(func.max(table(JournalEntry).c.seq))).scalar()
     check_acknowledged(engine, world, before + after)
     verify_cli(url)
     kept_lost = sum(1 for a in lost if journal_key(world, a) in kept)
-    assert kept_lost >= len(UNREAD)
+    assert kept_lost >= len(unread)
+    leases = sum(len(m) for k, m in replayed.trades.items() if k.term)
     print(
-        f"\n{len(before)} requests before the kill, {len(lost)} unanswered"
-        f" ({kept_lost} kept by the crash), {len(after)} after; {resting} orders rest"
+        f"\n{len(before)} requests before the kill ({sum(a.lease for a in before)} lease"
+        f" orders), {len(lost)} unanswered ({kept_lost} kept by the crash,"
+        f" {sum(a.lease for a in lost)} lease orders), {len(after)} after; {resting} orders"
+        f" rest, {leases} leases"
     )
