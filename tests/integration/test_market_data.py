@@ -164,16 +164,15 @@ def test_depth_and_best_prices_are_the_engines_book(market: Market) -> None:
                 if rng.random() < 0.5
                 else {"price_minor": rng.randint(95, 110)}
             )
-            market.engine.amend(
-                AmendRequest(
-                    owner,
-                    order.order_id,
-                    f"a{step}",
-                    "t",
-                    price_minor=change.get("price_minor"),
-                    qty_units=change.get("qty_units"),
-                )  # fmt: skip
+            amend = AmendRequest(
+                owner,
+                order.order_id,
+                f"a{step}",
+                "t",
+                price_minor=change.get("price_minor"),
+                qty_units=change.get("qty_units"),
             )
+            market.engine.amend(amend)
         elif roll < 0.42:
             market.place(BOB, Side.SELL, None, rng.randint(1, 15))
         else:
