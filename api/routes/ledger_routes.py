@@ -26,6 +26,7 @@ from api.schemas.ledger import (
 )
 from ledger.access import grant_role, revoke_role
 from ledger.core import Entry
+from ledger.core.accounts import InstrumentKind, parse_instrument
 from ledger.core.canonical import holds_json, postings_json
 from ledger.db.engine import read_connection
 from ledger.journal import Ledger
@@ -34,6 +35,7 @@ from ledger.journal.reads import Holdings, digest, holder_balances, journal_page
 from ledger.journal.verify import verify
 from ledger.money import deposit, list_currencies, transfer_draft
 from ledger.registry.members import member_holder
+from market.engine import UnitTransferRequest
 
 router = APIRouter(prefix="/v1", tags=["ledger"], responses=PROBLEM_RESPONSES)
 KindQuery = Annotated[str | None, Query(max_length=64)]
@@ -110,11 +112,31 @@ def _holdings_as_of(
 
 @router.post("/transfers", response_model=EntryOut, status_code=201)
 async def new_transfer(
-    body: TransferIn, caller: Caller, ledger: LedgerDep, key: IdempotencyKey
+    body: TransferIn, request: Request, caller: Caller, ledger: LedgerDep, key: IdempotencyKey
 ) -> EntryOut:
-    """Move your own units or money to another member."""
-    # On the event loop: the draft is pure, and the group commit's future is awaited,
-    # so a transfer waiting for its batch holds no thread.
+    """Move your own units or money to another member. Units go through the market
+    engine, which keeps those your leases and lease offers promise: 422
+    ``units_leased_out`` (as a sell would be)."""
+    # On the event loop: the draft is pure, and the group commit's (or the engine's)
+    # future is awaited, so a transfer waiting for its batch holds no thread.
+    instrument = parse_instrument(body.instrument)
+    if instrument.kind is InstrumentKind.UNITS:
+        moved = await asyncio.wrap_future(
+            request.app.state.market.submit(
+                UnitTransferRequest(
+                    owner=caller.address,
+                    recipient=body.recipient,
+                    asset_id=instrument.name,
+                    qty_units=int(body.amount),
+                    key=ledger_key(caller.address, key),
+                    actor=caller.address,
+                    memo=body.memo,
+                )
+            )
+        )
+        if not isinstance(moved, Entry):  # pragma: no cover - the engine answers in kind
+            raise TypeError(f"a unit transfer was answered with {moved!r}")
+        return entry_out(moved)
     draft = transfer_draft(
         sender=caller.address,
         recipient=body.recipient,

@@ -20,6 +20,7 @@ from market.engine.requests import (
     OrderType,
     Request,
     TermsRequest,
+    UnitTransferRequest,
 )
 from market.engine.rows import CANDLE_INTERVALS_S, TradeRow
 from market.engine.session import FEE_BPS_MAX, Outcome, TermsSet
@@ -48,6 +49,7 @@ __all__ = [
     "TermsRequest",
     "TermsSet",
     "TradeRow",
+    "UnitTransferRequest",
     "catch_up",
     "rebuild",
 ]

@@ -45,7 +45,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from ledger.core import AccountKey, EntryKind
+from ledger.core import AccountKey, Entry, EntryKind
 from ledger.core.accounts import currency_of, member_holder, units_of
 from ledger.core.errors import Conflict, IntegrityFailure, InvalidInput, LedgerError
 from ledger.core.timestamps import ms_of
@@ -60,6 +60,7 @@ from market.engine.requests import (
     OrderRequest,
     Request,
     TermsRequest,
+    UnitTransferRequest,
 )
 from market.engine.rows import MarketRows
 from market.engine.session import (
@@ -95,9 +96,9 @@ FAILURE_PAUSE_MAX_S = 5.0
 
 log = logging.getLogger("dpn.market.engine")
 _DONE = None  # what an expiry-only batch answers
-Answer = Outcome | TermsSet | None
-"""What a request's future gives: an order's outcome, an asset's terms, or (for a batch
-that only expires orders) None."""
+Answer = Outcome | TermsSet | Entry | None
+"""What a request's future gives: an order's outcome, an asset's terms, a unit
+transfer's entry, or (for a batch that only expires orders) None."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +173,13 @@ class MarketEngine:
     def amend(self, request: AmendRequest) -> Outcome:
         """Amend an order and wait for it to be stored."""
         return _answered(self.submit(request))
+
+    def transfer(self, request: UnitTransferRequest) -> Entry:
+        """Move units to another member and wait for the entry to be stored."""
+        moved = self.submit(request).result()
+        if not isinstance(moved, Entry):  # pragma: no cover - a request of another kind
+            raise TypeError(f"a unit transfer was answered with {moved!r}")
+        return moved
 
     def set_terms(self, request: TermsRequest) -> TermsSet:
         """Set an asset's tick and lot (``market_busy`` while an order rests on any of its
@@ -325,7 +333,7 @@ class MarketEngine:
                         replays = self._replays(tx.conn, tx.stored_requests(
                             [r.key for r, _ in batch if r is not None]
                         ), batch)  # fmt: skip
-                        seen: dict[str, tuple[Request, int | TermsSet]] = {}
+                        seen: dict[str, tuple[Request, int | TermsSet | Entry]] = {}
                         for index, (request, _) in enumerate(batch):
                             results.append(self._one(session, request, replays, seen, index))
                         session.flush()
@@ -362,7 +370,7 @@ class MarketEngine:
         session: Session,
         request: Request | None,
         replays: dict[str, int | LedgerError | TermsSet],
-        seen: dict[str, tuple[Request, int | TermsSet]],
+        seen: dict[str, tuple[Request, int | TermsSet | Entry]],
         index: int,
     ) -> Answer | LedgerError | int:
         if request is None:
@@ -379,6 +387,10 @@ class MarketEngine:
                 terms: TermsSet = session.set_terms(request)
                 seen[request.key] = (request, terms)
                 return terms
+            if isinstance(request, UnitTransferRequest):
+                moved = session.transfer(request)
+                seen[request.key] = (request, moved)
+                return moved
             if isinstance(request, OrderRequest):
                 outcome = session.place(request)
             elif isinstance(request, CancelRequest):
@@ -408,6 +420,8 @@ class MarketEngine:
         for request, _ in batch:
             if request is None or request.key not in stored:
                 continue
+            if isinstance(request, UnitTransferRequest):
+                continue  # the session replays it (WriteTx.replay_of)
             entry = entries[stored[request.key]]
             payload = dict(entry.payload)
             if isinstance(request, TermsRequest):
@@ -545,6 +559,13 @@ def _accounts_named(
     cash on the books they name), to read in one query."""
     keys: set[AccountKey] = set()
     for request, _ in batch:
+        if isinstance(request, UnitTransferRequest):
+            try:
+                for member in (request.owner, request.recipient):
+                    keys.add(AccountKey(member_holder(member), units_of(request.asset_id)))
+            except LedgerError:
+                pass  # malformed: the request's own checks refuse it
+            continue
         if isinstance(request, OrderRequest):
             owner, asset_id, currency = request.owner, request.asset_id, request.currency
         elif isinstance(request, CancelRequest | AmendRequest):

@@ -29,6 +29,7 @@ __all__ = [
     "OrderType",
     "Request",
     "TermsRequest",
+    "UnitTransferRequest",
     "check_amend",
     "check_key",
     "check_order",
@@ -120,7 +121,23 @@ class TermsRequest:
     lease_period: str | None = None  # the period lease terms fall on; None keeps it
 
 
-Request = OrderRequest | CancelRequest | AmendRequest | TermsRequest
+@dataclass(frozen=True, slots=True)
+class UnitTransferRequest:
+    """Move ``qty_units`` of the owner's units of ``asset_id`` to ``recipient`` (a
+    ``transfer`` entry, as ``POST /v1/transfers`` writes): through the engine, so that
+    units leased out or offered for lease stay (``units_leased_out``), as they do
+    from a sell."""
+
+    owner: str
+    recipient: str
+    asset_id: str
+    qty_units: int
+    key: str
+    actor: str
+    memo: str = ""
+
+
+Request = OrderRequest | CancelRequest | AmendRequest | TermsRequest | UnitTransferRequest
 
 
 def _int_in(what: str, value: object, high: int, code: str) -> int:

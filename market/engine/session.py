@@ -28,6 +28,7 @@ from ledger.core.canonical import JsonValue
 from ledger.core.errors import Forbidden, IntegrityFailure, InvalidInput, NotFound, Refused
 from ledger.core.limits import HOLD_CHANGES_PER_ENTRY_MAX
 from ledger.journal.write import WriteTx
+from ledger.money import transfer_draft
 from market.book import (
     Amend,
     Book,
@@ -54,6 +55,7 @@ from market.engine.requests import (
     OrderRequest,
     OrderType,
     TermsRequest,
+    UnitTransferRequest,
     check_amend,
     check_key,
     check_order,
@@ -564,6 +566,25 @@ class Session:
                 retained_min_units=str(facts.retained_min_units),
             )
 
+    def transfer(self, r: UnitTransferRequest) -> Entry:
+        """Move the owner's units to another member, keeping what its leases and lease
+        offers promise (see ``_check_unpromised``); a repeated request answers the entry
+        stored."""
+        check_key(r.key)
+        draft = transfer_draft(
+            sender=r.owner, recipient=r.recipient, instrument=units_of(r.asset_id),
+            amount=r.qty_units, memo=r.memo, key=r.key, actor=r.actor,
+        )  # fmt: skip
+        stored = self.tx.replay_of(draft)
+        if stored is not None:
+            return stored
+        entry = self.tx.stage(draft, retractable=True)
+        self._check_promised(
+            r.owner, r.asset_id, AccountKey(member_holder(r.owner), units_of(r.asset_id)),
+            (self.now_ms, None), None, "transfer",
+        )  # fmt: skip
+        return entry
+
     def _check_unpromised(self, order: OrderState, window: tuple[int, int | None]) -> None:
         """A sell (or more of one, amended) holds only units not promised to a lease
         over ``window``: from now on for a trading sell, the term for a lease offer.
@@ -573,27 +594,42 @@ class Session:
         not be leased out or offered already over any instant of its term. The ledger
         has already held the units (its own check: no more than the owner has); here
         the offers' holds count as free, since what they promise is in the spans."""
+        amended = order if order.id in self.state.orders and order.term else None
+        what = "offer" if order.term else "sell"
+        self._check_promised(order.owner, order.asset_id, order.hold_account, window, amended, what)
+
+    def _check_promised(
+        self,
+        owner: str,
+        asset_id: str,
+        units: AccountKey,
+        window: tuple[int, int | None],
+        amended: OrderState | None,
+        what: str,
+    ) -> None:
+        """The rule of ``_check_unpromised`` for ``owner``'s units of ``asset_id``
+        (``units``, its account) after the draft staged last (taken back if it breaks
+        it); ``amended``, an offer being amended, counts as it will stand."""
         state = self.state
-        owner, asset_id = order.owner, order.asset_id
         if (owner, asset_id) not in state.leases_out and (owner, asset_id) not in (
             state.lease_orders
         ):
             return  # nothing promised: the ledger's check is the whole rule
         spans = state.lease_spans(owner, asset_id, self.now_ms)
         offered = state.offered_units(owner, asset_id)
-        if order.id in state.orders and order.term:  # an amended offer: counted anew below
-            starts_ms, ends_ms = term_span(order.term)
-            spans.remove(Span(starts_ms, ends_ms, order.remaining_units))
-            offered -= order.hold_left
-        free = self.tx.available(order.hold_account) + offered
+        if amended is not None:  # its old span and hold go; the staged hold is the new one
+            starts_ms, ends_ms = term_span(amended.term)
+            spans.remove(Span(starts_ms, ends_ms, amended.remaining_units))
+            offered -= amended.hold_left
+        free = self.tx.available(units) + offered
         promised = peak(spans, window[0], window[1])
         if promised > free:
             self.tx.retract()
             raise Refused(
                 "units_leased_out",
                 f"{promised} units of {asset_id} are leased out or offered for lease"
-                f" {'over the term' if order.term else 'from now on'}; this"
-                f" {'offer' if order.term else 'sell'} would leave {free}",
+                f" {'from now on' if window[1] is None else 'over the term'}; this {what}"
+                f" would leave {free}",
                 promised_units=str(promised),
                 unpromised_units=str(max(free, 0)),
             )

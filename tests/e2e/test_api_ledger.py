@@ -318,6 +318,10 @@ def test_every_write_route_is_in_the_matrix(client: TestClient) -> None:
         ("PATCH", "/v1/orders/{order_id}"),
         ("DELETE", "/v1/orders/{order_id}"),
         ("PUT", "/v1/markets/{asset_id}/terms"),
+        # Lease orders: their own matrix, in tests/e2e/test_api_leases.py.
+        ("POST", "/v1/lease-orders"),
+        ("PATCH", "/v1/lease-orders/{order_id}"),
+        ("DELETE", "/v1/lease-orders/{order_id}"),
     }
     assert writes - covered - exempt == set()
 

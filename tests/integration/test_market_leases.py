@@ -10,14 +10,15 @@ from functools import partial
 
 import pytest
 
+from ledger.core import Entry
 from ledger.core.accounts import member_holder
-from ledger.core.errors import InvalidInput, NotFound, Refused
+from ledger.core.errors import Conflict, InvalidInput, NotFound, Refused
 from ledger.core.kinds import EntryKind
 from market.book import TimeInForce
-from market.engine import AmendRequest, CancelRequest, MarketEngine
+from market.engine import AmendRequest, CancelRequest, MarketEngine, UnitTransferRequest
 from market.engine.lease_terms import Span, check_term, next_terms, peak
 
-from .network import ANN, BOB, CAT
+from .network import ANN, ASSET, BOB, CAT, DAN
 from .test_market_engine import (
     BUY,
     CASH_MINOR,
@@ -175,3 +176,19 @@ def test_a_replayed_lease_placement_answers_its_leases(market: Market) -> None:
     again = market.engine.place(request)
     assert again.replayed and [x.id for x in again.leases] == [x.id for x in first.leases]
     assert len(first.leases) == 1
+
+
+def test_a_unit_transfer_keeps_what_leases_promise(market: Market) -> None:
+    market.place(CAT, SELL, 5, 150_000, term=Q2)
+    market.place(BOB, BUY, 5, 150_000, term=Q2)  # CAT keeps 200,000; 150,000 promised
+
+    def transfer(qty: int, key: str) -> Entry:
+        return market.engine.transfer(UnitTransferRequest(CAT, DAN, ASSET, qty, key, "t"))
+
+    refused(market, Refused, "units_leased_out", partial(transfer, 50_001, "t1"))
+    moved = transfer(50_000, "t2")  # the free rest moves
+    assert transfer(50_000, "t2") == moved  # the same request answers the same entry
+    refused(market, Conflict, "idempotency_conflict", partial(transfer, 1, "t2"))
+    assert state_of(market.ledger.engine, DAN, UNITS) == (50_000, 0)
+    market.clock.now_ms = Q2_END_MS  # the term has ended: the rest is free again
+    transfer(150_000, "t3")
