@@ -102,12 +102,7 @@ async def _engine_answer(
     outcome = await asyncio.wrap_future(market.submit(asked))
     if not isinstance(outcome, Outcome):  # pragma: no cover - the engine answers in kind
         raise TypeError(f"the engine answered an order request with {outcome!r}")
-    leases = outcome.leases
-    if outcome.replayed:  # the engine's replay reads the order, not its leases
-        ledger = request.app.state.ledger
-        with read_connection(ledger.engine) as conn:
-            leases = order_leases(conn, outcome.order.id)
-    return lease_order_out(outcome.order, leases)
+    return lease_order_out(outcome.order, outcome.leases)
 
 
 # -- writes -------------------------------------------------------------------------------
