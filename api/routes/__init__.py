@@ -14,6 +14,7 @@ from api.routes.markets import router as markets_router
 from api.routes.members import router as members_router
 from api.routes.orders import router as orders_router
 from api.routes.projects import router as projects_router
+from api.routes.rights import router as rights_router
 
 ROUTERS: tuple[APIRouter, ...] = (
     health_router,
@@ -21,6 +22,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     orders_router,
     markets_router,
     leases_router,
+    rights_router,
     market_terms_router,
     auth_router,
     members_router,
