@@ -35,14 +35,22 @@ per book, so every book is open and the engine warm. Then:
 - ``verify``: ``dpn verify`` over the whole journal (``verify_ok``, leases included),
   and the trades the answers reported checked against ``market_trades``;
 - ``rebuild``: on a database of its own, ``--rebuild-orders`` resting orders, then
-  ``rebuild`` timed (``bench.engine.rebuild``); ``--rebuild-orders 0`` skips it.
+  ``rebuild`` timed (``bench.engine.rebuild``); ``--rebuild-orders 0`` skips it;
+- ``rights``: on a database of its own, the rights table of one asset held by
+  ``--rights-holders`` members, ``min(10,000, holders / 2)`` of them leasing to as many
+  others, read as of an instant inside the term (``bench.engine.rights``: its
+  ``rights_as_of_s``, also beside the other figures, and ``sum_ok``, the rights summing
+  to the asset's units; a run whose rights do not sum is wrong); ``--rights-holders 0``
+  skips it.
 
 ``--profile LINES`` runs the order flow (SQLite only) with the engine's thread under
 cProfile and prints the top LINES functions to stderr, all of them and then the
 repository's own (``market/``, ``ledger/``); the figures are then not comparable. The
 rebuild is profiled too, in one more run after the timed one, printed after.
 Targets (issue): 5,000 orders/s on SQLite, 3,000 on PostgreSQL, a rebuild of 100,000
-resting orders in under 5 s; reported (``meets_target``), never asserted.
+resting orders in under 5 s, the rights table of 100,000 holders with 10,000 leases in
+under 1 s (issue 13: ``rights.meets_target``); reported (``meets_target``), never
+asserted.
 
 Prints JSON. Exit 0 when the run is right (targets met or not), 1 when it is wrong (a
 JSON error on stdout and one line on stderr), 2 on bad arguments.
@@ -76,6 +84,7 @@ from bench.engine.flow import (
 )
 from bench.engine.probe import ProbedEngine, counting_statements, profile_text
 from bench.engine.rebuild import RebuildWrong, measure_rebuild
+from bench.engine.rights import measure_rights
 from bench.engine.traders import BOOKS_MAX, OWNERS_MAX, Market, open_market
 from bench.harness import fresh_database, pick_postgres_url, stopwatch
 from bench.ledger import _batched, _transfers
@@ -102,6 +111,9 @@ FLOOR_N_DEFAULT: Final = 20_000
 FLOOR_BATCH: Final = 1_000  # bench.ledger's default batch
 FEE_BPS_DEFAULT: Final = 10
 LEASE_TERMS: Final = 2  # the quarter under way and the next
+RIGHTS_HOLDERS_DEFAULT: Final = 100_000
+RIGHTS_HOLDERS_MAX: Final = 1_000_000
+RIGHTS_LEASES_MAX: Final = 10_000  # issue 13's data set: 100,000 holders, 10,000 leases
 TARGET_ORDERS_PER_S: Final = {"sqlite": 5_000, "postgresql": 3_000}
 EXIT_WRONG, EXIT_USAGE = 1, 2
 
@@ -124,6 +136,7 @@ class Options:
     fee_bps: int = FEE_BPS_DEFAULT
     seed: int = 1
     lease_orders: int = ORDERS_DEFAULT
+    rights_holders: int = RIGHTS_HOLDERS_DEFAULT
 
 
 def _count(engine: Engine, sql: str) -> int:
@@ -304,6 +317,13 @@ def measure(
             profile=rebuild_profile,
         )
         result["rebuild_s"] = result["rebuild"]["rebuild_s"]
+    if options.rights_holders:
+        leases = min(RIGHTS_LEASES_MAX, options.rights_holders // 2)
+        rights = measure_rights(kind, postgres_url, workdir, options.rights_holders, leases)
+        if not rights["sum_ok"]:
+            raise EngineWrong(f"the rights table does not sum to the asset's units: {rights}")
+        result["rights"] = rights
+        result["rights_as_of_s"] = rights["rights_as_of_s"]
     return result
 
 
@@ -327,6 +347,8 @@ def _options(args: argparse.Namespace) -> tuple[Options, list[str]]:
     lease_orders = args.orders if args.lease_orders is None else args.lease_orders
     if not 0 <= lease_orders <= ORDERS_MAX:
         problems.append(f"--lease-orders must be 0..{ORDERS_MAX}")
+    if args.rights_holders != 0 and not 2 <= args.rights_holders <= RIGHTS_HOLDERS_MAX:
+        problems.append(f"--rights-holders must be 0 or 2..{RIGHTS_HOLDERS_MAX}")
     if not 1 <= args.floor_n <= ORDERS_MAX:
         problems.append(f"--floor-n must be 1..{ORDERS_MAX}")
     if not 0 <= args.fee_bps <= 1_000:
@@ -336,6 +358,7 @@ def _options(args: argparse.Namespace) -> tuple[Options, list[str]]:
     options = Options(
         args.orders, args.books, args.owners, args.threads, args.window,
         args.rebuild_orders, args.floor_n, args.fee_bps, args.seed, lease_orders,
+        args.rights_holders,
     )  # fmt: skip
     return options, problems
 
@@ -356,6 +379,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--rebuild-orders", type=int, default=REBUILD_ORDERS_DEFAULT,
         help="resting orders to rebuild from (0: skip the rebuild)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--rights-holders", type=int, default=RIGHTS_HOLDERS_DEFAULT,
+        help="holders of the rights table's asset (0: skip the rights)",
     )  # fmt: skip
     parser.add_argument(
         "--floor-n", type=int, default=FLOOR_N_DEFAULT, help="transfers of the ledger floor"

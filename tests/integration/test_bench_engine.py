@@ -14,9 +14,11 @@ from bench.engine import EXIT_USAGE, main
 
 ORDERS = 400
 REST = 300
+HOLDERS = 40  # 20 of them lease to the other 20
 SMALL = [
     "--orders", str(ORDERS), "--owners", "20", "--books", "2", "--threads", "4",
-    "--window", "16", "--rebuild-orders", str(REST), "--floor-n", "200", "--json",
+    "--window", "16", "--rebuild-orders", str(REST), "--floor-n", "200",
+    "--rights-holders", str(HOLDERS), "--json",
 ]  # fmt: skip
 KEYS = {
     "orders_per_s",
@@ -55,6 +57,7 @@ LEASE_KEYS = {
     "lease_terms",
     "lease_books",
 }
+RIGHTS_KEYS = {"rights_as_of_s", "holders", "leases", "meets_target", "sum_ok"}
 REBUILD_KEYS = {"rebuild_s", "engine_rebuild_s", "open_orders", "commands", "hashes_equal"}
 
 
@@ -103,6 +106,11 @@ def _check(result: dict[str, Any], target: int) -> None:
     assert rebuild["open_orders"] == rebuild["commands"] == REST
     assert rebuild["hashes_equal"] is True
     assert rebuild["rebuild_s"] == result["rebuild_s"] > 0
+    rights = result["rights"]
+    assert rights.keys() >= RIGHTS_KEYS
+    assert (rights["holders"], rights["leases"], rights["sum_ok"]) == (HOLDERS, HOLDERS // 2, True)
+    assert rights["rights_as_of_s"] == result["rights_as_of_s"] > 0
+    assert rights["meets_target"] == (rights["rights_as_of_s"] < 1.0)
 
 
 def test_a_small_run_on_sqlite_adds_up(capsys: pytest.CaptureFixture[str]) -> None:
@@ -131,12 +139,15 @@ def test_the_profile_sees_the_engines_thread_and_the_rebuild(
     assert "market/engine/engine.py" in rebuilt and "(rebuild)" in rebuilt
 
 
-def test_no_rebuild_nor_leases_when_asked_for_none(capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_rebuild_leases_nor_rights_when_asked_for_none(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     result, _ = _run(
-        capsys, "--sqlite-only", "--rebuild-orders", "0", "--orders", "50", "--lease-orders", "0"
-    )
+        capsys, "--sqlite-only", "--rebuild-orders", "0", "--orders", "50",
+        "--lease-orders", "0", "--rights-holders", "0",
+    )  # fmt: skip
     assert "rebuild" not in result["sqlite"] and "rebuild_s" not in result["sqlite"]
-    assert not LEASE_KEYS & result["sqlite"].keys()
+    assert not (LEASE_KEYS | {"rights", "rights_as_of_s"}) & result["sqlite"].keys()
 
 
 @pytest.mark.parametrize(
@@ -149,6 +160,7 @@ def test_no_rebuild_nor_leases_when_asked_for_none(capsys: pytest.CaptureFixture
         ["--threads", "9", "--owners", "8"],
         ["--window", "0"],
         ["--lease-orders", "-1"],
+        ["--rights-holders", "1"],
         ["--rebuild-orders", "20001", "--owners", "2"],
         ["--fee-bps", "1001"],
         ["--no-sqlite", "--sqlite-only"],
