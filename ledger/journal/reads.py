@@ -14,6 +14,7 @@ from ledger.core import AccountKey, AccountState, Entry, format_time, validate_a
 from ledger.core.accounts import EXTERNAL_PREFIX
 from ledger.core.errors import InvalidInput
 from ledger.db.engine import read_connection
+from ledger.db.params import IN_CHUNK, chunks
 from ledger.db.schema import (
     Account,
     Balance,
@@ -127,21 +128,28 @@ def _as_of(conn: Connection, seq: int | None, moment: datetime | None) -> int | 
     return seq
 
 
+_PG_IN_CHUNK = 20_000  # account ids a statement on PostgreSQL (it takes 65,535 at most)
+
+
 def _sum_as_of(conn: Connection, account_ids: list[int], seq: int) -> dict[int, AccountState]:
     # Amounts are exact integers in Python; SQLite stores them as text, so sum here.
+    # The ids go in slices a statement's parameters can hold (PostgreSQL takes at most
+    # 65,535; old SQLite builds 999): an asset may have 100,000s of holders.
     states = {i: AccountState() for i in account_ids}
-    for account_id, amount in conn.execute(
-        select(_postings.c.account_id, _postings.c.amount).where(
-            _postings.c.account_id.in_(account_ids), _postings.c.seq <= seq
-        )
-    ):
-        states[account_id].balance += amount
-    for account_id, op, amount in conn.execute(
-        select(_hold_rows.c.account_id, _hold_rows.c.op, _hold_rows.c.amount).where(
-            _hold_rows.c.account_id.in_(account_ids), _hold_rows.c.seq <= seq
-        )
-    ):
-        states[account_id].held += amount if op == "place" else -amount
+    size = IN_CHUNK if conn.dialect.name == "sqlite" else _PG_IN_CHUNK
+    for part in chunks(account_ids, size):
+        for account_id, amount in conn.execute(
+            select(_postings.c.account_id, _postings.c.amount).where(
+                _postings.c.account_id.in_(part), _postings.c.seq <= seq
+            )
+        ):
+            states[account_id].balance += amount
+        for account_id, op, amount in conn.execute(
+            select(_hold_rows.c.account_id, _hold_rows.c.op, _hold_rows.c.amount).where(
+                _hold_rows.c.account_id.in_(part), _hold_rows.c.seq <= seq
+            )
+        ):
+            states[account_id].held += amount if op == "place" else -amount
     return states
 
 

@@ -59,3 +59,18 @@ def test_concurrent_reads_now_share_statements_and_see_committed_writes(
     cat = asyncio.run(reads.read(member_holder(CAT)))
     assert {key.instrument: state.balance for key, state in cat}[USD] == 1_250
     assert reads.submit(member_holder(BOB)).result(10)[0][1].balance == 750
+
+
+def test_sums_as_of_a_seq_take_more_accounts_than_a_statement_takes_parameters(
+    ledger: Ledger,
+) -> None:
+    """An asset's past cap table sums the postings of every holder's account: 100,000s
+    of ids, more than PostgreSQL's 65,535 parameters (or old SQLite's 999) a statement."""
+    from ledger.journal.reads import _sum_as_of  # the slicing is what is under test
+
+    build_network(ledger)
+    with read_connection(ledger.engine) as conn:
+        ids = [*range(1, 70_001)]
+        states = _sum_as_of(conn, ids, seq=10**9)
+    assert len(states) == 70_000
+    assert any(s.balance for s in states.values())  # the network's accounts are among them
