@@ -1,10 +1,11 @@
 """The market: trading and leasing fractions of assets, settled through the ledger.
 
 ``market.book`` is the pure matching book (standard library only, no clock): commands
-in, events out. The engine (holds, sequencing, settlement), the lease books and the
-market data are to sit beside it as ``market.engine``, ``market.lease`` and
-``market.data``. The book's public names are re-exported here, so ``from market import
-Book`` keeps working.
+in, events out. Beside it: ``market.engine``, the engine (holds, sequencing,
+settlement) of the trading books and the lease books alike; ``market.data``, market
+data read from what the engine stores; ``market.rights``, output and usage rights by
+the clock (owned, less leased out, plus leased in). The book's public names are
+re-exported here, so ``from market import Book`` keeps working.
 """
 
 from market.book import (
