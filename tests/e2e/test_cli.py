@@ -62,7 +62,7 @@ def test_journal_tails_and_filters(demo_db: Path) -> None:
     assert "hold demo:offer:river place 5000" in holds
     units = _dpn(demo_db, "journal", "--asset", "5GRNH0USX7K000417", "--tail", "500").stdout
     assert all("units:5GRNH0USX7K000417" in line for line in units.splitlines())
-    market = {"order.place", "order.release", "order.expire", "trade"}  # the demo's market
+    market = {"order.place", "order.release", "order.expire", "trade", "lease"}  # the demo's market
     before = [line for line in units.splitlines() if line.split()[2] not in market]
     assert len(before) == 4  # registration, issue, the sale, the hold on an offer
     money = _dpn(demo_db, "journal", "--currency", "EUR", "--tail", "500").stdout.splitlines()
