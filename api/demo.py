@@ -3,8 +3,9 @@
 An organizer and three finance nodes co-own a greenhouse (20 % and 80 %, as in the
 network's plan), money arrives, units and cash change hands and a bid's cash is held.
 Every step carries a fixed idempotency key, so running the demo twice changes nothing.
-A market follows (``api.demo_market``): two live books on the greenhouse, with resting
-orders on both sides and some trades. The members' wallets have well-known test keys
+A market follows (``api.demo_market``): two live trading books on the greenhouse, with
+resting orders on both sides and some trades, and lease books over this quarter and the
+next, with offers, bids and a lease under way. The members' wallets have well-known test keys
 (``dpn demo --print-keys``), so a person can sign in as any of them on a local database.
 """
 
