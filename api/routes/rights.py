@@ -30,7 +30,7 @@ RIGHTS_PAGE_MAX: Final = 1_000
 class RightsOut(BaseModel):
     """One holder's units of the asset at the instant (amounts as decimal strings)."""
 
-    holder: str = Field(description="member:0x... or the asset's unissued pool")
+    holder: str = Field(description="the account holder: a member, or the asset's unissued pool")
     owned: str
     leased_out: str
     leased_in: str

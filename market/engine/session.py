@@ -581,7 +581,7 @@ class Session:
         entry = self.tx.stage(draft, retractable=True)
         self._check_promised(
             r.owner, r.asset_id, AccountKey(member_holder(r.owner), units_of(r.asset_id)),
-            (self.now_ms, None), None, "transfer",
+            (self.now_ms, None), None, "move of units",
         )  # fmt: skip
         return entry
 

@@ -70,7 +70,9 @@ def world(client: TestClient) -> World:
 def test_terms_start_at_one_and_one(world: World) -> None:
     got = world.client.get(f"/v1/markets/{ASSET}/terms")
     assert got.status_code == 200
-    assert got.json() == {"asset_id": ASSET, "tick_size_minor": "1", "lot_size_units": "1"}
+    assert got.json() == {
+        "asset_id": ASSET, "tick_size_minor": "1", "lot_size_units": "1", "lease_period": "quarter"
+    }  # fmt: skip
 
 
 def test_only_the_operator_or_an_admin_sets_terms(world: World) -> None:
@@ -85,7 +87,10 @@ def test_only_the_operator_or_an_admin_sets_terms(world: World) -> None:
     assert world.head() == before
     done = world.send("PUT", f"/v1/markets/{ASSET}/terms", world.operator, body)
     assert done.status_code == 200, done.text
-    assert done.json() == {"asset_id": ASSET, "tick_size_minor": "5", "lot_size_units": "100"}
+    assert done.json() == {
+        "asset_id": ASSET, "tick_size_minor": "5", "lot_size_units": "100",
+        "lease_period": "quarter",
+    }  # fmt: skip
     assert world.client.get(f"/v1/markets/{ASSET}/terms").json() == done.json()
     by_admin = world.send(
         "PUT",

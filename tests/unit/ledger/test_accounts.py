@@ -132,6 +132,7 @@ def test_the_kinds_are_the_bytes_the_journal_holds() -> None:
         "order.expire",
         "order.release",
         "trade",
+        "lease",
         "market.terms",
     }
     assert {"transfer", "cash.deposit", "cash.withdraw"} == REVERSIBLE_KINDS
