@@ -382,9 +382,7 @@ class Session:
         ]
         seller.hold_left -= t.qty_units
         buyer.hold_left -= value
-        if buyer is taker and buyer.price_minor is not None and buyer.price_minor > t.price_minor:
-            improvement = (buyer.price_minor - t.price_minor) * t.qty_units
-            holds += buyer.release(improvement)
+        holds += _improvement(buyer, taker, t)
         seq = self.tx.next_seq
         payload: dict[str, JsonValue] = {
             "asset_id": key.asset_id,
@@ -407,12 +405,7 @@ class Session:
                 hold_changes=tuple(holds),
             )
         )
-        for order in (maker, taker):
-            order.filled_units += t.qty_units
-            order.filled_minor += value
-            order.remaining_units = max(order.remaining_units - t.qty_units, 0)
-            order.updated_seq = seq
-            self.touched[order.id] = order
+        self._filled(maker, taker, t.qty_units, value, seq)
         row = TradeRow(
             seq, key.asset_id, key.currency, t.price_minor, t.qty_units, fee, maker.id,
             taker.id, maker.owner, taker.owner, t.taker_side.value, self.now_ms,
@@ -439,12 +432,7 @@ class Session:
             HoldChange(lessee.hold_id, lessee.hold_account, HoldOp.CONSUME, rent),
         ]
         lessee.hold_left -= rent
-        if (
-            lessee is taker
-            and lessee.price_minor is not None
-            and lessee.price_minor > t.price_minor
-        ):
-            holds += lessee.release((lessee.price_minor - t.price_minor) * t.qty_units)
+        holds += _improvement(lessee, taker, t)
         starts_ms, ends_ms = term_span(key.term)
         seq = self.tx.next_seq
         payload: dict[str, JsonValue] = {
@@ -471,12 +459,7 @@ class Session:
                 hold_changes=tuple(holds),
             )
         )
-        for order in (maker, taker):
-            order.filled_units += t.qty_units
-            order.filled_minor += rent
-            order.remaining_units = max(order.remaining_units - t.qty_units, 0)
-            order.updated_seq = seq
-            self.touched[order.id] = order
+        self._filled(maker, taker, t.qty_units, rent, seq)
         self.state.leases_out.setdefault((lessor.owner, key.asset_id), []).append(
             Span(starts_ms, ends_ms, t.qty_units)
         )
@@ -487,6 +470,17 @@ class Session:
         )  # fmt: skip
         self.leases.append(row)
         return row
+
+    def _filled(
+        self, maker: OrderState, taker: OrderState, units: int, value: int, seq: int
+    ) -> None:
+        """Both sides of a match (a trade or a lease) filled by ``units`` worth ``value``."""
+        for order in (maker, taker):
+            order.filled_units += units
+            order.filled_minor += value
+            order.remaining_units = max(order.remaining_units - units, 0)
+            order.updated_seq = seq
+            self.touched[order.id] = order
 
     def _cancelled(
         self, order: OrderState, event: Cancelled, seq: int, taker: OrderState
@@ -718,6 +712,14 @@ class Session:
         return self.tx.flush(
             then=lambda: self.rows.store(self.touched, self.new_orders, self.trades, self.leases)
         )
+
+
+def _improvement(buyer: OrderState, taker: OrderState, t: Trade) -> list[HoldChange]:
+    """The release of a taker buy's price improvement: it held its own limit price for
+    what it bought at the resting order's lower price."""
+    if buyer is not taker or buyer.price_minor is None or buyer.price_minor <= t.price_minor:
+        return []
+    return buyer.release((buyer.price_minor - t.price_minor) * t.qty_units)
 
 
 def _spent_what_it_could(book: Book, order: OrderState) -> bool:
