@@ -43,7 +43,7 @@ from api.schemas.leases import (
     my_lease_out,
     tape_lease_out,
 )
-from api.schemas.orders import AmendIn, OrderStatusName, expires_at_ms
+from api.schemas.orders import AmendIn, OrderStatusName
 from ledger.core.errors import InvalidInput
 from ledger.core.timestamps import ms_of
 from ledger.db.engine import read_connection
@@ -121,22 +121,8 @@ async def place_lease_order(
     ``units_leased_out``, ``lease_to_self``, and those of ``POST /v1/orders``
     (``price_off_tick``, ``insufficient_units``, ``insufficient_funds`` ...); 404
     ``unknown_asset``, ``unknown_currency``; 409 ``idempotency_conflict``."""
-    asked = OrderRequest(
-        owner=caller.address,
-        asset_id=body.asset_id,
-        currency=body.currency,
-        side=engine_side(body.side),
-        type=body.type,
-        key=ledger_key(caller.address, key),
-        actor=caller.address,
-        price_minor=body.price_minor,
-        qty_units=body.qty_units,
-        spend_minor=body.spend_minor,
-        time_in_force=body.time_in_force,
-        expires_at_ms=expires_at_ms(body.expires_at),
-        post_only=body.post_only,
-        self_trade=body.self_trade,
-        term=body.term,
+    asked = body.request(
+        caller.address, ledger_key(caller.address, key), engine_side(body.side), body.term
     )
     return await _engine_answer(request, asked)
 
@@ -166,15 +152,7 @@ async def amend_lease_order(
     /v1/orders/{id}`` does; more units offered must be free over the term (422
     ``units_leased_out``). 403 ``not_your_order``; 404 ``unknown_order`` (a trading
     order included)."""
-    asked = AmendRequest(
-        owner=caller.address,
-        order_id=order_id,
-        key=ledger_key(caller.address, key),
-        actor=caller.address,
-        price_minor=body.price_minor,
-        qty_units=body.qty_units,
-        lease=True,
-    )
+    asked = body.request(caller.address, order_id, ledger_key(caller.address, key), lease=True)
     return await _engine_answer(request, asked)
 
 

@@ -37,7 +37,6 @@ from api.schemas.orders import (
     OrderOut,
     OrderStatusName,
     OrderSummaryOut,
-    expires_at_ms,
     my_trade_out,
     order_out,
     order_summary_out,
@@ -106,22 +105,7 @@ async def place_order(
     ``insufficient_funds``, ``operator_retained_minimum``, ``project_not_funded``,
     ``post_only_would_cross``, ``fok_unfillable``, ``too_many_open_orders``; 404
     ``unknown_asset``, ``unknown_currency``; 409 ``idempotency_conflict``."""
-    asked = OrderRequest(
-        owner=caller.address,
-        asset_id=body.asset_id,
-        currency=body.currency,
-        side=body.side,
-        type=body.type,
-        key=ledger_key(caller.address, key),
-        actor=caller.address,
-        price_minor=body.price_minor,
-        qty_units=body.qty_units,
-        spend_minor=body.spend_minor,
-        time_in_force=body.time_in_force,
-        expires_at_ms=expires_at_ms(body.expires_at),
-        post_only=body.post_only,
-        self_trade=body.self_trade,
-    )
+    asked = body.request(caller.address, ledger_key(caller.address, key), body.side)
     return await _engine_answer(request, asked)
 
 
@@ -151,15 +135,7 @@ async def amend_order(
     loses it (and may trade at once). 422 ``not_amendable`` (nothing named),
     ``order_not_open``, ``price_off_tick``, ``qty_off_lot``, ``insufficient_units``,
     ``insufficient_funds``; 403 ``not_your_order``; 404 ``unknown_order``."""
-    asked = AmendRequest(
-        owner=caller.address,
-        order_id=order_id,
-        key=ledger_key(caller.address, key),
-        actor=caller.address,
-        price_minor=body.price_minor,
-        qty_units=body.qty_units,
-        lease=False,
-    )
+    asked = body.request(caller.address, order_id, ledger_key(caller.address, key), lease=False)
     return await _engine_answer(request, asked)
 
 

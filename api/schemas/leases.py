@@ -17,21 +17,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StrictBool, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
-from api.schemas.common import AssetId, Strict, amount_text
-from api.schemas.funding import AmountIn, DeadlineIn
+from api.schemas.common import amount_text
 from api.schemas.markets import LevelOut
 from api.schemas.orders import (
-    CurrencyCode,
+    OrderFieldsIn,
     OrderStatusName,
-    TimeInForceIn,
     TimeInForceName,
-    UnitsIn,
     order_summary_out,
 )
 from ledger.core.timestamps import time_of_ms
-from market.book import Depth, SelfTradePrevention, Side, TimeInForce
+from market.book import Depth, SelfTradePrevention, Side
 from market.engine import OrderState, OrderType
 from market.engine.lease_reads import LeaseBook, LeaseRole
 from market.engine.rows import LeaseRow
@@ -77,7 +74,7 @@ def engine_side(side: LeaseSideName) -> Side:
     return _ENGINE_SIDE[side]
 
 
-class LeaseOrderIn(Strict):
+class LeaseOrderIn(OrderFieldsIn):
     """A lease order the signed-in member places for itself (there is no owner field).
 
     A limit order names ``price_minor`` (the rent of a unit for the whole term) and
@@ -85,18 +82,8 @@ class LeaseOrderIn(Strict):
     it pays in all. A resting lease order rests at most until its term ends (a GTC one
     comes back as GTD, expiring then)."""
 
-    asset_id: AssetId
-    currency: CurrencyCode
     term: TermKey
     side: LeaseSideName
-    type: OrderType = OrderType.LIMIT
-    price_minor: AmountIn | None = None
-    qty_units: UnitsIn | None = None
-    spend_minor: AmountIn | None = None
-    time_in_force: TimeInForceIn = TimeInForce.GTC
-    expires_at: DeadlineIn | None = None
-    post_only: StrictBool = False
-    self_trade: SelfTradePrevention = SelfTradePrevention.CANCEL_NEWEST
 
 
 class LeaseOut(BaseModel):

@@ -26,7 +26,7 @@ from api.schemas.common import AssetId, Strict, amount_text
 from api.schemas.funding import AMOUNT_DIGITS_MAX, SAFE_INTEGER_MAX, AmountIn, DeadlineIn
 from ledger.core.timestamps import ms_of, time_of_ms
 from market.book import SelfTradePrevention, Side, TimeInForce
-from market.engine import OrderState, OrderStatus, OrderType, TradeRow
+from market.engine import AmendRequest, OrderRequest, OrderState, OrderStatus, OrderType, TradeRow
 
 __all__ = [
     "AmendIn",
@@ -81,18 +81,12 @@ TimeInForceIn = Annotated[
 ]
 
 
-class OrderIn(Strict):
-    """An order the signed-in member places for itself (there is no owner field).
-
-    A limit order names ``price_minor`` and ``qty_units``; a market sell ``qty_units``;
-    a market buy ``spend_minor``, the most it pays in all (what it holds). ``expires_at``
-    goes with ``GTD`` only. What does not fit together is the engine's to refuse, each
-    with its code (``spend_with_limit``, ``expiry_missing``, ``bad_time_in_force`` ...).
-    """
+class OrderFieldsIn(Strict):
+    """What every order body names but its side (and, for a lease, its term): the
+    fields of ``POST /v1/orders`` and ``POST /v1/lease-orders`` alike."""
 
     asset_id: AssetId
     currency: CurrencyCode
-    side: Side
     type: OrderType = OrderType.LIMIT
     price_minor: AmountIn | None = None
     qty_units: UnitsIn | None = None
@@ -102,6 +96,28 @@ class OrderIn(Strict):
     post_only: StrictBool = False
     self_trade: SelfTradePrevention = SelfTradePrevention.CANCEL_NEWEST
 
+    def request(self, owner: str, key: str, side: Side, term: str = "") -> OrderRequest:
+        """The engine's request: ``owner`` placing for itself under journal ``key``."""
+        return OrderRequest(
+            owner=owner, asset_id=self.asset_id, currency=self.currency, side=side,
+            type=self.type, key=key, actor=owner, price_minor=self.price_minor,
+            qty_units=self.qty_units, spend_minor=self.spend_minor,
+            time_in_force=self.time_in_force, expires_at_ms=expires_at_ms(self.expires_at),
+            post_only=self.post_only, self_trade=self.self_trade, term=term,
+        )  # fmt: skip
+
+
+class OrderIn(OrderFieldsIn):
+    """An order the signed-in member places for itself (there is no owner field).
+
+    A limit order names ``price_minor`` and ``qty_units``; a market sell ``qty_units``;
+    a market buy ``spend_minor``, the most it pays in all (what it holds). ``expires_at``
+    goes with ``GTD`` only. What does not fit together is the engine's to refuse, each
+    with its code (``spend_with_limit``, ``expiry_missing``, ``bad_time_in_force`` ...).
+    """
+
+    side: Side
+
 
 class AmendIn(Strict):
     """A resting order's new price and/or remaining quantity: a smaller quantity keeps
@@ -109,6 +125,14 @@ class AmendIn(Strict):
 
     price_minor: AmountIn | None = None
     qty_units: UnitsIn | None = None
+
+    def request(self, owner: str, order_id: int, key: str, *, lease: bool) -> AmendRequest:
+        """The engine's request: ``owner`` amending its order (of the kind ``lease``
+        names) under journal ``key``."""
+        return AmendRequest(
+            owner=owner, order_id=order_id, key=key, actor=owner,
+            price_minor=self.price_minor, qty_units=self.qty_units, lease=lease,
+        )  # fmt: skip
 
 
 class TradeOut(BaseModel):
