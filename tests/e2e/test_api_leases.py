@@ -20,7 +20,19 @@ from api.app import create_app
 from api.settings import Settings
 
 from .signin import MovableClock
-from .test_api_orders import ADMIN, ANN, ASSET, BOB, FEE_BPS, NOWHERE, PROBLEM, World, fee, problem
+from .test_api_orders import (
+    ADMIN,
+    ANN,
+    ASSET,
+    BOB,
+    CAT,
+    FEE_BPS,
+    NOWHERE,
+    PROBLEM,
+    World,
+    fee,
+    problem,
+)
 from .test_orders_hostile import AMOUNTS, BODIES, FIELDS, INVALID
 
 Q1 = "2027-01-01/2027-04-01"  # under way: the clock starts on 2027-01-01
@@ -243,6 +255,11 @@ def test_leased_out_units_are_neither_sold_nor_leased_again(world: LeaseWorld) -
         world.lease(world.ann, side="offer", price_minor=5, qty_units=10_010),
         422,
         "units_leased_out",
+    )
+    # Nor given away: a transfer of units goes through the engine too.
+    units = {"recipient": CAT.address, "instrument": f"units:{ASSET}"}
+    problem(
+        world.post("/v1/transfers", world.ann, units | {"amount": "10010"}), 422, "units_leased_out"
     )
     assert world.everything() == before
     # An amended offer wants its new units free over the term too.

@@ -69,3 +69,20 @@ def test_a_row_that_disagrees_with_its_book_is_named(traded: MarketEngine, engin
     problems = _audit(engine)
     assert any("its row says 7" in p for p in problems)
     assert any("needs 56 held" in p for p in problems)  # 8 x 7, against a hold of 80
+
+
+def test_a_lessor_leasing_out_more_than_it_owns_is_named(
+    traded: MarketEngine, engine: Engine
+) -> None:
+    with engine.begin() as conn:  # a lease no engine would make: ANN owns 500,000 - 60
+        conn.execute(
+            text(
+                "INSERT INTO market_leases (id, asset_id, currency, term, starts_ms, ends_ms,"
+                " price_minor, qty_units, fee_minor, maker_order_id, taker_order_id, lessor,"
+                " lessee, taker_side, executed_ms) VALUES (10000, :asset, 'USD',"
+                " '2099-01-01/2099-04-01', 4070908800000, 4078684800000, 1, 499941, 0, 0, 0,"
+                " :ann, :bob, 'buy', 0)"
+            ),
+            {"asset": ASSET, "ann": ANN, "bob": BOB},
+        )
+    assert _audit(engine) == [f"{ANN} has leased out 499941 units of {ASSET} but owns 499940"]

@@ -845,6 +845,9 @@ def test_an_asset_whose_project_is_not_funded_does_not_trade(funded: Market) -> 
     refused(funded, Refused, "project_not_funded", lambda: unfunded.place(CAT, BUY, 10, 1))
     refused(funded, Refused, "project_not_funded",
             lambda: unfunded.place(CAT, SELL, None, 1, type=MARKET))  # fmt: skip
+    # Nor does it lease (DESIGN.md, invariant 4), whatever the term.
+    refused(funded, Refused, "project_not_funded",
+            lambda: unfunded.place(CAT, SELL, 10, 1, term="2027-04-01/2027-07-01"))  # fmt: skip
     assert funded.engine.books() == {}
 
 
