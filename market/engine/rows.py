@@ -345,7 +345,7 @@ class MarketRows:
         touched: dict[int, OrderState],
         new_orders: set[int],
         trades: list[TradeRow],
-        leases: list[LeaseRow] = [],  # noqa: B006 - read only
+        leases: list[LeaseRow],
     ) -> None:
         """Write what the session decided."""
         conn = self.conn
