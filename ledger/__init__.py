@@ -2,6 +2,8 @@
 
 ``ledger.core`` is pure (standard library only); everything else here persists through
 SQLAlchemy and writes through one path, ``ledger.journal.WriteTx.append_many``.
+``ledger.rights`` reads output and usage rights by the clock (owned, less leased out,
+plus leased in), which outputs, votes and buy-outs go by.
 """
 
 from ledger.core.errors import (

@@ -3,9 +3,9 @@
 ``market.book`` is the pure matching book (standard library only, no clock): commands
 in, events out. Beside it: ``market.engine``, the engine (holds, sequencing,
 settlement) of the trading books and the lease books alike; ``market.data``, market
-data read from what the engine stores; ``market.rights``, output and usage rights by
-the clock (owned, less leased out, plus leased in). The book's public names are
-re-exported here, so ``from market import Book`` keeps working.
+data read from what the engine stores. The rights leases move (owned, less leased out,
+plus leased in) are read by ``ledger.rights``, beside the outputs they entitle to. The
+book's public names are re-exported here, so ``from market import Book`` keeps working.
 """
 
 from market.book import (

@@ -5,6 +5,7 @@ from fastapi import APIRouter
 
 from api.routes.assets import router as assets_router
 from api.routes.auth import router as auth_router
+from api.routes.buyouts import router as buyouts_router
 from api.routes.directory import router as directory_router
 from api.routes.health import router as health_router
 from api.routes.leases import router as leases_router
@@ -13,8 +14,10 @@ from api.routes.market_terms import router as market_terms_router
 from api.routes.markets import router as markets_router
 from api.routes.members import router as members_router
 from api.routes.orders import router as orders_router
+from api.routes.outputs import router as outputs_router
 from api.routes.projects import router as projects_router
 from api.routes.rights import router as rights_router
+from api.routes.votes import router as votes_router
 
 ROUTERS: tuple[APIRouter, ...] = (
     health_router,
@@ -28,6 +31,9 @@ ROUTERS: tuple[APIRouter, ...] = (
     members_router,
     assets_router,
     projects_router,
+    outputs_router,
+    buyouts_router,
+    votes_router,
     directory_router,
 )
 
@@ -49,6 +55,19 @@ TAGS: list[dict[str, str]] = [
     {
         "name": "leasing",
         "description": "Lease orders and leases; lease books, their depth and tape.",
+    },
+    {
+        "name": "outputs",
+        "description": "Output kinds, production periods, requests and plans, entitlements"
+        " and deliveries.",
+    },
+    {
+        "name": "buy-outs",
+        "description": "Buy-out plans: a buyer purchases named sellers' units in installments.",
+    },
+    {
+        "name": "participation",
+        "description": "Votes of an asset's rights holders, logged work, and who took part.",
     },
     {
         "name": "ledger",

@@ -1,4 +1,4 @@
-"""Output and usage rights by the clock (``market.rights``): who has the use of an
+"""Output and usage rights by the clock (``ledger.rights``): who has the use of an
 asset's units at an instant, leases counted. Public, as the cap table is: both are read
 from the journal anyone may verify.
 
@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from api.deps import LedgerDep
 from api.problems import PROBLEM_RESPONSES
 from ledger.db.engine import read_connection
-from market.rights import HolderRights, holder_rights, rights_table
+from ledger.rights import HolderRights, holder_rights, rights_table
 
 router = APIRouter(prefix="/v1", tags=["leasing"], responses=PROBLEM_RESPONSES)
 AssetPath = Annotated[str, Path(max_length=32)]

@@ -11,7 +11,7 @@ and each lease is covered by units its lessor owns (the engine checks it). Lesse
 ``i`` is holder ``leases + i``: ``holders`` must be at least twice ``leases``.
 
 Timed: ``rights_as_of_s``, the best of ``READS`` reads of the whole table
-(``market.rights.rights_table``) at an instant inside the term, each in a read
+(``ledger.rights.rights_table``) at an instant inside the term, each in a read
 snapshot of its own; ``rights_past_s``, one read at an instant before the leases (the
 journal's past: balances summed from its postings, ``cap_table_of``; on PostgreSQL
 beyond 65,535 holders that read fails, its one statement binding every account's id:
@@ -45,7 +45,7 @@ from ledger.registry.members import register_member_in
 from market.book import Side
 from market.engine import MarketEngine, OrderRequest, OrderType
 from market.engine.lease_terms import next_terms, term_span
-from market.rights import rights_table
+from ledger.rights import rights_table
 
 __all__ = ["TARGET_RIGHTS_S", "measure_rights"]
 

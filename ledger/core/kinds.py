@@ -57,6 +57,26 @@ class EntryKind(StrEnum):
     TRADE = "trade"
     LEASE = "lease"  # a match on a lease book: the rent, and the offer's units released
     MARKET_TERMS = "market.terms"
+    # ledger.outputs: what an asset produces and who is entitled to it
+    OUTPUT_TERMS = "output.terms"  # an asset's operator and share, where no project set them
+    OUTPUT_KIND = "output.kind"
+    PERIOD_OPEN = "period.open"
+    OUTPUT_REQUEST = "output.request"
+    OUTPUT_PRODUCE = "output.produce"  # production, and the entitlements it gives
+    OUTPUT_DELIVER = "output.deliver"
+    OUTPUT_WAIVE = "output.waive"
+    OUTPUT_SELL_BACK = "output.sell_back"  # an entitlement sold back to the operator for cash
+    # ledger.outputs.buyouts: a buyer purchases named sellers' units in installments
+    BUYOUT_PROPOSE = "buyout.propose"
+    BUYOUT_ACCEPT = "buyout.accept"  # a seller agrees; its units under the plan are held
+    BUYOUT_CANCEL = "buyout.cancel"
+    BUYOUT_SETTLE = "buyout.settle"  # an installment paid: units and cash in one entry
+    BUYOUT_MISS = "buyout.miss"  # the buyer could not pay; nothing moved
+    BUYOUT_DEFAULT = "buyout.default"  # missed too often: what is left is released
+    # ledger.outputs.votes and participation
+    VOTE_PROPOSE = "vote.propose"
+    VOTE_CAST = "vote.cast"
+    WORK_LOG = "work.log"
 
 
 # What a reversal may undo: entries that only move value. Registrations, holds and

@@ -40,6 +40,9 @@ __all__ = [
     "AuthNonce",
     "Balance",
     "Base",
+    "BuyoutInstallment",
+    "BuyoutPlan",
+    "BuyoutSeller",
     "ChainBlock",
     "ChainCursor",
     "ChainEvent",
@@ -63,6 +66,13 @@ __all__ = [
     "Node",
     "NodeFlow",
     "NodeFunction",
+    "OutputEntitlement",
+    "OutputKind",
+    "OutputPeriod",
+    "OutputProduction",
+    "OutputRequest",
+    "OutputSettlement",
+    "OutputTerms",
     "Photo",
     "PhotoUpload",
     "Project",
@@ -71,6 +81,9 @@ __all__ = [
     "ServiceLease",
     "ServiceSecret",
     "Sighting",
+    "VoteBallot",
+    "VoteProposal",
+    "WorkLog",
     "table",
 ]
 
@@ -673,3 +686,230 @@ class MarketCandle(Base):
     volume_units: Mapped[int] = mapped_column(BigInteger)
     notional_minor: Mapped[int] = mapped_column(Amount)
     trades: Mapped[int] = mapped_column(Integer)
+
+
+# -- outputs: what an asset produces, and who is entitled to it ----------------------------
+
+
+class OutputTerms(Base):
+    """Who operates an asset that no project brought in, and the share of its output the
+    operator takes first (an asset from a project takes both from the project's terms)."""
+
+    __tablename__ = "output_terms"
+
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), primary_key=True)
+    operator: Mapped[str] = mapped_column(String(42))
+    operator_share_bp: Mapped[int] = mapped_column(Integer)
+    set_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class OutputKind(Base):
+    """A kind of output an asset produces (``tomato``), counted in whole smallest units
+    (``unit``: ``g``, ``Wh``)."""
+
+    __tablename__ = "output_kinds"
+
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    unit: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(String(200), server_default="")
+    defined_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class OutputPeriod(Base):
+    """A production period of an asset: requests until ``request_deadline`` from the
+    rights holders at ``record_at``, then production once. ``id`` is the seq of the
+    ``period.open`` entry."""
+
+    __tablename__ = "output_periods"
+    __table_args__ = (UniqueConstraint("asset_id", "name"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), index=True)
+    name: Mapped[str] = mapped_column(String(32))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    record_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    request_deadline: Mapped[datetime] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(16))
+    opened_seq: Mapped[int] = mapped_column(BigInteger)
+    produced_seq: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class OutputRequest(Base):
+    """One rights holder's preferred mix for a period: a weight in basis points per kind
+    (the weights of one request sum to 10,000). A new request replaces the last."""
+
+    __tablename__ = "output_requests"
+
+    period_id: Mapped[int] = mapped_column(
+        ForeignKey("output_periods.id"), primary_key=True, autoincrement=False
+    )
+    holder: Mapped[str] = mapped_column(String(42), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    weight_bp: Mapped[int] = mapped_column(Integer)
+    rights_units: Mapped[int] = mapped_column(BigInteger)
+    requested_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class OutputProduction(Base):
+    """What a period produced of one kind, what the operator took first, and the price a
+    smallest unit at which the operator buys entitlements back (if it offers to)."""
+
+    __tablename__ = "output_production"
+
+    period_id: Mapped[int] = mapped_column(
+        ForeignKey("output_periods.id"), primary_key=True, autoincrement=False
+    )
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    operator_quantity: Mapped[int] = mapped_column(BigInteger)
+    buyback_currency: Mapped[str | None] = mapped_column(String(10))
+    buyback_price_minor: Mapped[int | None] = mapped_column(Amount)
+    recorded_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class OutputEntitlement(Base):
+    """A holder's entitlement to one kind of a period's output, and what became of it:
+    delivered, waived, or sold back to the operator. Outstanding is what is left."""
+
+    __tablename__ = "output_entitlements"
+
+    period_id: Mapped[int] = mapped_column(
+        ForeignKey("output_periods.id"), primary_key=True, autoincrement=False
+    )
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(42), primary_key=True)
+    rights_units: Mapped[int] = mapped_column(BigInteger)
+    entitled: Mapped[int] = mapped_column(BigInteger)
+    delivered: Mapped[int] = mapped_column(BigInteger)
+    waived: Mapped[int] = mapped_column(BigInteger)
+    sold_back: Mapped[int] = mapped_column(BigInteger)
+    updated_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class OutputSettlement(Base):
+    """A delivery, waiver or sell-back against an entitlement, at the seq of its entry."""
+
+    __tablename__ = "output_settlements"
+    __table_args__ = (Index(None, "period_id", "holder"),)
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    period_id: Mapped[int] = mapped_column(ForeignKey("output_periods.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    holder: Mapped[str] = mapped_column(String(42))
+    action: Mapped[str] = mapped_column(String(16))
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    cash_minor: Mapped[int | None] = mapped_column(Amount)
+    note: Mapped[str] = mapped_column(String(200), server_default="")
+
+
+# -- buy-outs: a buyer purchases named sellers' units in installments ---------------------
+
+
+class BuyoutPlan(Base):
+    """A buy-out plan; ``id`` is the seq of its ``buyout.propose`` entry. ``state``:
+    proposed (until every seller has accepted), active, completed, cancelled, defaulted."""
+
+    __tablename__ = "buyout_plans"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), index=True)
+    buyer: Mapped[str] = mapped_column(String(42), index=True)
+    currency: Mapped[str] = mapped_column(ForeignKey("currencies.code"))
+    state: Mapped[str] = mapped_column(String(16))
+    created_seq: Mapped[int] = mapped_column(BigInteger)
+    state_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class BuyoutSeller(Base):
+    """A seller named in a plan: its units under the plan, and the hold on them once it
+    accepted."""
+
+    __tablename__ = "buyout_sellers"
+
+    plan_id: Mapped[int] = mapped_column(
+        ForeignKey("buyout_plans.id"), primary_key=True, autoincrement=False
+    )
+    seller: Mapped[str] = mapped_column(String(42), primary_key=True, index=True)
+    units: Mapped[int] = mapped_column(BigInteger)
+    hold_id: Mapped[str | None] = mapped_column(String(64))
+    accepted_seq: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class BuyoutInstallment(Base):
+    """One installment: ``units`` of ``seller``'s at ``price_minor`` a unit, due at
+    ``due_at``. ``state``: scheduled, paid, missed (to be tried again at
+    ``next_attempt_at``), defaulted, cancelled."""
+
+    __tablename__ = "buyout_installments"
+    __table_args__ = (Index(None, "state", "next_attempt_at"),)
+
+    plan_id: Mapped[int] = mapped_column(
+        ForeignKey("buyout_plans.id"), primary_key=True, autoincrement=False
+    )
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seller: Mapped[str] = mapped_column(String(42))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    units: Mapped[int] = mapped_column(BigInteger)
+    price_minor: Mapped[int] = mapped_column(Amount)
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    settled_seq: Mapped[int | None] = mapped_column(BigInteger)
+
+
+# -- votes and participation --------------------------------------------------------------
+
+
+class VoteProposal(Base):
+    """A proposal an asset's rights holders vote on, weighted by their rights at
+    ``record_at``, until ``deadline``; ``id`` is the seq of its ``vote.propose`` entry.
+    ``options`` is a JSON list of the option names."""
+
+    __tablename__ = "vote_proposals"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), index=True)
+    period_id: Mapped[int | None] = mapped_column(ForeignKey("output_periods.id"), index=True)
+    proposer: Mapped[str] = mapped_column(String(42))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(String(2000), server_default="")
+    options: Mapped[str] = mapped_column(Text)
+    record_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime)
+    quorum_bp: Mapped[int] = mapped_column(Integer)
+    threshold_bp: Mapped[int] = mapped_column(Integer)
+    created_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class VoteBallot(Base):
+    """A holder's vote on a proposal (the last one it cast), with its weight: its rights
+    at the proposal's record time."""
+
+    __tablename__ = "vote_ballots"
+
+    proposal_id: Mapped[int] = mapped_column(
+        ForeignKey("vote_proposals.id"), primary_key=True, autoincrement=False
+    )
+    voter: Mapped[str] = mapped_column(String(42), primary_key=True)
+    option: Mapped[str] = mapped_column(String(64))
+    weight_units: Mapped[int] = mapped_column(BigInteger)
+    cast_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class WorkLog(Base):
+    """Work a member did for an asset in a period, as its operator recorded it: minutes,
+    by kind of task. ``seq`` is that of its ``work.log`` entry."""
+
+    __tablename__ = "work_logs"
+    __table_args__ = (Index(None, "period_id", "member"),)
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"))
+    period_id: Mapped[int] = mapped_column(ForeignKey("output_periods.id"))
+    member: Mapped[str] = mapped_column(String(42))
+    task: Mapped[str] = mapped_column(String(32))
+    minutes: Mapped[int] = mapped_column(Integer)
+    worked_on: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_by: Mapped[str] = mapped_column(String(42))

@@ -1,4 +1,4 @@
-"""Rights by the clock (``market.rights``), on SQLite and PostgreSQL: owned, less leased
+"""Rights by the clock (``ledger.rights``), on SQLite and PostgreSQL: owned, less leased
 out, plus leased in, at an instant; a lease shifts rights exactly over ``[start, end)``;
 a past instant reads the ledger as it stood then; the rights of every holder sum to the
 asset's ``total_units`` at every instant, and no holder has more leased out over an
@@ -33,7 +33,7 @@ from ledger.journal.reads import digest
 from ledger.registry.assets import issue_units, register_asset
 from market.engine.lease_terms import next_terms, term_span
 from market.engine.rows import LeaseRow, TradeRow
-from market.rights import HolderRights, RightsTable, holder_rights, rights_table
+from ledger.rights import HolderRights, RightsTable, holder_rights, rights_table
 
 from .network import ANN, ASSET, BOB, CAT, DAN
 from .test_market_engine import BUY, SELL, Market, market

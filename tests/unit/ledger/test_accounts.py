@@ -134,6 +134,23 @@ def test_the_kinds_are_the_bytes_the_journal_holds() -> None:
         "trade",
         "lease",
         "market.terms",
+        "output.terms",
+        "output.kind",
+        "period.open",
+        "output.request",
+        "output.produce",
+        "output.deliver",
+        "output.waive",
+        "output.sell_back",
+        "buyout.propose",
+        "buyout.accept",
+        "buyout.cancel",
+        "buyout.settle",
+        "buyout.miss",
+        "buyout.default",
+        "vote.propose",
+        "vote.cast",
+        "work.log",
     }
     assert {"transfer", "cash.deposit", "cash.withdraw"} == REVERSIBLE_KINDS
     assert "reversal" not in REVERSIBLE_KINDS
