@@ -82,8 +82,12 @@ class PeriodRecord:
 
 def _checked_times(times: PeriodTimes) -> PeriodTimes:
     """The times in UTC, or ``InvalidInput`` for a naive one or a rule they break."""
-    utc = PeriodTimes(*(to_utc(t) for t in (times.starts_at, times.ends_at, times.record_at,
-                                            times.request_deadline)))  # fmt: skip
+    utc = PeriodTimes(
+        *(
+            to_utc(t)
+            for t in (times.starts_at, times.ends_at, times.record_at, times.request_deadline)
+        )
+    )
     if utc.starts_at >= utc.ends_at:
         raise InvalidInput("period_ends_before_start", "a period must end after it starts")
     if utc.ends_at - utc.starts_at > timedelta(days=PERIOD_SPAN_MAX_DAYS):

@@ -202,20 +202,28 @@ def record_production(
         rights = rights_table(tx.conn, period.asset_id, period.times.record_at)
         claims, _pool = _claims(rights, terms.operator)
         rows: list[tuple[Any, ...]] = []
-        digest_rows: list[tuple[str, str, int]] = []
+        digest = hashlib.sha256(b"[")
         kinds: dict[str, JsonValue] = {}
         seq = tx.next_seq
         for kind, quantity in quantities.items():
             shared = entitlements(quantity, terms.operator, terms.operator_share_bp, claims)
             first, pro_rata = shared.operator_first, shared.pro_rata
+            text: list[str] = []
             for holder, units in claims:
                 entitled = pro_rata[holder] + (first if holder == terms.operator else 0)
                 rows.append((period_id, kind, holder, units, entitled, 0, 0, 0, seq))
-                digest_rows.append((holder, kind, entitled))
+                # entitlements_digest's JSON, row by row: addresses and kind names need
+                # no escaping (a kind matches KIND_NAME_PATTERN).
+                text.append(f'["{holder}","{kind}",{entitled}]')
+            if rows and len(rows) > len(text):
+                digest.update(b",")
+            digest.update(",".join(text).encode())
+            del text, shared, pro_rata
             line: dict[str, JsonValue] = {"produced": quantity, "operator_first": first}
             if kind in offers:
                 line["buyback"] = asked["buyback"][kind]  # type: ignore[call-overload,index]
             kinds[kind] = line
+        digest.update(b"]")
         payload: dict[str, JsonValue] = asked | {
             "asset_id": period.asset_id,
             "record_at": format_time(period.times.record_at),
@@ -224,7 +232,7 @@ def record_production(
             "operator_share_bp": terms.operator_share_bp,
             "kinds": kinds,
             "holders": len(claims),
-            "entitlements_sha256": entitlements_digest(digest_rows),
+            "entitlements_sha256": digest.hexdigest(),
         }
         draft = EntryDraft(EntryKind.OUTPUT_PRODUCE, key, actor, payload=payload)
 

@@ -87,13 +87,13 @@ def period_entitlements(
     conn: Connection, period_id: int, *, after: str | None = None, limit: int = 50
 ) -> list[HolderEntitlements]:
     """The period's entitlements by holder (address order), at most ``limit`` holders
-    (1..``REPORT_PAGE_MAX``), those after ``after`` if given; empty before production.
-    ``NotFound(unknown_period)``."""
+    (1..``REPORT_PAGE_MAX``), those after the address ``after`` if given; empty before
+    production. ``NotFound(unknown_period)``; ``InvalidInput`` for a malformed ``after``."""
     _limit(limit)
     get_period(conn, period_id)
     holders = select(_entitlements.c.holder).where(_entitlements.c.period_id == period_id)
-    if after is not None:
-        holders = holders.where(_entitlements.c.holder > after)
+    if after is not None:  # a holder's address: nothing else is compared in SQL
+        holders = holders.where(_entitlements.c.holder > validate_address(after))
     page = [
         h for (h,) in conn.execute(holders.distinct().order_by(_entitlements.c.holder).limit(limit))
     ]

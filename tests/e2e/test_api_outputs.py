@@ -492,6 +492,7 @@ def test_hostile_bodies_and_bad_paths_are_problems_that_change_nothing(
         ("/v1/assets/1FTFW1E01DFC10312/outputs", 404),
         (f"/v1/periods/{pid}/entitlements/0xnot", 422),
         (f"/v1/periods/{pid}/entitlements?limit=1000", 422),
+        (f"/v1/periods/{pid}/entitlements?cursor=abc%00", 422),
         (f"{OUTPUTS}/periods?limit=0", 422),
     ]:
         assert world.client.get(path).status_code == status, path
