@@ -31,7 +31,7 @@ from ledger.core import AccountKey, validate_asset_id
 from ledger.core.accounts import EXTERNAL_PREFIX, member_holder, units_of
 from ledger.core.errors import NotFound
 from ledger.core.timestamps import format_time, ms_of
-from ledger.db.schema import Account, Balance, MarketLease, table
+from ledger.db.schema import Account, Balance, JournalPosting, MarketLease, table
 from ledger.journal.reads import account_state, cap_table_of, digest, seq_at
 from ledger.registry.address import validate_address
 from ledger.registry.assets import get_asset
@@ -41,12 +41,25 @@ __all__ = ["HolderRights", "RightsTable", "holder_rights", "rights_table"]
 _leases = table(MarketLease)
 _accounts = table(Account)
 _balances = table(Balance)
+_postings = table(JournalPosting)
 
 # The units of an instrument each holder has now; external accounts hold no units.
 _UNITS_NOW = (
     select(_accounts.c.holder, _balances.c.balance)
     .join_from(_accounts, _balances, _balances.c.account_id == _accounts.c.id)
     .where(
+        _accounts.c.instrument == bindparam("instrument"),
+        _accounts.c.holder.not_like(EXTERNAL_PREFIX + "%"),
+    )
+)
+
+# The postings of an instrument's owners after a seq (the journal's primary key bounds
+# the scan to them).
+_UNITS_AFTER = (
+    select(_accounts.c.holder, _postings.c.amount)
+    .join_from(_postings, _accounts, _accounts.c.id == _postings.c.account_id)
+    .where(
+        _postings.c.seq > bindparam("seq"),
         _accounts.c.instrument == bindparam("instrument"),
         _accounts.c.holder.not_like(EXTERNAL_PREFIX + "%"),
     )
@@ -108,15 +121,15 @@ _IN_OF_ONE = select(func.sum(_leases.c.qty_units)).where(
 )
 
 
-def _point(conn: Connection, at: datetime) -> tuple[int, int, bool]:
-    """``(at in ms, the seq the journal stood at then, whether that is the head)``.
-    Refuses a naive ``at`` (``time_naive``)."""
+def _point(conn: Connection, at: datetime) -> tuple[int, int, int]:
+    """``(at in ms, the seq the journal stood at then, the head's seq)``; the two seqs
+    are equal for a read of now. Refuses a naive ``at`` (``time_naive``)."""
     at_ms = ms_of(at)
     head = digest(conn).seq
     seq = seq_at(conn, at)
     if seq >= head:  # at or after the latest entry (or one appended since: the head read)
-        return at_ms, head, True
-    return at_ms, seq, False
+        return at_ms, head, head
+    return at_ms, seq, head
 
 
 def _registered_by(conn: Connection, asset_id: str, seq: int, at: datetime) -> int:
@@ -145,10 +158,12 @@ def rights_table(conn: Connection, asset_id: str, at: datetime) -> RightsTable:
     and leases agree. Leases are summed in the database: one indexed range of the
     leases not ended at ``at``."""
     validate_asset_id(asset_id)
-    at_ms, seq, now = _point(conn, at)
+    at_ms, seq, head = _point(conn, at)
     total_units = _registered_by(conn, asset_id, seq, at)
-    if now:
+    if seq == head:
         owned = _owned_now(conn, asset_id)
+    elif head - seq <= seq:  # nearer the head than the start: undo what came after
+        owned = _owned_before(conn, asset_id, seq)
     else:
         caps = cap_table_of(conn, asset_id, as_of_seq=seq)
         owned = {row.holder: row.units for row in caps.rows}
@@ -189,6 +204,21 @@ def _owned_now(conn: Connection, asset_id: str) -> dict[str, int]:
     return found
 
 
+def _owned_before(conn: Connection, asset_id: str, seq: int) -> dict[str, int]:
+    """Each holder's units of the asset just after entry ``seq``, zeros left out: the
+    balances now, less every posting of the asset's units after ``seq``.
+
+    For a record time shortly before now (a period's, a vote's), a few postings to undo
+    instead of every posting since the start: 100,000 holders' rights a moment ago read
+    about as fast as now's (issue 14: entitlements for 100,000 holders in under 2 s)."""
+    owned = _owned_now(conn, asset_id)
+    for holder, amount in conn.execute(
+        _UNITS_AFTER, {"instrument": units_of(asset_id), "seq": seq}
+    ):
+        owned[holder] = owned.get(holder, 0) - amount
+    return {holder: units for holder, units in owned.items() if units}
+
+
 def holder_rights(
     conn: Connection, asset_id: str, holder_address: str, at: datetime
 ) -> HolderRights:
@@ -198,11 +228,11 @@ def holder_rights(
     ``InvalidInput`` for a malformed address."""
     validate_asset_id(asset_id)
     address = validate_address(holder_address)
-    at_ms, seq, now = _point(conn, at)
+    at_ms, seq, head = _point(conn, at)
     _registered_by(conn, asset_id, seq, at)
     holder = member_holder(address)
     owned = account_state(
-        conn, AccountKey(holder, units_of(asset_id)), as_of_seq=None if now else seq
+        conn, AccountKey(holder, units_of(asset_id)), as_of_seq=None if seq == head else seq
     ).balance
     params = {"asset_id": asset_id, "t": at_ms, "seq": seq, "member": address}
     leased_out = int(conn.execute(_OUT_OF_ONE, params).scalar() or 0)

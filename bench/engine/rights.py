@@ -42,10 +42,10 @@ from ledger.db.engine import make_engine, read_connection
 from ledger.journal.write import Ledger
 from ledger.registry.assets import issue_units, register_asset
 from ledger.registry.members import register_member_in
+from ledger.rights import rights_table
 from market.book import Side
 from market.engine import MarketEngine, OrderRequest, OrderType
 from market.engine.lease_terms import next_terms, term_span
-from ledger.rights import rights_table
 
 __all__ = ["TARGET_RIGHTS_S", "measure_rights"]
 
