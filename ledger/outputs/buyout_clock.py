@@ -1,0 +1,341 @@
+"""Settling buy-out installments as they fall due: ``run_due`` (what ``dpn buyouts run``
+and the server's clock thread, ``BuyoutClock``, call).
+
+An installment of an **active** plan is due when it is ``scheduled`` with ``due_at <=
+now``, or ``missed`` with ``next_attempt_at <= now``. ``run_due`` takes the due ones
+oldest first (by the time they fell due, then plan and number), each in its own write
+transaction, and settles each by the ledger's rules:
+
+- the buyer has the cash available (``units x price_minor``): one ``buyout.settle`` entry
+  moves the units seller -> buyer and the cash buyer -> seller (atomic: both or neither),
+  consuming that many units of the seller's hold; the installment is ``paid``;
+- it has not: one ``buyout.miss`` entry, with no postings (nothing moves); the
+  installment is ``missed``, its ``attempts`` counts one more, and it is tried again
+  ``RETRY_INTERVAL`` (24 hours) later, up to ``RETRIES_MAX`` (7) retries;
+- the last retry misses too: one ``buyout.default`` entry (instead of a miss) releases
+  the installment's units from the seller's hold; the installment is ``defaulted``.
+
+A plan whose installments are all paid or defaulted is ``completed`` in the entry that
+settled its last one. Each attempt has its own idempotency key,
+``buyout:<plan>:<number>:<attempt>`` (attempt: the installment's ``attempts`` before it),
+and is decided under the journal's write lock after reading the installment again: so
+two runs at once (every server worker runs the clock), a run repeated, or a run after
+one killed half-way never settle or miss an installment twice; an attempt whose entry
+committed also committed its row. A run with nothing due writes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import ColumnElement, Connection, and_, or_, select, update
+
+from ledger.core import AccountKey, EntryDraft, EntryKind, HoldChange, HoldOp, Posting
+from ledger.core.accounts import currency_of, member_holder, units_of
+from ledger.core.errors import LedgerError
+from ledger.core.timestamps import format_time, to_utc
+from ledger.db.engine import read_connection
+from ledger.journal.reads import account_state
+from ledger.journal.write import Ledger
+from ledger.outputs.buyout_records import (
+    InstallmentState,
+    PlanState,
+    installment_record,
+    installments,
+    plans,
+    sellers,
+)
+
+__all__ = [
+    "RETRIES_MAX",
+    "RETRY_INTERVAL",
+    "RUN_BATCH_MAX",
+    "BuyoutClock",
+    "ClockStatus",
+    "Outcome",
+    "Settled",
+    "due_installments",
+    "run_due",
+]
+
+RETRY_INTERVAL = timedelta(hours=24)
+RETRIES_MAX = 7  # retries after the first miss; the 8th attempt that misses defaults
+RUN_BATCH_MAX = 1_000  # installments one run takes at most (the next run takes the rest)
+ACTOR = "buyout-clock"
+
+log = logging.getLogger("dpn.buyouts")
+
+
+class Outcome(StrEnum):
+    """What one attempt did."""
+
+    PAID = "paid"
+    MISSED = "missed"
+    DEFAULTED = "defaulted"
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """One installment's attempt: its plan and number, what happened, in which entry,
+    and (for a miss) when it is tried next."""
+
+    plan_id: int
+    number: int
+    outcome: Outcome
+    seq: int
+    units: int
+    cash_minor: int
+    attempts: int
+    next_attempt_at: datetime | None
+
+
+_DUE_ORDER = (installments.c.next_attempt_at, installments.c.plan_id, installments.c.number)
+
+
+def _is_due(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        installments.c.state.in_([InstallmentState.SCHEDULED.value, InstallmentState.MISSED.value]),
+        installments.c.next_attempt_at <= now,
+    )
+
+
+def due_installments(conn: Connection, now: datetime, limit: int) -> list[tuple[int, int]]:
+    """``(plan, number)`` of the installments of active plans due at ``now``, oldest
+    first, at most ``limit``. (A scheduled installment's next attempt is its due date.)"""
+    query = (
+        select(installments.c.plan_id, installments.c.number)
+        .join(plans, plans.c.id == installments.c.plan_id)
+        .where(_is_due(now), plans.c.state == PlanState.ACTIVE.value)
+        .order_by(*_DUE_ORDER)
+        .limit(limit)
+    )
+    return [(r.plan_id, r.number) for r in conn.execute(query)]
+
+
+def run_due(ledger: Ledger, now: datetime, *, limit: int = RUN_BATCH_MAX) -> list[Settled]:
+    """Settle, miss or default every installment due at ``now`` (at most ``limit``),
+    oldest first, each in its own transaction (see the module's docstring); what
+    happened to each, in that order. Installments another run took meanwhile are
+    skipped. Raises what the database raises (an attempt that failed wrote nothing)."""
+    now = to_utc(now)
+    with read_connection(ledger.engine, snapshot=False) as conn:  # one statement
+        found = due_installments(conn, now, limit)
+    done: list[Settled] = []
+    for plan_id, number in found:
+        settled = _attempt(ledger, plan_id, number, now)
+        if settled is not None:
+            done.append(settled)
+    return done
+
+
+def _attempt(ledger: Ledger, plan_id: int, number: int, now: datetime) -> Settled | None:
+    with ledger.write() as tx:  # holds the journal lock: no other run decides meanwhile
+        conn = tx.conn
+        row = conn.execute(
+            select(installments, plans.c.buyer, plans.c.asset_id, plans.c.currency)
+            .join(plans, plans.c.id == installments.c.plan_id)
+            .where(
+                installments.c.plan_id == plan_id,
+                installments.c.number == number,
+                plans.c.state == PlanState.ACTIVE.value,
+                _is_due(now),
+            )
+        ).first()
+        if row is None:
+            return None  # another run took it
+        step = installment_record(row)
+        hold_id = conn.execute(
+            select(sellers.c.hold_id).where(
+                sellers.c.plan_id == plan_id, sellers.c.seller == step.seller
+            )
+        ).scalar_one()
+        buyer = member_holder(row.buyer)
+        seller = member_holder(step.seller)
+        cash, units = currency_of(row.currency), units_of(row.asset_id)
+        cost = step.cash_minor
+        key = f"buyout:{plan_id}:{number}:{step.attempts}"
+        payload = {
+            "plan_id": plan_id,
+            "number": number,
+            "attempt": step.attempts + 1,
+            "units": step.units,
+            "cash_minor": cost,
+        }
+        available = account_state(conn, AccountKey(buyer, cash)).available
+        next_at: datetime | None = None
+        if available >= cost:
+            outcome, state = Outcome.PAID, InstallmentState.PAID
+            draft = EntryDraft(
+                kind=EntryKind.BUYOUT_SETTLE,
+                idempotency_key=key,
+                actor=ACTOR,
+                payload=payload,
+                postings=(
+                    Posting(AccountKey(seller, units), -step.units),
+                    Posting(AccountKey(buyer, units), step.units),
+                    Posting(AccountKey(buyer, cash), -cost),
+                    Posting(AccountKey(seller, cash), cost),
+                ),
+                hold_changes=(
+                    HoldChange(hold_id, AccountKey(seller, units), HoldOp.CONSUME, step.units),
+                ),
+            )
+        elif step.attempts >= RETRIES_MAX:
+            outcome, state = Outcome.DEFAULTED, InstallmentState.DEFAULTED
+            draft = EntryDraft(
+                kind=EntryKind.BUYOUT_DEFAULT,
+                idempotency_key=key,
+                actor=ACTOR,
+                payload=payload | {"available_minor": available},
+                hold_changes=(
+                    HoldChange(hold_id, AccountKey(seller, units), HoldOp.RELEASE, step.units),
+                ),
+            )
+        else:
+            outcome, state = Outcome.MISSED, InstallmentState.MISSED
+            next_at = now + RETRY_INTERVAL
+            draft = EntryDraft(
+                kind=EntryKind.BUYOUT_MISS,
+                idempotency_key=key,
+                actor=ACTOR,
+                payload=payload
+                | {"available_minor": available, "next_attempt_at": format_time(next_at)},
+            )
+
+        def record(seq: int) -> None:
+            values: dict[str, object] = {"state": state.value, "attempts": step.attempts + 1}
+            if next_at is not None:
+                values["next_attempt_at"] = next_at
+            else:
+                values["settled_seq"] = seq
+            conn.execute(
+                update(installments)
+                .where(installments.c.plan_id == plan_id, installments.c.number == number)
+                .values(**values)
+            )
+            if outcome is not Outcome.MISSED:
+                _complete_if_done(conn, plan_id, seq)
+
+        appended = tx.append_once(draft, record)
+        settled = Settled(
+            plan_id,
+            number,
+            outcome,
+            appended.entry.seq,
+            step.units,
+            cost,
+            step.attempts + 1,
+            next_at,
+        )
+    log.info("buy-out plan %d installment %d %s (entry %d)", plan_id, number, outcome, settled.seq)
+    return settled
+
+
+def _complete_if_done(conn: Connection, plan_id: int, seq: int) -> None:
+    """The plan is completed once none of its installments is left to settle."""
+    left = conn.execute(
+        select(installments.c.number)
+        .where(
+            installments.c.plan_id == plan_id,
+            or_(
+                installments.c.state == InstallmentState.SCHEDULED.value,
+                installments.c.state == InstallmentState.MISSED.value,
+            ),
+        )
+        .limit(1)
+    ).first()
+    if left is None:
+        conn.execute(
+            update(plans)
+            .where(plans.c.id == plan_id)
+            .values(state=PlanState.COMPLETED.value, state_seq=seq)
+        )
+
+
+# -- the clock in the server ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ClockStatus:
+    """How the buy-out clock stands, for ``/readyz``."""
+
+    state: str  # "running" or "stopped"
+    interval_s: float
+    last_run_at: str | None
+    last_error: str | None
+    settled: int
+    missed: int
+    defaulted: int
+
+
+@dataclass
+class BuyoutClock:
+    """Runs ``run_due`` at the ledger's clock every ``interval_s`` seconds in a daemon
+    thread; counts what it did; ``last_error`` says what went wrong last (the database
+    away: it tries again at the next tick). Every server worker may run one: see the
+    module's docstring."""
+
+    ledger: Ledger
+    interval_s: float = 5.0
+    last_run_at: datetime | None = None
+    last_error: str | None = None
+    counts: dict[Outcome, int] = field(default_factory=lambda: dict.fromkeys(Outcome, 0))
+    _thread: threading.Thread | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def tick(self) -> list[Settled]:
+        """One run at the ledger's clock now; what it did (nothing when it failed)."""
+        now = self.ledger.clock()
+        try:
+            done = run_due(self.ledger, now)
+        except LedgerError as error:
+            self.last_error = f"{error.code}: {error.message}"
+            log.warning("buy-out run failed: %s", self.last_error)
+            return []
+        self.last_run_at, self.last_error = to_utc(now), None
+        for settled in done:
+            self.counts[settled.outcome] += 1
+        return done
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception as error:  # a bug must not stop the clock unseen: /readyz says
+                log.exception("buy-out run failed")
+                self.last_error = f"internal_error: {type(error).__name__}"
+            self._stop.wait(self.interval_s)
+
+    def start(self) -> None:
+        """Start ticking in a daemon thread (the first tick at once)."""
+        if self._thread is not None:
+            raise RuntimeError("the buy-out clock is running already")
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="buyout-clock", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop ticking; waits up to ``timeout_s`` for a tick under way to end."""
+        thread, self._thread = self._thread, None
+        self._stop.set()
+        if thread is not None:
+            thread.join(timeout=timeout_s)
+            if thread.is_alive():
+                log.warning("the buy-out clock did not stop within %.0f s", timeout_s)
+
+    def status(self) -> ClockStatus:
+        """Whether it runs, when it last ran, its last error and what it has done."""
+        running = self._thread is not None and self._thread.is_alive()
+        return ClockStatus(
+            state="running" if running else "stopped",
+            interval_s=self.interval_s,
+            last_run_at=None if self.last_run_at is None else format_time(self.last_run_at),
+            last_error=self.last_error,
+            settled=self.counts[Outcome.PAID],
+            missed=self.counts[Outcome.MISSED],
+            defaulted=self.counts[Outcome.DEFAULTED],
+        )
