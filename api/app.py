@@ -29,6 +29,7 @@ from ledger.db.engine import make_engine
 from ledger.funding.clock import DeadlineClock
 from ledger.journal.reads import holdings_now
 from ledger.journal.write import Clock, Ledger, system_clock
+from ledger.outputs.buyout_clock import BuyoutClock
 from ledger.registry.photos import PHOTO_BYTES_MAX
 from market.engine import MarketEngine
 from market.engine.remote import RemoteEngine
@@ -49,6 +50,8 @@ RECURSION_LIMIT = 1_000
 # How long shutdown waits for the chain follower to finish its round (it is a daemon
 # thread: a round stuck on a silent node does not hold the process up past this).
 FOLLOWER_STOP_S = 5.0
+# How often each worker settles the buy-out installments that have fallen due.
+BUYOUT_INTERVAL_S = 5.0
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
@@ -276,6 +279,7 @@ def create_app(
     clock: Clock = system_clock,
     funding_chain: FundingChain | None = None,
     start_follower: bool | None = None,
+    buyout_interval_s: float = BUYOUT_INTERVAL_S,
 ) -> FastAPI:
     """The DPN Ledger HTTP API over ``engine`` (default: one made from the settings).
 
@@ -286,7 +290,13 @@ def create_app(
     (``app.state.chain_follower``, which ``/readyz`` reports on) and, unless
     ``start_follower`` is False (default: the settings' ``chain_follow``, from
     ``DPN_CHAIN_FOLLOW``), runs it in a thread from startup to shutdown. Every worker may
-    run one: the follower's database lease lets one write at a time."""
+    run one: the follower's database lease lets one write at a time.
+
+    From startup to shutdown the app also runs the buy-out clock
+    (``app.state.buyout_clock``, reported by ``/readyz``): every ``buyout_interval_s``
+    seconds it settles the installments due at the ledger's clock. Every worker runs
+    one; the journal's lock and the attempts' idempotency keys make that safe, and a
+    tick with nothing due writes nothing."""
     from api.routes import ROUTERS, TAGS
 
     hold_recursion_limit(at_start=True)  # everything is imported by now
@@ -312,6 +322,7 @@ def create_app(
     )
     if start_follower is None:
         start_follower = settings.chain_follow
+    buyout_clock = BuyoutClock(ledger, interval_s=buyout_interval_s)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -325,9 +336,11 @@ def create_app(
         # Projects without an escrow fail by the ledger's clock (with one, by the chain's).
         clock = DeadlineClock(ledger).start() if start_follower else None
         market.start()  # GTD orders expire on time from the start
+        buyout_clock.start()
         try:
             yield
         finally:
+            buyout_clock.stop(timeout_s=FOLLOWER_STOP_S)
             market.stop(timeout_s=FOLLOWER_STOP_S)
             if following is not None:
                 _stop_following(*following)
@@ -353,6 +366,7 @@ def create_app(
     app.state.funding_chain = funding_chain
     app.state.chain_follower = follower
     app.state.market = market
+    app.state.buyout_clock = buyout_clock
     install_problem_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -34,7 +34,8 @@ from ledger.db.engine import database_url, db_errors_translated, make_engine, re
 from ledger.db.migrate import current_revision, downgrade, head_revision, upgrade
 from ledger.journal.reads import JOURNAL_PAGE_MAX, cap_table, digest, journal_page
 from ledger.journal.verify import VerifyReport, verify
-from ledger.journal.write import Ledger
+from ledger.journal.write import Ledger, system_clock
+from ledger.outputs.buyout_clock import RUN_BATCH_MAX, Outcome, run_due
 from ledger.registry.assets import get_asset
 from market.engine.audit import audit_market
 
@@ -93,6 +94,14 @@ def _parser() -> argparse.ArgumentParser:
     journal.add_argument("--json", action="store_true", help="one JSON object per line")
 
     commands.add_parser("digest", help="print the journal's (seq, head hash)")
+
+    buyouts = commands.add_parser("buyouts", help="buy-out plans").add_subparsers(
+        dest="buyouts_command", required=True
+    )
+    due = buyouts.add_parser("run", help="settle the installments due at the clock now")
+    due.add_argument(
+        "--limit", default=str(RUN_BATCH_MAX), help=f"at most this many (1..{RUN_BATCH_MAX})"
+    )
 
     bench = commands.add_parser("bench", help="run a benchmark from bench/")
     bench.add_argument("name", choices=BENCHES)
@@ -184,6 +193,7 @@ def _run(args: argparse.Namespace) -> int:
         return int(module.main(args.args))
     url = _database_url(args)
     against = _parse_digest(args.against) if getattr(args, "against", None) else None
+    limit = _run_limit(args.limit) if args.command == "buyouts" else 0  # before any opening
     db_command = getattr(args, "db_command", None)
     creates = args.command in ("demo", "serve", "run") or (args.command, db_command) == (
         "db",
@@ -214,6 +224,8 @@ def _run(args: argparse.Namespace) -> int:
             _require_migrated(engine)
             if args.command == "chain":
                 return run_chain_command(engine, args)
+            if args.command == "buyouts":
+                return _buyouts_run(engine, limit)
             with read_connection(engine) as conn:
                 if args.command == "verify":
                     report = verify(conn, against=against)
@@ -289,6 +301,33 @@ def _journal(conn: Connection, args: argparse.Namespace) -> int:
             print(json.dumps(entry.body() | {"hash": entry.hash}))
         else:
             print(_entry_line(entry))
+    return 0
+
+
+def _run_limit(text: str) -> int:
+    if not (text.isascii() and text.isdigit() and 1 <= int(text[:8]) <= RUN_BATCH_MAX):
+        raise InvalidInput(
+            "limit_malformed", f"--limit must be a whole number in 1..{RUN_BATCH_MAX}"
+        )
+    return int(text)
+
+
+def _buyouts_run(engine: Engine, limit: int) -> int:
+    """Settle the buy-out installments due at the clock now (the server does so by
+    itself; this is for a ledger served by none, or to settle at once): one line for
+    each installment paid, missed or defaulted, then a summary."""
+    done = run_due(Ledger(engine), system_clock(), limit=limit)
+    for s in done:
+        then = "" if s.next_attempt_at is None else f", next {format_time(s.next_attempt_at)}"
+        print(
+            f"plan {s.plan_id} installment {s.number}: {s.outcome.value} (entry {s.seq},"
+            f" {s.units} units for {s.cash_minor}, attempt {s.attempts}{then})"
+        )
+    count = {o: sum(1 for s in done if s.outcome is o) for o in Outcome}
+    print(
+        f"buy-outs: {count[Outcome.PAID]} paid, {count[Outcome.MISSED]} missed,"
+        f" {count[Outcome.DEFAULTED]} defaulted"
+    )
     return 0
 
 

@@ -47,8 +47,11 @@ def readyz(request: Request, ledger: LedgerDep) -> JSONResponse:
     whether the market engine runs (it expires GTD orders; with several workers, the
     one engine process they hand orders to), its books and resting orders, the last seq
     its books applied, requests waiting and its last error; one that does not run, or
-    cannot be reached, is a 503 ``market_unavailable``. (A database that is down or
-    behind is the answer's whole news: no ``chain`` then.)"""
+    cannot be reached, is a 503 ``market_unavailable``. ``buyouts`` says how this
+    worker's buy-out clock stands (``running`` or ``stopped``, its interval, when it
+    last ran, its last error, and the installments it settled, missed and defaulted);
+    a missed installment, or a clock that failed a run, is news, not unreadiness. (A
+    database that is down or behind is the answer's whole news: no ``chain`` then.)"""
     try:
         with read_connection(ledger.engine) as conn:
             revision = current_revision(conn)
@@ -78,7 +81,16 @@ def readyz(request: Request, ledger: LedgerDep) -> JSONResponse:
             {"status": "unavailable", "reason": "market_unavailable", "market": market},
             status_code=503,
         )
-    return JSONResponse({"status": "ready", "revision": revision, "chain": chain, "market": market})
+    buyouts = asdict(request.app.state.buyout_clock.status())
+    return JSONResponse(
+        {
+            "status": "ready",
+            "revision": revision,
+            "chain": chain,
+            "market": market,
+            "buyouts": buyouts,
+        }
+    )
 
 
 def _chain_status(follower: ChainFollower | None) -> dict[str, Any]:
