@@ -5,19 +5,26 @@ network's plan), money arrives, units and cash change hands and a bid's cash is 
 Every step carries a fixed idempotency key, so running the demo twice changes nothing.
 A market follows (``api.demo_market``): two live trading books on the greenhouse, with
 resting orders on both sides and some trades, and lease books over this quarter and the
-next, with offers, bids and a lease under way. The members' wallets have well-known test keys
-(``dpn demo --print-keys``), so a person can sign in as any of them on a local database.
+next, with offers, bids and a lease under way. Before all that, the greenhouse's past
+(``api.demo_outputs``): two harvested quarters with their entitlements and deliveries, a
+buy-out paying the co-op's way to more of it; and at the present a quarter open for
+output requests and a vote on what to grow. The members' wallets have well-known test
+keys (``dpn demo --print-keys``), so a person can sign in as any of them on a local
+database.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 
 from eth_account import Account
 
 from ledger.core.accounts import currency_of, units_of
+from ledger.db.engine import read_connection
+from ledger.journal.entries import entry_by_key
 from ledger.journal.write import Ledger
 from ledger.money import deposit, place_hold, transfer
 from ledger.registry.assets import DocumentRef, issue_units, register_asset
@@ -62,17 +69,34 @@ DEMO_MEMBERS = (
     DemoMember("Mara Okafor (workshop)", "individual", 0, _test_key(5)),
 )
 _ACTOR = "dpn-demo"
+_ISSUE_KEY = "demo:issue"
 _GREENHOUSE_LEASE_SHA256 = "9f2b5c1d0e7a4b3c8d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c"
 
 
 def run_demo(ledger: Ledger) -> None:
-    """Record the demo network in ``ledger`` (idempotent)."""
+    """Record the demo network in ``ledger`` (idempotent).
+
+    The greenhouse's past (``api.demo_outputs``: two harvested quarters, a buy-out under
+    way) is written first, on a clock stepped through it; then the present, on
+    ``ledger``'s own clock."""
+    from api.demo_outputs import (  # here: it reads this module
+        SteppedClock,
+        history_fits,
+        history_start,
+        run_outputs_history,
+        run_outputs_present,
+    )
+
+    start = _recorded_at(ledger, _ISSUE_KEY) or history_start(ledger.clock())
+    fits = history_fits(ledger, start)
+    clock = SteppedClock(start)
+    past = Ledger(ledger.engine, clock=clock) if fits else ledger
     for m in DEMO_MEMBERS:
         register_member(
-            ledger, m.address, m.kind, m.name, key=f"demo:member:{m.address}", actor=_ACTOR
+            past, m.address, m.kind, m.name, key=f"demo:member:{m.address}", actor=_ACTOR
         )
     register_asset(
-        ledger,
+        past,
         DEMO_ASSET_ID,
         make="Richel",
         model="Multi-span greenhouse 4,000 m2",
@@ -84,14 +108,17 @@ def run_demo(ledger: Ledger) -> None:
         actor=_ACTOR,
     )
     issue_units(
-        ledger,
+        past,
         DEMO_ASSET_ID,
         [(m.address, m.units) for m in DEMO_MEMBERS if m.units],
-        key="demo:issue",
+        key=_ISSUE_KEY,
         actor=_ACTOR,
     )
+    addresses = tuple(m.address for m in DEMO_MEMBERS)
+    if fits:
+        run_outputs_history(past, clock, start, addresses, DEMO_ASSET_ID)
     _organizer, north, river, _hill, mara = (m.address for m in DEMO_MEMBERS)
-    deposit(
+    present = deposit(
         ledger,
         member=mara,
         currency="EUR",
@@ -99,7 +126,7 @@ def run_demo(ledger: Ledger) -> None:
         reference="SEPA 2027-0001",
         key="demo:deposit:mara",
         actor=_ACTOR,
-    )
+    ).recorded_at  # the demo's present: the same on every run
     deposit(
         ledger,
         member=north,
@@ -146,3 +173,12 @@ def run_demo(ledger: Ledger) -> None:
     from api.demo_market import run_market_demo
 
     run_market_demo(ledger)
+    if fits:
+        run_outputs_present(ledger, present, addresses, DEMO_ASSET_ID)
+
+
+def _recorded_at(ledger: Ledger, key: str) -> datetime | None:
+    """When the entry under ``key`` was recorded, if it is in the journal."""
+    with read_connection(ledger.engine) as conn:
+        found = entry_by_key(conn, key)
+    return None if found is None else found.recorded_at

@@ -1,0 +1,101 @@
+"""What ``dpn verify`` checks of outputs, beside the journal's own invariants.
+
+- Every kind of a produced period was shared exactly: its entitlements sum to what was
+  produced, and the operator's share first is within what was produced.
+- No entitlement was settled beyond itself: delivered + waived + sold back never exceeds
+  what it entitled to, and none of them is negative.
+- The settlements recorded against each entitlement add up to its counters.
+
+Each check is one grouped query over the tables; a problem is named by period, kind and
+holder so it can be found.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from sqlalchemy import Connection, func, select
+
+from ledger.db.schema import OutputEntitlement, OutputProduction, OutputSettlement, table
+
+__all__ = ["audit_outputs"]
+
+_production = table(OutputProduction)
+_entitlements = table(OutputEntitlement)
+_settlements = table(OutputSettlement)
+
+# The columns of an entitlement's counters, by the settlement action that moves each.
+_COUNTERS = {"deliver": "delivered", "waive": "waived", "sell_back": "sold_back"}
+
+
+def audit_outputs(conn: Connection) -> list[str]:
+    """Every problem found (empty when sound), one line each."""
+    problems: list[str] = []
+    shared: dict[tuple[int, str], int] = {}
+    for period, kind, total in conn.execute(
+        select(
+            _entitlements.c.period_id, _entitlements.c.kind, func.sum(_entitlements.c.entitled)
+        ).group_by(_entitlements.c.period_id, _entitlements.c.kind)
+    ):
+        shared[(period, kind)] = int(total)  # PostgreSQL sums BIGINT as NUMERIC
+    for period, kind, quantity, first in conn.execute(
+        select(
+            _production.c.period_id,
+            _production.c.kind,
+            _production.c.quantity,
+            _production.c.operator_quantity,
+        )
+    ):
+        if shared.get((period, kind), 0) != quantity:
+            problems.append(
+                f"outputs: period {period} {kind}: entitlements sum to"
+                f" {shared.get((period, kind), 0)}, production was {quantity}"
+            )
+        if not 0 <= first <= quantity:
+            problems.append(
+                f"outputs: period {period} {kind}: operator's share {first} of {quantity}"
+            )
+    settled: defaultdict[tuple[int, str, str, str], int] = defaultdict(int)
+    for period, kind, holder, action, quantity in conn.execute(
+        select(
+            _settlements.c.period_id,
+            _settlements.c.kind,
+            _settlements.c.holder,
+            _settlements.c.action,
+            func.sum(_settlements.c.quantity),
+        ).group_by(
+            _settlements.c.period_id,
+            _settlements.c.kind,
+            _settlements.c.holder,
+            _settlements.c.action,
+        )
+    ):
+        settled[(period, kind, holder, action)] = int(quantity)
+    seen: set[tuple[int, str, str, str]] = set()
+    for row in conn.execute(
+        select(
+            _entitlements.c.period_id,
+            _entitlements.c.kind,
+            _entitlements.c.holder,
+            _entitlements.c.entitled,
+            _entitlements.c.delivered,
+            _entitlements.c.waived,
+            _entitlements.c.sold_back,
+        )
+    ):
+        where = f"outputs: period {row.period_id} {row.kind} {row.holder}"
+        counters = {"delivered": row.delivered, "waived": row.waived, "sold_back": row.sold_back}
+        if row.entitled < 0 or any(value < 0 for value in counters.values()):
+            problems.append(f"{where}: a negative amount")
+        if sum(counters.values()) > row.entitled:
+            problems.append(f"{where}: settled {sum(counters.values())} of {row.entitled}")
+        for action, column in _COUNTERS.items():
+            key = (row.period_id, row.kind, row.holder, action)
+            seen.add(key)
+            if settled.get(key, 0) != counters[column]:
+                problems.append(
+                    f"{where}: {column} {counters[column]}, settlements say {settled.get(key, 0)}"
+                )
+    for key in settled.keys() - seen:
+        problems.append(f"outputs: period {key[0]} {key[1]} {key[2]}: settled, never entitled")
+    return problems
