@@ -301,21 +301,24 @@ class BuyoutClock:
             self.counts[settled.outcome] += 1
         return done
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
+    def _run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
             try:
                 self.tick()
             except Exception as error:  # a bug must not stop the clock unseen: /readyz says
                 log.exception("buy-out run failed")
                 self.last_error = f"internal_error: {type(error).__name__}"
-            self._stop.wait(self.interval_s)
+            stop.wait(self.interval_s)
 
     def start(self) -> None:
-        """Start ticking in a daemon thread (the first tick at once)."""
-        if self._thread is not None:
-            raise RuntimeError("the buy-out clock is running already")
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="buyout-clock", daemon=True)
+        """Start ticking in a daemon thread (the first tick at once); nothing if it runs
+        already (an app's lifespan may be entered again after it ended)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop = threading.Event()  # a thread still finishing its last tick keeps its own
+        self._thread = threading.Thread(
+            target=self._run, args=(self._stop,), name="buyout-clock", daemon=True
+        )
         self._thread.start()
 
     def stop(self, timeout_s: float = 5.0) -> None:
