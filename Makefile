@@ -55,6 +55,7 @@ bench: $(STAMP)
 	$(BIN)/dpn bench ledger --json
 	$(BIN)/dpn bench market --json
 	$(BIN)/dpn bench http --json
+	$(BIN)/dpn bench outputs --json
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis

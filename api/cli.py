@@ -35,13 +35,14 @@ from ledger.db.migrate import current_revision, downgrade, head_revision, upgrad
 from ledger.journal.reads import JOURNAL_PAGE_MAX, cap_table, digest, journal_page
 from ledger.journal.verify import VerifyReport, verify
 from ledger.journal.write import Ledger, system_clock
+from ledger.outputs.audit import audit_outputs
 from ledger.outputs.buyout_clock import RUN_BATCH_MAX, Outcome, run_due
 from ledger.registry.assets import get_asset
 from market.engine.audit import audit_market
 
 __all__ = ["main"]
 
-BENCHES = ("chain", "engine", "http", "ledger", "market")
+BENCHES = ("chain", "engine", "http", "ledger", "market", "outputs")
 _SEQ_DIGITS_MAX = 19  # a seq is a signed 64-bit integer
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
@@ -229,7 +230,9 @@ def _run(args: argparse.Namespace) -> int:
             with read_connection(engine) as conn:
                 if args.command == "verify":
                     report = verify(conn, against=against)
-                    return _verify(report, audit_market(conn), as_json=args.json)
+                    return _verify(
+                        report, audit_market(conn), audit_outputs(conn), as_json=args.json
+                    )
                 if args.command == "digest":
                     print(json.dumps({"seq": (d := digest(conn)).seq, "head_hash": d.head_hash}))
                     return 0
@@ -256,8 +259,8 @@ def _db(engine: Engine, args: argparse.Namespace) -> int:
     return 0
 
 
-def _verify(report: VerifyReport, market: list[str], *, as_json: bool) -> int:
-    ok = report.ok and not market
+def _verify(report: VerifyReport, market: list[str], outputs: list[str], *, as_json: bool) -> int:
+    ok = report.ok and not market and not outputs
     if as_json:
         print(
             json.dumps(
@@ -272,18 +275,22 @@ def _verify(report: VerifyReport, market: list[str], *, as_json: bool) -> int:
                     "problems": report.problems,
                     "market_ok": not market,
                     "market_problems": market,
+                    "outputs_ok": not outputs,
+                    "outputs_problems": outputs,
                 }
             )
         )
     elif ok:
         print(
             f"ok: {report.entries} entries, {report.accounts} accounts,"
-            f" head {report.head_seq}:{report.head_hash}; the market agrees"
+            f" head {report.head_seq}:{report.head_hash}; the market and the outputs agree"
         )
     elif not report.ok:
         print(f"FAILED at {report.where}: {report.problems[0]}", file=sys.stderr)
-    else:
+    elif market:
         print(f"FAILED in the market: {market[0]}", file=sys.stderr)
+    else:
+        print(f"FAILED in the outputs: {outputs[0]}", file=sys.stderr)
     return 0 if ok else 1
 
 

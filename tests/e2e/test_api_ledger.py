@@ -322,6 +322,23 @@ def test_every_write_route_is_in_the_matrix(client: TestClient) -> None:
         ("POST", "/v1/lease-orders"),
         ("PATCH", "/v1/lease-orders/{order_id}"),
         ("DELETE", "/v1/lease-orders/{order_id}"),
+        # Outputs: their own matrix, in tests/e2e/test_api_outputs.py.
+        ("PUT", "/v1/assets/{asset_id}/output-terms"),
+        ("POST", "/v1/assets/{asset_id}/output-kinds"),
+        ("POST", "/v1/assets/{asset_id}/periods"),
+        ("PUT", "/v1/periods/{period_id}/request"),
+        ("POST", "/v1/periods/{period_id}/production"),
+        ("POST", "/v1/periods/{period_id}/deliveries"),
+        ("POST", "/v1/periods/{period_id}/waivers"),
+        ("POST", "/v1/periods/{period_id}/sell-backs"),
+        # Votes and work: their own matrix, in tests/e2e/test_api_votes.py.
+        ("POST", "/v1/assets/{asset_id}/proposals"),
+        ("POST", "/v1/proposals/{proposal_id}/votes"),
+        ("POST", "/v1/assets/{asset_id}/work-logs"),
+        # Buy-outs: their own matrix, in tests/e2e/test_api_buyouts.py.
+        ("POST", "/v1/buyouts"),
+        ("POST", "/v1/buyouts/{plan_id}/accept"),
+        ("POST", "/v1/buyouts/{plan_id}/cancel"),
     }
     assert writes - covered - exempt == set()
 

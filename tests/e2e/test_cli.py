@@ -101,6 +101,20 @@ def test_verify_fails_on_an_entry_altered_behind_the_triggers(demo_db: Path) -> 
     assert "hash mismatch" in result.stderr
 
 
+def test_verify_fails_on_entitlements_changed_behind_the_ledger(demo_db: Path) -> None:
+    with sqlite3.connect(demo_db / "dpn.sqlite3") as conn:
+        conn.execute(
+            "UPDATE output_entitlements SET entitled = entitled + 1"
+            " WHERE rowid = (SELECT min(rowid) FROM output_entitlements)"
+        )
+    result = _dpn(demo_db, "verify")
+    assert result.returncode == 1
+    assert result.stderr.startswith("FAILED in the outputs: outputs: period ")
+    report = json.loads(_dpn(demo_db, "verify", "--json").stdout)
+    assert report["ok"] is False and report["outputs_ok"] is False
+    assert "entitlements sum to" in report["outputs_problems"][0]
+
+
 def _run_dpn(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """``dpn`` with no database configured but what ``args`` name."""
     env = {k: v for k, v in os.environ.items() if k != "DPN_DATABASE_URL"}
