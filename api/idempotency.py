@@ -6,6 +6,9 @@ Two mechanisms give that one contract. A POST that writes journal entries passes
 a repeat yields the original entry and so the original response. A POST that writes no
 entry (sign-in, API keys, photos) runs through ``once``, which keeps its answer with
 ``ledger.idempotency`` (claimed before the action, sealed when it carries a secret).
+Outputs and buy-outs do both: their entries are keyed, and their answers, which show
+state later entries change (what is outstanding, a plan's installments), are kept with
+``once`` so that a repeat gets the first answer, not the state as it stands by then.
 """
 
 from __future__ import annotations
