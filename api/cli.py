@@ -24,9 +24,6 @@ from api.cli_chain import (
     mine_every_second,
     run_chain_command,
 )
-from api.demo import DEMO_ASSET_ID, DEMO_MEMBERS, run_demo
-from api.serve import serve
-from api.settings import Settings
 from ledger.core import Entry, format_time
 from ledger.core.accounts import member_holder
 from ledger.core.errors import InvalidInput, LedgerError, NotFound
@@ -339,6 +336,11 @@ def _buyouts_run(engine: Engine, limit: int) -> int:
 
 
 def _serve(host: str, port: int, workers: int, database: str | None) -> int:
+    # The server, its settings and the chain they may name are imported here, not with
+    # the module: every other command starts without web3, uvicorn and the app.
+    from api.serve import serve
+    from api.settings import Settings
+
     if not 1 <= port <= 65535 or not 1 <= workers <= 64:
         raise LedgerError("serve_args", "port must be 1..65535 and workers 1..64")
     # Workers read their settings from the environment: pass ours on.
@@ -380,6 +382,8 @@ def _share(units: int, total: int) -> str:
 
 
 def _print_demo_keys() -> None:
+    from api.demo import DEMO_MEMBERS
+
     print("demo wallets (well-known test keys: never send real money to them):")
     for m in DEMO_MEMBERS:
         print(f"  {m.name:<40} {m.kind:<13} {m.address}  {m.private_key}")
@@ -388,6 +392,8 @@ def _print_demo_keys() -> None:
 
 
 def _demo(engine: Engine) -> int:
+    from api.demo import DEMO_ASSET_ID, DEMO_MEMBERS, run_demo  # eth_account: when needed
+
     run_demo(Ledger(engine))
     names = {member_holder(m.address): m.name for m in DEMO_MEMBERS}
     with read_connection(engine) as conn:

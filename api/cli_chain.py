@@ -19,14 +19,17 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
-from api.demo_chain import run_chain_demo
-from ledger.chain.anvil import AnvilProcess, anvil_binary, start_anvil
-from ledger.chain.gateway import ChainConfig, FundingChain
 from ledger.core.errors import LedgerError, Refused
 from ledger.journal.write import Ledger
+
+if TYPE_CHECKING:  # web3 and the chain are imported when a command needs them: every
+    # other ``dpn`` command starts a second sooner without them
+    from ledger.chain.anvil import AnvilProcess
+    from ledger.chain.gateway import FundingChain
 
 __all__ = ["add_chain_commands", "chain_demo_lines", "dev_chain", "run_chain_command"]
 
@@ -54,6 +57,8 @@ def add_chain_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 def _funding(engine: Engine) -> FundingChain:
+    from ledger.chain.gateway import ChainConfig, FundingChain
+
     config = ChainConfig.from_env()
     if config is None:
         raise Refused("chain_off", "no chain configured: set DPN_CHAIN_RPC_URL")
@@ -150,8 +155,13 @@ def _follow(funding: FundingChain, poll_s: float, batch_blocks: int, lease_s: fl
 
 def chain_demo_lines(engine: Engine) -> list[str]:
     """Run the chain demo when a chain is configured; its lines, or one that says why not."""
+    if not os.environ.get("DPN_CHAIN_RPC_URL", "").strip():  # as ChainConfig.from_env
+        return ["no chain configured (DPN_CHAIN_RPC_URL): demo projects without escrows"]
+    from api.demo_chain import run_chain_demo
+    from ledger.chain.gateway import ChainConfig, FundingChain
+
     config = ChainConfig.from_env()
-    if config is None:
+    if config is None:  # pragma: no cover - the variable was read just above
         return ["no chain configured (DPN_CHAIN_RPC_URL): demo projects without escrows"]
     try:
         return run_chain_demo(Ledger(engine), FundingChain(Ledger(engine), config))
@@ -175,6 +185,8 @@ def dev_chain(print_line: Callable[[str], None] = print) -> AnvilProcess | None:
     if os.environ.get("DPN_CHAIN_RPC_URL"):
         print_line(f"chain: {os.environ['DPN_CHAIN_RPC_URL'].split('@')[-1]} (configured)")
         return None
+    from ledger.chain.anvil import anvil_binary, start_anvil
+
     binary = anvil_binary()
     if binary is None:
         print_line("anvil not installed (contracts/node_modules): running without chain features")

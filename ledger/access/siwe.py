@@ -20,8 +20,6 @@ import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from eth_account import Account
-from eth_account.messages import encode_defunct
 from sqlalchemy import Connection, Engine, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
@@ -259,6 +257,11 @@ def redeem_signature(ledger: Ledger, terms: SiweTerms, message: str, signature: 
         )
     if now >= signed.expires:
         raise Unauthenticated("siwe_expired", "the sign-in message has expired")
+    # Imported here: eth_account (with py_ecc) takes half a second to import, and only a
+    # sign-in needs it (the command line's other commands start without it).
+    from eth_account import Account
+    from eth_account.messages import encode_defunct
+
     try:
         signer = Account.recover_message(encode_defunct(text=message), signature=raw_signature)
     except Exception:  # the library raises several kinds for a bad signature
