@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -30,15 +31,26 @@ def _dpn(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture
-def demo_db(tmp_path: Path) -> Path:
-    first = _dpn(tmp_path, "demo")
+@pytest.fixture(scope="module")
+def demo_made(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``dpn demo`` run once for the module, into a database each test gets a copy of."""
+    made = tmp_path_factory.mktemp("demo")
+    first = _dpn(made, "demo")
     assert first.returncode == 0, first.stderr
+    assert "Valley Greenhouse Co-op (organizer)" in first.stdout
     (coop,) = [line for line in first.stdout.splitlines() if "Co-op (organizer)" in line]
     # 20 % issued, and 1 % more for each buy-out installment paid: two in the demo's
     # past, and the third once the present is 45 days into its quarter.
     assert coop.split()[-2] in ("22.00", "23.00"), coop
     assert "verify: ok" in first.stdout
+    assert not (made / "dpn.sqlite3-wal").exists()  # closed: the file holds it all
+    return made
+
+
+@pytest.fixture
+def demo_db(demo_made: Path, tmp_path: Path) -> Path:
+    """A copy of the demo's database, the test's own to change."""
+    shutil.copyfile(demo_made / "dpn.sqlite3", tmp_path / "dpn.sqlite3")
     return tmp_path
 
 
