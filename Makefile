@@ -31,12 +31,15 @@ run: $(STAMP) $(NODE_STAMP)
 ## --dist loadfile keeps each file on one process, so a module's fixtures (servers, anvil,
 ## chromium) are built once, as in a serial run (session ones once per process); -ra
 ## (pyproject's addopts) still prints every skip's reason, which .ci/run greps for.
-## The schemathesis file runs alone, after: its 126 cases share two node ids, and under
-## xdist only the first case of each id ran (2 passed instead of 126).
+## The schemathesis file runs after, outside xdist: its cases share two node ids (one a
+## database), and under xdist only the first case of each id ran (2 passed instead of
+## 126). So the two databases' halves run as two plain pytest processes side by side.
 SCHEMATHESIS := tests/e2e/test_schemathesis.py
 test: lint typecheck browser $(NODE_STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile --ignore=$(SCHEMATHESIS)
-	$(BIN)/python -m pytest $(SCHEMATHESIS)
+	$(BIN)/python -m pytest $(SCHEMATHESIS) -k sqlite & sqlite=$$!; \
+	  $(BIN)/python -m pytest $(SCHEMATHESIS) -k postgresql; postgresql=$$?; \
+	  wait $$sqlite && [ $$postgresql = 0 ]
 
 ## browser: Debian's chromium for tests/browser (as root through apt; otherwise they skip, saying so)
 browser:
