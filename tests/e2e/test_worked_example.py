@@ -33,7 +33,7 @@ from sqlalchemy import Engine
 from api.app import create_app
 from api.settings import Settings
 from ledger.core import with_check_character
-from ledger.core.accounts import currency_of, member_holder
+from ledger.core.accounts import currency_of, member_holder, units_of
 from ledger.db.engine import read_connection
 from ledger.journal.verify import verify
 from ledger.journal.write import Ledger
@@ -226,6 +226,12 @@ def test_the_worked_example(example: Example) -> None:
         headers=sign_in(ex.client, PAT) | {"Idempotency-Key": "sell-held"},
     )  # fmt: skip
     assert refused.status_code == 422 and refused.json()["code"] == "insufficient_units"
+    given = ex.client.post(
+        "/v1/transfers",
+        json={"recipient": CAT, "instrument": units_of(ASSET), "amount": "1"},
+        headers=sign_in(ex.client, PAT) | {"Idempotency-Key": "give-held"},
+    )  # nor given away
+    assert given.status_code == 422 and given.json()["code"] == "insufficient_units"
 
     for q in range(1, QUARTERS + 1):
         ex.at(starts[q - 1] + timedelta(days=15))  # the q-th installment fell due
