@@ -354,12 +354,12 @@ class MarketEngine:
                 self._last_error = f"{type(error).__name__}: {error}"
                 return
             raise
-        for (_, future), result in zip(batch, results, strict=True):
+        for (request, future), result in zip(batch, results, strict=True):
             if isinstance(result, LedgerError):
                 future.set_exception(result)
             elif isinstance(result, int):
                 try:
-                    future.set_result(self._replayed(result))
+                    future.set_result(self._replayed(result, request))
                 except LedgerError as error:
                     future.set_exception(error.as_answer())
             else:  # an Outcome (copied by _one), terms set, or None for an expiry batch
@@ -464,11 +464,18 @@ class MarketEngine:
             found[request.key] = order_id if same else _key_conflict()
         return found
 
-    def _replayed(self, order_id: int) -> Outcome:
+    def _replayed(self, order_id: int, request: Request | None) -> Outcome:
+        """The order a replayed request placed or named, as it stands, of the kind the
+        request names (a cancel or amendment replayed on the other kind's route finds
+        ``unknown_order``, as a fresh one would)."""
         from market.engine.reads import order_outcome  # reads import the engine's rows
 
+        if isinstance(request, OrderRequest):
+            lease: bool | None = bool(request.term)
+        else:
+            lease = getattr(request, "lease", None)
         with read_connection(self.ledger.engine, snapshot=False) as conn:
-            outcome = order_outcome(conn, order_id)
+            outcome = order_outcome(conn, order_id, lease=lease)
         outcome.replayed = True
         return outcome
 

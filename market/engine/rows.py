@@ -258,12 +258,14 @@ class MarketRows:
         found = self.conn.execute(select(members.c.id).where(members.c.address == address)).first()
         return None if found is None else int(found[0])
 
-    def order_owner_status(self, order_id: int) -> tuple[str, str] | None:
-        """(owner, status) of a stored order."""
+    def order_owner_status(self, order_id: int) -> tuple[str, str, str] | None:
+        """(owner, status, term) of a stored order (a trading order's term is empty)."""
         row = self.conn.execute(
-            select(_orders.c.owner, _orders.c.status).where(_orders.c.id == order_id)
+            select(_orders.c.owner, _orders.c.status, _orders.c.term).where(
+                _orders.c.id == order_id
+            )
         ).first()
-        return None if row is None else (row.owner, row.status)
+        return None if row is None else (row.owner, row.status, row.term)
 
     # -- reads for a rebuild -------------------------------------------------------------
 

@@ -691,18 +691,18 @@ class Session:
             # one the engine finished lately it remembers; others it reads.
             done = self.touched.get(order_id)
             found = (
-                (done.owner, done.status)
+                (done.owner, done.status, done.term)
                 if done is not None
                 else self.state.finished.get(order_id) or self.rows.order_owner_status(order_id)
             )
             if found is None:
                 raise NotFound("unknown_order", f"no order {order_id}")
-            who, status = found
+            who, status, term = found
+            _require_kind(order_id, term, lease)
             if who != owner:
                 raise Forbidden("not_your_order", f"order {order_id} is another member's")
             raise Refused("order_not_open", f"order {order_id} is {status}")
-        if lease is not None and bool(order.term) is not lease:  # whoever owns it
-            raise NotFound("unknown_order", f"no {'lease order' if lease else 'order'} {order_id}")
+        _require_kind(order_id, order.term, lease)
         if order.owner != owner:
             raise Forbidden("not_your_order", f"order {order_id} is another member's")
         return order
@@ -712,6 +712,13 @@ class Session:
         return self.tx.flush(
             then=lambda: self.rows.store(self.touched, self.new_orders, self.trades, self.leases)
         )
+
+
+def _require_kind(order_id: int, term: str, lease: bool | None) -> None:
+    """A request that names the kind of order it acts on (``lease``) finds no order of
+    the other kind, open or finished, whoever owns it."""
+    if lease is not None and bool(term) is not lease:
+        raise NotFound("unknown_order", f"no {'lease order' if lease else 'order'} {order_id}")
 
 
 def _improvement(buyer: OrderState, taker: OrderState, t: Trade) -> list[HoldChange]:

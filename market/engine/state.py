@@ -155,8 +155,8 @@ class EngineState:
         self.member_ids: dict[str, int] = {}  # a member's id is its owner key on every book
         self.assets: dict[str, AssetFacts] = {}
         self.currencies: set[str] = set()  # currencies known to exist (never removed)
-        # (owner, status) of orders this engine finished lately: both never change again.
-        self.finished: dict[int, tuple[str, str]] = {}
+        # (owner, status, term) of orders this engine finished lately: none changes again.
+        self.finished: dict[int, tuple[str, str, str]] = {}
         # Leasing: the resting lease orders of each (owner, asset), and the leases out of
         # each (lessor, asset) whose term had not ended when they were read or made.
         self.lease_orders: dict[tuple[str, str], set[int]] = {}
@@ -211,11 +211,11 @@ class EngineState:
         )
 
     def finish(self, order: OrderState) -> None:
-        """Forget ``order``, which no longer rests, and remember its owner and (final)
-        status; the oldest such memory goes beyond ``FINISHED_KEPT_MAX``."""
+        """Forget ``order``, which no longer rests, and remember its owner, (final)
+        status and term; the oldest such memory goes beyond ``FINISHED_KEPT_MAX``."""
         self.drop(order.id)
         finished = self.finished
-        finished[order.id] = (order.owner, order.status)
+        finished[order.id] = (order.owner, order.status, order.term)
         if len(finished) > FINISHED_KEPT_MAX:
             del finished[next(iter(finished))]
 

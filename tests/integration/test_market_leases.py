@@ -169,6 +169,24 @@ def test_a_cancel_or_amend_naming_the_other_kind_of_order_is_unknown(market: Mar
     assert market.engine.cancel(CancelRequest(ANN, offer.order.id, "c", "t", lease=True))
 
 
+def test_the_other_kind_stays_unknown_when_finished_or_replayed(market: Market) -> None:
+    # A finished order of one kind is no order of the other kind (not "not open"); a
+    # cancel replayed (the same key) on the other kind's route finds none either.
+    offer = market.place(ANN, SELL, 7, 100, term=Q2)
+    sell = market.place(ANN, SELL, 70, 100)
+    for order_id, lease in ((offer.order.id, True), (sell.order.id, False)):
+        cancelled = market.engine.cancel(CancelRequest(ANN, order_id, f"c{order_id}", "t", lease))
+        assert bool(cancelled.order.term) is lease
+        refused(market, NotFound, "unknown_order", partial(
+            market.engine.cancel, CancelRequest(ANN, order_id, market.key(), "t", not lease)
+        ))  # fmt: skip
+        refused(market, NotFound, "unknown_order", partial(
+            market.engine.cancel, CancelRequest(ANN, order_id, f"c{order_id}", "t", not lease)
+        ))  # fmt: skip
+        again = market.engine.cancel(CancelRequest(ANN, order_id, f"c{order_id}", "t", lease))
+        assert again.replayed and again.order.id == order_id
+
+
 def test_a_replayed_lease_placement_answers_its_leases(market: Market) -> None:
     market.place(ANN, SELL, 7, 100, term=Q2)
     request = market.order(BOB, BUY, 7, 40, term=Q2, key="bid-1")
