@@ -14,6 +14,7 @@ __all__ = [
     "require_admin",
     "require_asset_operator",
     "require_asset_registrar",
+    "require_output_operator",
     "require_reconciler",
     "require_self",
     "sees_all_pledges",
@@ -40,6 +41,15 @@ def require_asset_operator(caller: Principal, asset_id: str) -> None:
     """Changing an asset's records: its operator or an admin."""
     if not caller.operates_asset(asset_id):
         raise Forbidden("not_operator", f"only the operator of {asset_id} or an admin may")
+
+
+def require_output_operator(caller: Principal, operator: str) -> None:
+    """Recording production and deliveries: the operator the asset's output terms name
+    (who takes the share first, pays for what is sold back and delivers), or an admin.
+    Another holder of the asset's operator role may run the asset's records, not spend
+    that operator's cash or answer for its deliveries."""
+    if caller.address != operator and not caller.has(Role.ADMIN):
+        raise Forbidden("not_operator", "only the asset's operator or an admin may")
 
 
 def require_self(caller: Principal, address: str) -> None:

@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from api.deps import Caller, IdempotencyKey, LedgerDep
 from api.idempotency import ledger_key, once
-from api.policy import require_admin, require_asset_operator
+from api.policy import require_admin, require_asset_operator, require_output_operator
 from api.problems import PROBLEM_RESPONSES
 from api.schemas.common import PAGE_SIZE_DEFAULT, Page, amount_text
 from api.schemas.outputs import (
@@ -62,6 +62,7 @@ from ledger.journal.write import Ledger
 from ledger.outputs.operators import (
     define_output_kind,
     list_output_kinds,
+    operator_of,
     set_output_terms,
 )
 from ledger.outputs.periods import (
@@ -106,9 +107,10 @@ def _once(
     return answer
 
 
-def _asset_of(ledger: Ledger, period_id: int) -> str:
+def _operator_of(ledger: Ledger, period_id: int) -> str:
+    """The operator the period's asset is run by (its terms'), who pays and delivers."""
     with read_connection(ledger.engine) as conn:
-        return get_period(conn, period_id).asset_id
+        return operator_of(conn, get_period(conn, period_id).asset_id).operator
 
 
 # -- operator terms and kinds -------------------------------------------------------------
@@ -269,7 +271,7 @@ def post_production(
     asset's operator). 422 ``period_not_open`` (produced already),
     ``requests_still_open``, ``unknown_output_kind``, ``produced_incomplete``,
     ``project_not_funded``."""
-    require_asset_operator(caller, _asset_of(ledger, period_id))
+    require_output_operator(caller, _operator_of(ledger, period_id))
     offers = {k: Buyback(o.currency, int(o.price_minor)) for k, o in body.buyback.items()}
 
     def run(scoped: str) -> ProductionOut:
@@ -289,7 +291,7 @@ def post_delivery(
 ) -> SettlementOut:
     """Record a delivery to a holder (the asset's operator). 422 ``beyond_entitlement``,
     ``period_not_produced``; 404 ``no_entitlement``."""
-    require_asset_operator(caller, _asset_of(ledger, period_id))
+    require_output_operator(caller, _operator_of(ledger, period_id))
 
     def run(scoped: str) -> SettlementOut:
         return settlement_out(

@@ -249,9 +249,17 @@ def test_who_may_write(world: OutputsWorld) -> None:
     path = f"/v1/periods/{pid}/production"
     assert world.post(path, None, production).status_code == 401
     problem(world.post(path, world.ann, production), 403, "not_operator")
+    # Another holder of the asset's operator role runs its records, but neither
+    # records production nor delivers in the name of the operator the terms name (who
+    # pays for what is sold back).
+    granted = world.post("/v1/roles", world.admin, {"address": CAT.address, "role": "operator",
+                                                     "asset_id": ASSET})  # fmt: skip
+    assert granted.status_code == 204, granted.text
+    problem(world.post(path, world.cat, production), 403, "not_operator")
     world.ok(world.post(path, world.operator, production))
     delivery = {"holder": ANN.address, "kind": "tomato", "quantity": 1}
     path = f"/v1/periods/{pid}/deliveries"
+    problem(world.post(path, world.cat, delivery), 403, "not_operator")
     assert world.post(path, None, delivery).status_code == 401
     problem(world.post(path, world.ann, delivery), 403, "not_operator")
     world.ok(world.post(path, world.operator, delivery))
