@@ -90,13 +90,24 @@ _CLOSE = timedelta(days=10)  # Q0 is the quarter of the present less this
 
 
 class SteppedClock:
-    """The past's clock: set to each step's moment in turn."""
+    """The past's clock: set to each step's moment in turn, never back (the journal
+    would record a step set back at the time of the step before it)."""
 
     def __init__(self, at: datetime) -> None:
-        self.at = at
+        self._at = at
+
+    @property
+    def at(self) -> datetime:
+        return self._at
+
+    @at.setter
+    def at(self, moment: datetime) -> None:
+        if moment < self._at:
+            raise ValueError(f"the demo's past steps back: {moment} before {self._at}")
+        self._at = moment
 
     def __call__(self) -> datetime:
-        return self.at
+        return self._at
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,11 +233,11 @@ class _Past:
         periods: dict[str, int] = {}
         for name, begins in (("p1", p1), ("p2", p2)):
             periods[name] = self.open(name, begins, mixes[name])
-            self.at(begins + 45 * _DAY + _HOUR)
-            run_due(ledger, self.clock.at)
             if name == "p2":  # P1 is harvested as P2 starts
                 self.harvest("p1", periods["p1"], p2, settle_all=True)
                 self.work(periods["p2"], p2)
+            self.at(begins + 45 * _DAY + _HOUR)
+            run_due(ledger, self.clock.at)
         self.harvest("p2", periods["p2"], q0, settle_all=False)
 
     def open(self, name: str, begins: datetime, mixes: dict[str, dict[str, int]]) -> int:

@@ -8,6 +8,7 @@ outputs find nothing wrong."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,8 +19,10 @@ from api.app import create_app
 from api.demo import DEMO_ASSET_ID, DEMO_MEMBERS, run_demo
 from api.demo_outputs import BUYOUT_INSTALLMENTS, BUYOUT_UNITS, DEMO_KINDS, OPERATOR_SHARE_BP
 from api.settings import Settings
+from ledger.core import EntryKind
 from ledger.db.engine import read_connection
 from ledger.db.schema import OutputEntitlement, table
+from ledger.journal.entries import entry_by_key, load_entries
 from ledger.journal.reads import digest
 from ledger.journal.verify import verify
 from ledger.journal.write import Ledger
@@ -183,3 +186,29 @@ def test_verify_names_an_entitlement_changed_behind_the_ledger(sqlite_engine: En
     assert any(where in p and "entitlements sum to" in p for p in problems), problems
     assert any(row.holder in p and "settled" in p for p in problems), problems
     assert any(row.holder in p and "settlements say" in p for p in problems), problems
+
+
+def test_the_past_is_recorded_when_it_happened(sqlite_engine: Engine) -> None:
+    # Each step of the past is journaled at its own moment, in order: the harvest of a
+    # quarter three days into the next, its deliveries two days later, the installment
+    # paid 45 days into the quarter (an hour after it fell due).
+    run_demo(Ledger(sqlite_engine, clock=MovableClock()))
+    with read_connection(sqlite_engine) as conn:
+        at = {
+            name: entry.recorded_at
+            for name in ("period:p2", "production:p1", "sell-back:p1", "production:p2")
+            if (entry := entry_by_key(conn, f"demo:outputs:{name}")) is not None
+        }
+        paid = [e for e in load_entries(conn, list(range(1, digest(conn).seq + 1)))
+                if e.kind == EntryKind.BUYOUT_SETTLE]  # fmt: skip
+    p2 = datetime(2026, 7, 1, tzinfo=UTC)  # the demo's present is 2027-01-01
+    assert at == {
+        "period:p2": p2 - timedelta(days=21),
+        "production:p1": p2 + timedelta(days=3),
+        "sell-back:p1": p2 + timedelta(days=5),
+        "production:p2": datetime(2026, 10, 4, tzinfo=UTC),
+    }
+    assert [e.recorded_at for e in paid[:2]] == [
+        datetime(2026, 5, 16, 1, tzinfo=UTC),
+        datetime(2026, 8, 15, 1, tzinfo=UTC),
+    ]
