@@ -29,14 +29,14 @@ from sqlalchemy import Connection, bindparam, func, select
 
 from ledger.core import AccountKey, validate_asset_id
 from ledger.core.accounts import EXTERNAL_PREFIX, member_holder, units_of
-from ledger.core.errors import NotFound
+from ledger.core.errors import NotFound, Refused
 from ledger.core.timestamps import format_time, ms_of
 from ledger.db.schema import Account, Balance, JournalPosting, MarketLease, table
 from ledger.journal.reads import account_state, cap_table_of, digest, seq_at
 from ledger.registry.address import validate_address
 from ledger.registry.assets import get_asset
 
-__all__ = ["HolderRights", "RightsTable", "holder_rights", "rights_table"]
+__all__ = ["HolderRights", "RightsTable", "check_record_time", "holder_rights", "rights_table"]
 
 _leases = table(MarketLease)
 _accounts = table(Account)
@@ -144,6 +144,14 @@ def _registered_by(conn: Connection, asset_id: str, seq: int, at: datetime) -> i
             registered_seq=str(registered_seq),
         )
     return asset.total_units
+
+
+def check_record_time(conn: Connection, asset_id: str, record_at: datetime, now: datetime) -> None:
+    """Refuse a record time (a period's, a proposal's) at which ``asset_id`` was not yet
+    registered: nobody had rights then, so nothing read at it could ever be decided
+    (``Refused(record_before_asset)``). A record time still to come is not checked."""
+    if record_at < now and seq_at(conn, record_at) < get_asset(conn, asset_id).registered_seq:
+        raise Refused("record_before_asset", f"{asset_id} was registered after the record time")
 
 
 def rights_table(conn: Connection, asset_id: str, at: datetime) -> RightsTable:

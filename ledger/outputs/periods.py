@@ -26,6 +26,7 @@ from ledger.db.schema import OutputPeriod, table
 from ledger.journal.write import Ledger
 from ledger.outputs.operators import count_output_kinds, operator_of
 from ledger.registry.assets import get_asset
+from ledger.rights import check_record_time
 
 __all__ = [
     "PERIODS_PAGE_MAX",
@@ -109,7 +110,9 @@ def open_period(
     ``period_ends_before_start``, ``period_too_long``, ``record_after_deadline``
     (``InvalidInput``); an asset unknown or without an operator (as ``operator_of``:
     ``unknown_asset``, ``no_operator_terms``, ``project_not_funded``); a request deadline
-    not ahead of the ledger's clock (``Refused(request_deadline_passed)``) or more than
+    not ahead of the ledger's clock (``Refused(request_deadline_passed)``); a record time
+    before the asset was registered (``Refused(record_before_asset)``: nobody had rights
+    then, so the period could never be produced); a deadline more than
     ``PERIOD_AHEAD_MAX_DAYS`` ahead (``Refused(period_too_far)``); an asset without output
     kinds (``Refused(no_output_kinds)``) or with ``PERIODS_PER_ASSET_MAX`` periods
     (``Refused(too_many_periods)``); a name the asset has used
@@ -143,6 +146,7 @@ def open_period(
                     "period_too_far",
                     f"the request deadline must be within {PERIOD_AHEAD_MAX_DAYS} days of now",
                 )
+            check_record_time(tx.conn, asset_id, utc.record_at, now)
             if count_output_kinds(tx.conn, asset_id) == 0:
                 raise Refused(
                     "no_output_kinds", f"{asset_id} has no output kinds: define one first"

@@ -31,12 +31,11 @@ from ledger.core.errors import Forbidden, InvalidInput, NotFound, Refused
 from ledger.core.tally import BP_WHOLE
 from ledger.core.timestamps import parse_time, to_utc
 from ledger.db.schema import VoteBallot, VoteProposal, table
-from ledger.journal.reads import seq_at
 from ledger.journal.write import Ledger
 from ledger.outputs.periods import get_period
 from ledger.registry.address import validate_address
 from ledger.registry.assets import get_asset
-from ledger.rights import holder_rights
+from ledger.rights import check_record_time, holder_rights
 
 __all__ = [
     "BALLOTS_PAGE_MAX",
@@ -210,7 +209,7 @@ def propose(
     with ledger.write() as tx:
 
         def write(seq: int) -> None:
-            asset = get_asset(tx.conn, asset_id)
+            get_asset(tx.conn, asset_id)  # an unknown asset: 404 before anything else
             if checked.period_id is not None:
                 period = get_period(tx.conn, checked.period_id)
                 if period.asset_id != asset_id:
@@ -225,13 +224,7 @@ def propose(
                     "deadline_too_far",
                     f"the deadline must be within {DEADLINE_AHEAD_MAX_DAYS} days of now",
                 )
-            if (
-                checked.record_at < now
-                and seq_at(tx.conn, checked.record_at) < asset.registered_seq
-            ):
-                raise Refused(
-                    "record_before_asset", f"{asset_id} was registered after the record time"
-                )
+            check_record_time(tx.conn, asset_id, checked.record_at, now)
             tx.conn.execute(
                 insert(_proposals).values(
                     id=seq,

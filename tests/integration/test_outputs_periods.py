@@ -22,6 +22,7 @@ from ledger.outputs.operators import (
     set_output_terms,
 )
 from ledger.outputs.periods import PeriodState, PeriodTimes, get_period, list_periods, open_period
+from ledger.registry.assets import get_asset
 
 from .network import build_network
 from .outputs_world import (
@@ -246,8 +247,20 @@ def test_period_times_are_checked(ledger: Ledger) -> None:
         "unknown_asset",
         lambda: open_period(ledger, GREENHOUSE, "p", times(now, now + day), key="z", actor=ANN),
     )
-    # A record time in the past is allowed (rights as they stood then), a deadline ahead.
+    # A record time before the asset was registered: nobody had rights then, so such a
+    # period could never be requested for nor produced.
+    with read_connection(ledger.engine) as conn:
+        (registered,) = load_entries(conn, [get_asset(conn, ASSET).registered_seq])
+    before = registered.recorded_at - timedelta(microseconds=1)
+    refused(
+        ledger,
+        Refused,
+        "record_before_asset",
+        lambda: open_period(ledger, ASSET, "early", times(before, now + day), key="e", actor=ANN),
+    )
+    # A record time in the past is allowed (rights as they stood then), a deadline ahead:
+    # from the asset's registration on (an hour before now was before it here).
     past = open_period(
-        ledger, ASSET, "back", times(now - timedelta(hours=1), now + day), key="ok", actor=ANN
+        ledger, ASSET, "back", times(registered.recorded_at, now + day), key="ok", actor=ANN
     )
     assert past.times.record_at < now
