@@ -309,7 +309,13 @@ def _journal(conn: Connection, args: argparse.Namespace) -> int:
 
 
 def _run_limit(text: str) -> int:
-    if not (text.isascii() and text.isdigit() and 1 <= int(text[:8]) <= RUN_BATCH_MAX):
+    # At most as many digits as the maximum: a long run of digits is not parsed at all.
+    if not (
+        text.isascii()
+        and text.isdigit()
+        and len(text) <= len(str(RUN_BATCH_MAX))
+        and 1 <= int(text) <= RUN_BATCH_MAX
+    ):
         raise InvalidInput(
             "limit_malformed", f"--limit must be a whole number in 1..{RUN_BATCH_MAX}"
         )
