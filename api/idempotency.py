@@ -8,7 +8,8 @@ entry (sign-in, API keys, photos) runs through ``once``, which keeps its answer 
 ``ledger.idempotency`` (claimed before the action, sealed when it carries a secret).
 Outputs and buy-outs do both: their entries are keyed, and their answers, which show
 state later entries change (what is outstanding, a plan's installments), are kept with
-``once`` so that a repeat gets the first answer, not the state as it stands by then.
+``once`` so that a repeat gets the first answer, not the state as it stands by then
+(``keyed_once`` does both).
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import BaseModel
+
 from ledger.core.limits import IDEMPOTENCY_KEY_LEN_MAX
 from ledger.idempotency import Answer, answer_once
 from ledger.journal.write import Ledger
 
-__all__ = ["ledger_key", "once"]
+__all__ = ["keyed_once", "ledger_key", "once"]
 
 
 def ledger_key(scope: str, key: str) -> str:
@@ -55,3 +58,24 @@ def once(
         secret=secret,
     )
     return answer.status, answer.body
+
+
+def keyed_once(
+    ledger: Ledger,
+    *,
+    area: str,
+    caller: str,
+    key: str,
+    request: Any,
+    status: int,
+    run: Callable[[str], BaseModel],
+) -> dict[str, Any]:
+    """For a POST whose entries are keyed and whose answer shows state later entries
+    change (outputs, buy-outs): ``run`` is given the caller's journal key
+    (``ledger_key``) and its answer kept under the caller's ``key`` in ``area``
+    (``once``), so a repeat gets the first answer. The answer as JSON."""
+
+    def act() -> tuple[int, dict[str, Any]]:
+        return status, run(ledger_key(caller, key)).model_dump(mode="json")
+
+    return once(ledger, scope=f"{area}:{caller}", key=key, request=request, run=act)[1]

@@ -13,12 +13,13 @@ seller cancels (403 ``not_party``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
 from api.deps import Caller, IdempotencyKey, LedgerDep
-from api.idempotency import ledger_key, once
+from api.idempotency import keyed_once
 from api.problems import PROBLEM_RESPONSES
 from api.schemas.buyouts import BuyoutIn, BuyoutOut, buyout_out
 from api.schemas.common import PAGE_SIZE_DEFAULT, AssetId, Page
@@ -41,13 +42,19 @@ CursorQuery = Annotated[
 LimitQuery = Annotated[int, Query(ge=1, le=BUYOUT_PAGE_MAX)]
 
 
-def _scope(caller_address: str) -> str:
-    return f"buyouts:{caller_address}"
-
-
-def _plan_view(ledger: Ledger, plan_id: int) -> dict[str, Any]:
-    with read_connection(ledger.engine) as conn:
-        return buyout_out(get_plan(conn, plan_id)).model_dump(mode="json")
+def _once(
+    ledger: Ledger,
+    caller: str,
+    key: str,
+    request: Any,
+    status: int,
+    run: Callable[[str], BuyoutOut],
+) -> BuyoutOut:
+    return BuyoutOut.model_validate(
+        keyed_once(
+            ledger, area="buyouts", caller=caller, key=key, request=request, status=status, run=run
+        )
+    )
 
 
 @router.post("/buyouts", response_model=BuyoutOut, status_code=201)
@@ -66,15 +73,12 @@ def propose(body: BuyoutIn, caller: Caller, ledger: LedgerDep, key: IdempotencyK
         ),
     )
 
-    def run() -> tuple[int, dict[str, Any]]:
-        made = propose_plan(
-            ledger, caller.address, terms, key=ledger_key(caller.address, key), actor=caller.address
+    def run(scoped: str) -> BuyoutOut:
+        return buyout_out(
+            propose_plan(ledger, caller.address, terms, key=scoped, actor=caller.address)
         )
-        return 201, buyout_out(made).model_dump(mode="json")
 
-    request = {"propose": body.model_dump(mode="json")}
-    _, answer = once(ledger, scope=_scope(caller.address), key=key, request=request, run=run)
-    return BuyoutOut.model_validate(answer)
+    return _once(ledger, caller.address, key, {"propose": body.model_dump(mode="json")}, 201, run)
 
 
 @router.post("/buyouts/{plan_id}/accept", response_model=BuyoutOut)
@@ -85,14 +89,12 @@ def accept(plan_id: PlanPath, caller: Caller, ledger: LedgerDep, key: Idempotenc
     ``already_accepted``; 422 ``plan_not_proposed``, ``insufficient_units`` (no longer
     available), ``units_leased_out`` (the hold would leave units leased out uncovered)."""
 
-    def run() -> tuple[int, dict[str, Any]]:
-        scoped = ledger_key(caller.address, key)
-        accept_plan(ledger, plan_id, seller=caller.address, key=scoped, actor=caller.address)
-        return 200, _plan_view(ledger, plan_id)
+    def run(scoped: str) -> BuyoutOut:
+        return buyout_out(
+            accept_plan(ledger, plan_id, seller=caller.address, key=scoped, actor=caller.address)
+        )
 
-    request = {"accept": plan_id}
-    _, answer = once(ledger, scope=_scope(caller.address), key=key, request=request, run=run)
-    return BuyoutOut.model_validate(answer)
+    return _once(ledger, caller.address, key, {"accept": plan_id}, 200, run)
 
 
 @router.post("/buyouts/{plan_id}/cancel", response_model=BuyoutOut)
@@ -101,14 +103,12 @@ def cancel(plan_id: PlanPath, caller: Caller, ledger: LedgerDep, key: Idempotenc
     ``not_party``), releasing every hold placed; 422 ``plan_active`` once it is active or
     completed, ``plan_cancelled`` if it is already."""
 
-    def run() -> tuple[int, dict[str, Any]]:
-        scoped = ledger_key(caller.address, key)
-        cancel_plan(ledger, plan_id, by=caller.address, key=scoped, actor=caller.address)
-        return 200, _plan_view(ledger, plan_id)
+    def run(scoped: str) -> BuyoutOut:
+        return buyout_out(
+            cancel_plan(ledger, plan_id, by=caller.address, key=scoped, actor=caller.address)
+        )
 
-    request = {"cancel": plan_id}
-    _, answer = once(ledger, scope=_scope(caller.address), key=key, request=request, run=run)
-    return BuyoutOut.model_validate(answer)
+    return _once(ledger, caller.address, key, {"cancel": plan_id}, 200, run)
 
 
 @router.get("/buyouts", response_model=Page[BuyoutOut])

@@ -22,7 +22,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
 from api.deps import Caller, IdempotencyKey, LedgerDep
-from api.idempotency import ledger_key, once
+from api.idempotency import keyed_once
 from api.policy import require_admin, require_asset_operator, require_output_operator
 from api.problems import PROBLEM_RESPONSES
 from api.schemas.common import PAGE_SIZE_DEFAULT, Page, amount_text
@@ -98,13 +98,15 @@ def _once(
     status: int,
     run: Callable[[str], BaseModel],
 ) -> dict[str, Any]:
-    """``run(ledger key)``'s answer, kept under the caller's ``key`` for ``request``."""
-
-    def act() -> tuple[int, dict[str, Any]]:
-        return status, run(ledger_key(caller_address, key)).model_dump(mode="json")
-
-    _, answer = once(ledger, scope=f"outputs:{caller_address}", key=key, request=request, run=act)
-    return answer
+    return keyed_once(
+        ledger,
+        area="outputs",
+        caller=caller_address,
+        key=key,
+        request=request,
+        status=status,
+        run=run,
+    )
 
 
 def _operator_of(ledger: Ledger, period_id: int) -> str:
