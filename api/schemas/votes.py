@@ -190,6 +190,7 @@ class ParticipationRowOut(BaseModel):
     request for the period, votes on the period's proposals, work logged in it."""
 
     member: str
+    owned_units: int
     rights_units: int
     requested: bool
     votes: int
@@ -288,6 +289,7 @@ def work_log_out(log: WorkLogRecord) -> WorkLogOut:
 def _row_out(row: MemberParticipation) -> ParticipationRowOut:
     return ParticipationRowOut(
         member=row.member,
+        owned_units=row.owned_units,
         rights_units=row.rights_units,
         requested=row.requested,
         votes=row.votes,

@@ -100,9 +100,12 @@ class WorkLogRecord:
 
 @dataclass(frozen=True, slots=True)
 class MemberParticipation:
-    """What one member with rights at a period's record time did in it."""
+    """What one member who owned units or had rights at a period's record time did in
+    it (an owner who leased all its units out has none of the rights, and is still an
+    owner)."""
 
     member: str
+    owned_units: int
     rights_units: int
     requested: bool  # it has an output request for the period
     votes: int  # its counted votes on the period's proposals
@@ -267,24 +270,25 @@ def participation_report(
     after_member: str | None = None,
     limit: int = 50,
 ) -> ParticipationReport:
-    """Who took part in period ``period_id``: each member with rights in its asset at the
-    period's record time (``ledger.rights``; as they stand at ``now`` while the record
-    time is still to come), whether it has an output request for the period, how many of
-    the period's proposals it voted on, and the minutes of work logged for it in the
-    period by task. Rows by member address, at most ``limit``
+    """Who took part in period ``period_id``: each member who owned units of its asset
+    or had rights in them at the period's record time (``ledger.rights``; as they stand
+    at ``now`` while the record time is still to come), whether it has an output request
+    for the period, how many of the period's proposals it voted on, and the minutes of
+    work logged for it in the period by task. Rows by member address, at most ``limit``
     (1..``PARTICIPATION_PAGE_MAX``), after ``after_member`` if given, only those who did
-    (or did not) take part if ``took_part`` is given. Members who did something but had
-    no rights at the record time are not rows: the report is about owners. Read it in
+    (or did not) take part if ``took_part`` is given. Members who did something but
+    neither owned nor had rights at the record time are not rows: the report is about
+    owners (and those who lease their rights in). Read it in
     one snapshot (``read_connection``); ``NotFound(unknown_period)``."""
     if not 1 <= limit <= PARTICIPATION_PAGE_MAX:
         raise InvalidInput("page_size", f"limit must be within 1..{PARTICIPATION_PAGE_MAX}")
     period = get_period(conn, period_id)
     record_at = period.times.record_at
-    rights: dict[str, int] = {}
+    members: dict[str, tuple[int, int]] = {}  # member -> (owned, rights)
     for row in rights_table(conn, period.asset_id, record_at).rows:
         holder = parse_holder(row.holder)
-        if holder.kind is HolderKind.MEMBER and row.rights > 0:
-            rights[holder.name] = row.rights
+        if holder.kind is HolderKind.MEMBER and (row.owned > 0 or row.rights > 0):
+            members[holder.name] = (row.owned, row.rights)
     requested = set(
         conn.execute(
             select(_requests.c.holder).where(_requests.c.period_id == period_id).distinct()
@@ -310,13 +314,14 @@ def participation_report(
     rows = [
         MemberParticipation(
             member=member,
+            owned_units=owned,
             rights_units=units,
             requested=member in requested,
             votes=int(votes.get(member, 0)),
             work_by_task=tuple(work.get(member, ())),
             work_minutes=sum(m for _, m in work.get(member, ())),
         )
-        for member, units in sorted(rights.items())
+        for member, (owned, units) in sorted(members.items())
     ]
     active = sum(1 for r in rows if r.took_part)
     chosen = [

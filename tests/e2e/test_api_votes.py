@@ -246,8 +246,8 @@ def test_the_operator_logs_work_and_members_read_who_took_part(world: VotesWorld
     )  # fmt: skip
     rows = {r["member"]: r for r in report["items"]}
     assert rows[CAT.address] == {
-        "member": CAT.address, "rights_units": 100_000, "requested": False, "votes": 0,
-        "work_minutes": 135, "took_part": True,
+        "member": CAT.address, "owned_units": 100_000, "rights_units": 100_000,
+        "requested": False, "votes": 0, "work_minutes": 135, "took_part": True,
         "work_by_task": [{"task": "harvest", "minutes": 90}, {"task": "pruning", "minutes": 45}],
     }  # fmt: skip
     assert (rows[ANN.address]["votes"], rows[BOB.address]["requested"]) == (1, True)

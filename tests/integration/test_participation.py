@@ -35,12 +35,15 @@ from ledger.outputs.participation import (
 from ledger.outputs.periods import PeriodRecord
 from ledger.outputs.requests import submit_request
 from ledger.registry.assets import register_asset
+from ledger.registry.members import register_member
 
-from .network import ANN, BOB, CAT, DAN
+from .network import ANN, ASSET, BOB, CAT, DAN
+from .test_market_engine import BUY, SELL, Market, market
 from .test_votes import (
     DEADLINE,
     EVE,
     NOWHERE,
+    Q1,
     RECORD,
     SMALL,
     a_period,
@@ -49,6 +52,8 @@ from .test_votes import (
     small_world,
     vote,
 )
+
+__all__ = ["market"]  # the fixture, shared with the trading tests
 
 START = datetime(2027, 1, 1, tzinfo=UTC)  # the period runs 90 days from here
 WORKED = RECORD + timedelta(hours=2)
@@ -110,10 +115,12 @@ def test_the_report_names_who_took_part_how_and_who_did_not(
     assert (found.period_id, found.asset_id) == (period.id, SMALL)
     assert (found.members, found.took_part, found.took_no_part) == (4, 3, 1)
     assert {r.member: r for r in found.rows} == {
-        ANN: MemberParticipation(ANN, 4_000, False, 1, (), 0),
-        BOB: MemberParticipation(BOB, 3_000, True, 0, (), 0),
-        CAT: MemberParticipation(CAT, 2_000, False, 0, (("harvest", 150), ("pruning", 30)), 180),
-        DAN: MemberParticipation(DAN, 1_000, False, 0, (), 0),
+        ANN: MemberParticipation(ANN, 4_000, 4_000, False, 1, (), 0),
+        BOB: MemberParticipation(BOB, 3_000, 3_000, True, 0, (), 0),
+        CAT: MemberParticipation(
+            CAT, 2_000, 2_000, False, 0, (("harvest", 150), ("pruning", 30)), 180
+        ),
+        DAN: MemberParticipation(DAN, 1_000, 1_000, False, 0, (), 0),
     }
     assert [r.member for r in found.rows] == sorted((ANN, BOB, CAT, DAN))
     assert [r.took_part for r in found.rows] == [r.member != DAN for r in found.rows]
@@ -179,3 +186,26 @@ def test_every_refused_work_log_changes_nothing(ledger: Ledger, period: PeriodRe
     widest = work(ledger, period, "wide", task="h" * 32, minutes=44_640, worked_on=START,
                   note="n" * 200)  # fmt: skip
     assert (widest.task, widest.minutes, widest.worked_on) == ("h" * 32, 44_640, START)
+
+
+def test_an_owner_who_leased_all_out_is_still_named(market: Market) -> None:
+    # ANN leases all her 500,000 units to DAN over Q1 (the record time falls in it): she
+    # has no rights then, but is an owner who took no part; DAN, who owns nothing, had
+    # the rights and asked for his mix.
+    ledger = market.ledger
+    register_member(ledger, EVE, "individual", "Eve", key="eve", actor="t")  # operates it
+    period = a_period(ledger, ASSET)
+    market.place(ANN, SELL, 1, 500_000, term=Q1)
+    market.place(DAN, BUY, 1, 500_000, term=Q1)
+    at(ledger, RECORD + timedelta(hours=1))
+    submit_request(ledger, period.id, DAN, {"tomato": 10_000}, key="dan", actor=DAN)
+    rows = {r.member: r for r in report(ledger, period).rows}
+    assert (rows[ANN].owned_units, rows[ANN].rights_units, rows[ANN].took_part) == (
+        500_000, 0, False,
+    )  # fmt: skip
+    assert (rows[DAN].owned_units, rows[DAN].rights_units, rows[DAN].took_part) == (
+        0, 500_000, True,
+    )  # fmt: skip
+    assert [r.member for r in report(ledger, period, took_part=False).rows] == sorted(
+        [ANN, BOB, CAT]
+    )
