@@ -28,7 +28,7 @@ from typing import NamedTuple
 from sqlalchemy import Connection, bindparam, func, select
 
 from ledger.core import AccountKey, validate_asset_id
-from ledger.core.accounts import EXTERNAL_PREFIX, member_holder, units_of
+from ledger.core.accounts import EXTERNAL_PREFIX, member_holder, pool_holder, units_of
 from ledger.core.errors import NotFound, Refused
 from ledger.core.timestamps import format_time, ms_of
 from ledger.db.schema import Account, Balance, JournalPosting, MarketLease, table
@@ -36,7 +36,14 @@ from ledger.journal.reads import account_state, cap_table_of, digest, seq_at
 from ledger.registry.address import validate_address
 from ledger.registry.assets import get_asset
 
-__all__ = ["HolderRights", "RightsTable", "check_record_time", "holder_rights", "rights_table"]
+__all__ = [
+    "HolderRights",
+    "RightsTable",
+    "check_record_time",
+    "holder_rights",
+    "members_rights",
+    "rights_table",
+]
 
 _leases = table(MarketLease)
 _accounts = table(Account)
@@ -225,6 +232,18 @@ def _owned_before(conn: Connection, asset_id: str, seq: int) -> dict[str, int]:
     ):
         owned[holder] = owned.get(holder, 0) - amount
     return {holder: units for holder, units in owned.items() if units}
+
+
+def members_rights(conn: Connection, asset_id: str, at: datetime) -> int:
+    """The rights of every member together in ``asset_id``'s units at ``at``: the asset's
+    ``total_units`` less what its unissued pool held then (a lease moves rights between
+    members only, and the pool never leases), read without the table. Errors as
+    ``rights_table``."""
+    validate_asset_id(asset_id)
+    _, seq, head = _point(conn, at)
+    total_units = _registered_by(conn, asset_id, seq, at)
+    pool = AccountKey(pool_holder(asset_id), units_of(asset_id))
+    return total_units - account_state(conn, pool, as_of_seq=None if seq == head else seq).balance
 
 
 def holder_rights(

@@ -26,7 +26,7 @@ from ledger.db.schema import VoteBallot, table
 from ledger.journal.entries import load_entries
 from ledger.journal.reads import JOURNAL_PAGE_MAX, cap_table_of, digest, journal_page, seq_at
 from ledger.outputs.votes import BallotRecord, Proposal, ballot_of, proposal_of
-from ledger.rights import holder_rights, rights_table
+from ledger.rights import holder_rights, members_rights
 
 __all__ = ["eligible_weight", "journal_ballots", "journal_proposal", "proposal_result", "recount"]
 
@@ -35,12 +35,10 @@ _ballots = table(VoteBallot)
 
 def eligible_weight(conn: Connection, asset_id: str, record_at: datetime) -> int:
     """The rights of every member in ``asset_id`` at ``record_at`` (the unissued pool
-    does not vote): as they stand now, while the record time is still to come."""
-    return sum(
-        row.rights
-        for row in rights_table(conn, asset_id, record_at).rows
-        if parse_holder(row.holder).kind is HolderKind.MEMBER
-    )
+    does not vote): as they stand now, while the record time is still to come. One
+    balance read (``ledger.rights.members_rights``), not the whole rights table: every
+    read of a proposal's result asks for it."""
+    return members_rights(conn, asset_id, record_at)
 
 
 def proposal_result(conn: Connection, proposal: Proposal, now: datetime) -> VoteResult:

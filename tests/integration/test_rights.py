@@ -31,7 +31,7 @@ from ledger.db.engine import read_connection
 from ledger.journal.entries import load_entries
 from ledger.journal.reads import cap_table_of, digest
 from ledger.registry.assets import issue_units, register_asset
-from ledger.rights import HolderRights, RightsTable, holder_rights, rights_table
+from ledger.rights import HolderRights, RightsTable, holder_rights, members_rights, rights_table
 from market.engine.lease_terms import next_terms, term_span
 from market.engine.rows import LeaseRow, TradeRow
 
@@ -58,6 +58,8 @@ def rights_at(m: Market, at: int | datetime, asset: str = ASSET) -> dict[str, in
     with read_connection(m.ledger.engine) as conn:
         table = rights_table(conn, asset, moment)
         assert sum(r.rights for r in table.rows) == table.total_units
+        members = sum(r.rights for r in table.rows if r.holder != pool_holder(asset))
+        assert members_rights(conn, asset, moment) == members  # read without the table
         for row in table.rows:
             if row.holder.startswith("member:"):
                 address = row.holder.removeprefix("member:")
