@@ -5,6 +5,9 @@
 - No entitlement was settled beyond itself: delivered + waived + sold back never exceeds
   what it entitled to, and none of them is negative.
 - The settlements recorded against each entitlement add up to its counters.
+- Each produced period's entitlement rows are the ones its ``output.produce`` entry
+  hashed (``entitlements_sha256``): a row changed, moved or dropped behind the ledger
+  is found even when the sums still agree.
 
 Each check is one grouped query over the tables; a problem is named by period, kind and
 holder so it can be found.
@@ -16,10 +19,19 @@ from collections import defaultdict
 
 from sqlalchemy import Connection, func, select
 
-from ledger.db.schema import OutputEntitlement, OutputProduction, OutputSettlement, table
+from ledger.db.schema import (
+    OutputEntitlement,
+    OutputPeriod,
+    OutputProduction,
+    OutputSettlement,
+    table,
+)
+from ledger.journal.entries import load_entries
+from ledger.outputs.production import entitlements_digest
 
 __all__ = ["audit_outputs"]
 
+_periods = table(OutputPeriod)
 _production = table(OutputProduction)
 _entitlements = table(OutputEntitlement)
 _settlements = table(OutputSettlement)
@@ -98,4 +110,35 @@ def audit_outputs(conn: Connection) -> list[str]:
                 )
     for key in settled.keys() - seen:
         problems.append(f"outputs: period {key[0]} {key[1]} {key[2]}: settled, never entitled")
+    problems.extend(_hashed_as_journaled(conn))
+    return problems
+
+
+def _hashed_as_journaled(conn: Connection) -> list[str]:
+    """Each produced period whose entitlement rows do not hash to what its entry says:
+    the rows ordered as production made them (by kind, then holder, in Python's order
+    of strings, not the database's collation)."""
+    produced = dict(
+        conn.execute(
+            select(_periods.c.id, _periods.c.produced_seq).where(
+                _periods.c.produced_seq.is_not(None)
+            )
+        ).all()
+    )
+    entries = {e.seq: e for e in load_entries(conn, sorted(produced.values()))}
+    problems = []
+    for period_id, seq in sorted(produced.items()):
+        rows = sorted(
+            (kind, holder, int(entitled))
+            for kind, holder, entitled in conn.execute(
+                select(
+                    _entitlements.c.kind, _entitlements.c.holder, _entitlements.c.entitled
+                ).where(_entitlements.c.period_id == period_id)
+            )
+        )
+        found = entitlements_digest([(holder, kind, entitled) for kind, holder, entitled in rows])
+        if found != entries[seq].payload.get("entitlements_sha256"):
+            problems.append(
+                f"outputs: period {period_id}: its entitlements are not those entry {seq} hashed"
+            )
     return problems

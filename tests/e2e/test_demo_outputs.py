@@ -21,7 +21,7 @@ from api.demo_outputs import BUYOUT_INSTALLMENTS, BUYOUT_UNITS, DEMO_KINDS, OPER
 from api.settings import Settings
 from ledger.core import EntryKind
 from ledger.db.engine import read_connection
-from ledger.db.schema import OutputEntitlement, table
+from ledger.db.schema import OutputEntitlement, OutputPeriod, table
 from ledger.journal.entries import entry_by_key, load_entries
 from ledger.journal.reads import digest
 from ledger.journal.verify import verify
@@ -212,3 +212,38 @@ def test_the_past_is_recorded_when_it_happened(sqlite_engine: Engine) -> None:
         datetime(2026, 5, 16, 1, tzinfo=UTC),
         datetime(2026, 8, 15, 1, tzinfo=UTC),
     ]
+
+
+def test_verify_finds_entitlements_moved_between_holders(sqlite_engine: Engine) -> None:
+    # A unit moved from one holder's entitlement to another's keeps every sum: only the
+    # production entry's hash of the rows can tell.
+    run_demo(Ledger(sqlite_engine, clock=MovableClock()))
+    rows = table(OutputEntitlement)
+    with sqlite_engine.begin() as conn:
+        first, second = conn.execute(
+            select(rows).where(rows.c.entitled > 0, rows.c.delivered == 0, rows.c.waived == 0,
+                               rows.c.sold_back == 0).order_by(*rows.primary_key).limit(2)
+        ).all()  # fmt: skip
+        assert (first.period_id, first.kind) == (second.period_id, second.kind)
+        for row, change in ((first, -1), (second, 1)):
+            conn.execute(
+                update(rows)
+                .where(rows.c.period_id == row.period_id, rows.c.kind == row.kind)
+                .where(rows.c.holder == row.holder)
+                .values(entitled=row.entitled + change)
+            )
+    with read_connection(sqlite_engine) as conn:
+        problems = audit_outputs(conn)
+    assert problems == [
+        f"outputs: period {first.period_id}: its entitlements are not those entry"
+        f" {_produced_seq(sqlite_engine, first.period_id)} hashed"
+    ]
+
+
+def _produced_seq(engine: Engine, period_id: int) -> int:
+    periods = table(OutputPeriod)
+    with engine.connect() as conn:
+        found: int = conn.execute(
+            select(periods.c.produced_seq).where(periods.c.id == period_id)
+        ).scalar_one()
+    return found
