@@ -82,7 +82,7 @@ from ledger.outputs.reports import (
     period_settlements,
 )
 from ledger.outputs.requests import plan_of, submit_request
-from ledger.outputs.settlements import deliver, sell_back, waive
+from ledger.outputs.settlements import SettlementRecord, deliver, sell_back, waive
 
 router = APIRouter(prefix="/v1", tags=["outputs"], responses=PROBLEM_RESPONSES)
 AssetPath = Annotated[str, Path(min_length=1, max_length=32, description="the asset's id")]
@@ -294,23 +294,10 @@ def post_delivery(
     """Record a delivery to a holder (the asset's operator). 422 ``beyond_entitlement``,
     ``period_not_produced``; 404 ``no_entitlement``."""
     require_output_operator(caller, _operator_of(ledger, period_id))
-
-    def run(scoped: str) -> SettlementOut:
-        return settlement_out(
-            deliver(
-                ledger,
-                period_id,
-                body.holder,
-                body.kind,
-                body.quantity,
-                body.note,
-                key=scoped,
-                actor=caller.address,
-            )
-        )
-
-    request = {"deliver": [period_id, body.model_dump(mode="json")]}
-    return SettlementOut.model_validate(_once(ledger, caller.address, key, request, 201, run))
+    return _settled(ledger, caller.address, key, "deliver", period_id, body, lambda scoped: deliver(
+        ledger, period_id, body.holder, body.kind, body.quantity, body.note, key=scoped,
+        actor=caller.address,
+    ))  # fmt: skip
 
 
 @router.post("/periods/{period_id}/waivers", response_model=SettlementOut, status_code=201)
@@ -323,22 +310,10 @@ def post_waiver(
 ) -> SettlementOut:
     """Give up part of your own entitlement. 422 ``beyond_entitlement``; 404
     ``no_entitlement``."""
-
-    def run(scoped: str) -> SettlementOut:
-        return settlement_out(
-            waive(
-                ledger,
-                period_id,
-                caller.address,
-                body.kind,
-                body.quantity,
-                key=scoped,
-                actor=caller.address,
-            )
-        )
-
-    request = {"waive": [period_id, body.model_dump(mode="json")]}
-    return SettlementOut.model_validate(_once(ledger, caller.address, key, request, 201, run))
+    return _settled(ledger, caller.address, key, "waive", period_id, body, lambda scoped: waive(
+        ledger, period_id, caller.address, body.kind, body.quantity, key=scoped,
+        actor=caller.address,
+    ))  # fmt: skip
 
 
 @router.post("/periods/{period_id}/sell-backs", response_model=SettlementOut, status_code=201)
@@ -352,22 +327,29 @@ def post_sell_back(
     """Sell part of your own entitlement back to the operator at its buy-back price, the
     cash in the same entry. 422 ``no_buyback``, ``sell_back_to_self``,
     ``insufficient_funds``, ``beyond_entitlement``."""
+    return _settled(ledger, caller.address, key, "sell_back", period_id, body, lambda scoped: (
+        sell_back(ledger, period_id, caller.address, body.kind, body.quantity, key=scoped,
+                  actor=caller.address)
+    ))  # fmt: skip
+
+
+def _settled(
+    ledger: Ledger,
+    caller: str,
+    key: str,
+    action: str,
+    period_id: int,
+    body: BaseModel,
+    settle: Callable[[str], SettlementRecord],
+) -> SettlementOut:
+    """A delivery, waiver or sell-back (``settle``, given the journal key), its answer
+    kept under the caller's ``key``."""
+    request = {action: [period_id, body.model_dump(mode="json")]}
 
     def run(scoped: str) -> SettlementOut:
-        return settlement_out(
-            sell_back(
-                ledger,
-                period_id,
-                caller.address,
-                body.kind,
-                body.quantity,
-                key=scoped,
-                actor=caller.address,
-            )
-        )
+        return settlement_out(settle(scoped))
 
-    request = {"sell_back": [period_id, body.model_dump(mode="json")]}
-    return SettlementOut.model_validate(_once(ledger, caller.address, key, request, 201, run))
+    return SettlementOut.model_validate(_once(ledger, caller, key, request, 201, run))
 
 
 # -- reports ------------------------------------------------------------------------------
