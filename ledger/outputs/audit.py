@@ -5,6 +5,8 @@
 - No entitlement was settled beyond itself: delivered + waived + sold back never exceeds
   what it entitled to, and none of them is negative.
 - The settlements recorded against each entitlement add up to its counters.
+- Each buy-out seller's hold holds exactly the units of its installments still to
+  settle (scheduled or missed) under a plan not cancelled, and nothing once none is.
 - Each produced period's entitlement rows are the ones its ``output.produce`` entry
   hashed (``entitlements_sha256``): a row changed, moved or dropped behind the ledger
   is found even when the sums still agree.
@@ -20,6 +22,10 @@ from collections import defaultdict
 from sqlalchemy import Connection, func, select
 
 from ledger.db.schema import (
+    BuyoutInstallment,
+    BuyoutPlan,
+    BuyoutSeller,
+    Hold,
     OutputEntitlement,
     OutputPeriod,
     OutputProduction,
@@ -27,10 +33,17 @@ from ledger.db.schema import (
     table,
 )
 from ledger.journal.entries import load_entries
+from ledger.outputs.buyout_records import InstallmentState, PlanState
 from ledger.outputs.production import entitlements_digest
 
 __all__ = ["audit_outputs"]
 
+_plans = table(BuyoutPlan)
+_sellers = table(BuyoutSeller)
+_installments = table(BuyoutInstallment)
+_holds = table(Hold)
+_STILL_DUE = (InstallmentState.SCHEDULED.value, InstallmentState.MISSED.value)
+_CANCELLED = PlanState.CANCELLED.value
 _periods = table(OutputPeriod)
 _production = table(OutputProduction)
 _entitlements = table(OutputEntitlement)
@@ -110,8 +123,43 @@ def audit_outputs(conn: Connection) -> list[str]:
                 )
     for key in settled.keys() - seen:
         problems.append(f"outputs: period {key[0]} {key[1]} {key[2]}: settled, never entitled")
+    problems.extend(_buyout_holds(conn))
     problems.extend(_hashed_as_journaled(conn))
     return problems
+
+
+def _buyout_holds(conn: Connection) -> list[str]:
+    """Each accepted seller's hold against what it has left to deliver."""
+    left = (
+        select(
+            _sellers.c.hold_id,
+            func.coalesce(func.sum(_installments.c.units), 0).label("units"),
+        )
+        .join(_plans, _plans.c.id == _sellers.c.plan_id)
+        .outerjoin(
+            _installments,
+            (_installments.c.plan_id == _sellers.c.plan_id)
+            & (_installments.c.seller == _sellers.c.seller)
+            & _installments.c.state.in_(_STILL_DUE),
+        )
+        .where(_sellers.c.hold_id.is_not(None), _plans.c.state != _CANCELLED)
+        .group_by(_sellers.c.hold_id)
+    )
+    wanted = {hold_id: int(units) for hold_id, units in conn.execute(left)}
+    held = {
+        hold_id: int(remaining)
+        for hold_id, remaining in conn.execute(
+            select(_holds.c.id, _holds.c.remaining)
+            .join(_sellers, _sellers.c.hold_id == _holds.c.id)
+            .where(_holds.c.closed_seq.is_(None))
+        )
+    }
+    return [
+        f"buy-outs: hold {hold_id} holds {held.get(hold_id, 0)} units,"
+        f" its seller has {wanted.get(hold_id, 0)} left to deliver"
+        for hold_id in sorted(wanted.keys() | held.keys())
+        if wanted.get(hold_id, 0) != held.get(hold_id, 0)
+    ]
 
 
 def _hashed_as_journaled(conn: Connection) -> list[str]:

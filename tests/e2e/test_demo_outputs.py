@@ -21,7 +21,7 @@ from api.demo_outputs import BUYOUT_INSTALLMENTS, BUYOUT_UNITS, DEMO_KINDS, OPER
 from api.settings import Settings
 from ledger.core import EntryKind
 from ledger.db.engine import read_connection
-from ledger.db.schema import OutputEntitlement, OutputPeriod, table
+from ledger.db.schema import Hold, OutputEntitlement, OutputPeriod, table
 from ledger.journal.entries import entry_by_key, load_entries
 from ledger.journal.reads import digest
 from ledger.journal.verify import verify
@@ -247,3 +247,17 @@ def _produced_seq(engine: Engine, period_id: int) -> int:
             select(periods.c.produced_seq).where(periods.c.id == period_id)
         ).scalar_one()
     return found
+
+
+def test_verify_finds_a_buy_out_hold_changed_behind_the_ledger(sqlite_engine: Engine) -> None:
+    run_demo(Ledger(sqlite_engine, clock=MovableClock()))
+    holds = table(Hold)
+    with sqlite_engine.begin() as conn:
+        (hold_id,) = conn.execute(
+            select(holds.c.id).where(holds.c.id.like("buyout:%"), holds.c.closed_seq.is_(None))
+        ).one()
+        conn.execute(update(holds).where(holds.c.id == hold_id).values(remaining="49999"))
+    with read_connection(sqlite_engine) as conn:
+        assert audit_outputs(conn) == [
+            f"buy-outs: hold {hold_id} holds 49999 units, its seller has 50000 left to deliver"
+        ]

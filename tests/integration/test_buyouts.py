@@ -27,6 +27,7 @@ from ledger.journal.reads import account_state, digest
 from ledger.journal.verify import verify
 from ledger.journal.write import Ledger
 from ledger.money import deposit
+from ledger.outputs.audit import audit_outputs
 from ledger.outputs.buyout_clock import RETRIES_MAX, RETRY_INTERVAL, Outcome, run_due
 from ledger.outputs.buyout_records import (
     InstallmentState,
@@ -147,6 +148,7 @@ def assert_consistent(ledger: Ledger) -> None:
                 if left:
                     wanted[s.hold_id] = left
         assert holds == wanted
+        assert audit_outputs(conn) == []  # what dpn verify checks of the same
 
 
 extra_cash = 0  # cash deposited by a test beyond the network's
