@@ -63,7 +63,6 @@ from market.engine.lease_reads import (
     book_leases,
     lease_books,
     member_leases,
-    order_leases,
 )
 from market.engine.lease_terms import next_terms, term_key
 from market.engine.reads import member_orders, order_outcome
@@ -182,8 +181,7 @@ def my_lease_order(order_id: OrderPath, caller: Caller, ledger: LedgerDep) -> Le
     included)."""
     with read_connection(ledger.engine) as conn:
         found = order_outcome(conn, order_id, owner=caller.address, lease=True)
-        leases = order_leases(conn, order_id)
-    return lease_order_out(found.order, leases)
+    return lease_order_out(found.order, found.leases)
 
 
 @router.get("/leases", response_model=Page[MyLeaseOut])

@@ -52,18 +52,17 @@ def order_outcome(
         raise NotFound("unknown_order", f"no {kind} {order_id}")
     if owner is not None and order.owner != owner:
         raise Forbidden("not_your_order", f"order {order_id} is another member's")
+    if order.term:  # a lease order matches leases, never trades
+        from market.engine.lease_reads import order_leases  # it reads market data's books
+
+        return Outcome(order, [], leases=order_leases(conn, order_id))
     trades = conn.execute(
         select(*_TRADE_COLUMNS)
         .where(or_(_trades.c.taker_order_id == order_id, _trades.c.maker_order_id == order_id))
         .order_by(_trades.c.id)
         .limit(ORDER_TRADES_SHOWN_MAX)
     )
-    leases = []
-    if order.term:
-        from market.engine.lease_reads import order_leases  # it reads market data's books
-
-        leases = order_leases(conn, order_id)
-    return Outcome(order, [TradeRow(*t) for t in trades], leases=leases)
+    return Outcome(order, [TradeRow(*t) for t in trades])
 
 
 def member_orders(
