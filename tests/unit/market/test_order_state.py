@@ -49,4 +49,4 @@ def test_finished_orders_are_remembered_newest_first_up_to_the_limit(
         state.finish(order)
     assert state.orders == {}
     assert state.open_by_owner == {}
-    assert state.finished == {2: ("0x2", "filled"), 3: ("0x3", "filled")}
+    assert state.finished == {2: ("0x2", "filled", ""), 3: ("0x3", "filled", "")}
