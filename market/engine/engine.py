@@ -470,12 +470,13 @@ class MarketEngine:
         ``unknown_order``, as a fresh one would)."""
         from market.engine.reads import order_outcome  # reads import the engine's rows
 
+        kind: bool | None = None  # a lease order (True), a trading order (False), either
         if isinstance(request, OrderRequest):
-            lease: bool | None = bool(request.term)
-        else:
-            lease = getattr(request, "lease", None)
+            kind = bool(request.term)
+        elif isinstance(request, CancelRequest | AmendRequest):
+            kind = request.lease
         with read_connection(self.ledger.engine, snapshot=False) as conn:
-            outcome = order_outcome(conn, order_id, lease=lease)
+            outcome = order_outcome(conn, order_id, lease=kind)
         outcome.replayed = True
         return outcome
 
