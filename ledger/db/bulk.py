@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql
 
 from ledger.db.types import Amount
 
-__all__ = ["PG_ARRAY_ROWS_MAX", "bulk_insert", "pg_array"]
+__all__ = ["PG_ARRAY_ROWS_MAX", "bulk_insert", "pg_array", "pg_array_insert_sql"]
 
 PG_ARRAY_ROWS_MAX: Final = 256
 """Up to this many rows, PostgreSQL gets one ``INSERT ... SELECT FROM unnest(...)`` with
@@ -37,7 +37,7 @@ def bulk_insert(
         driver = conn.connection.driver_connection
         cursor = driver.cursor()  # type: ignore[union-attr]
         if len(rows) <= PG_ARRAY_ROWS_MAX or driver.pgconn.pipeline_status:  # type: ignore[union-attr]
-            sql = _pg_array_insert(target, tuple(columns))
+            sql = pg_array_insert_sql(target, tuple(columns))
             for start in range(0, len(rows), PG_ARRAY_ROWS_MAX):
                 part = rows[start : start + PG_ARRAY_ROWS_MAX]
                 cursor.execute(sql, [pg_array(column) for column in zip(*part, strict=True)])
@@ -85,7 +85,10 @@ def pg_array(values: Iterable[object]) -> str:
 
 
 @cache
-def _pg_array_insert(target: Table, columns: tuple[str, ...]) -> str:
+def pg_array_insert_sql(target: Table, columns: tuple[str, ...]) -> str:
+    """PostgreSQL's ``INSERT`` of rows given as one array a column (``pg_array`` of each
+    column's values, in ``columns`` order): ``bulk_insert``'s statement, which a caller
+    may extend (``ON CONFLICT ...``)."""
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
     casts = ", ".join(f"%s::{target.c[name].type.compile(dialect=dialect)}[]" for name in columns)
     return f"INSERT INTO {target.name} ({', '.join(columns)}) SELECT * FROM unnest({casts})"

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, delete, insert, select
 from ledger.core import validate_asset_id
 from ledger.core.accounts import currency_of
 from ledger.core.errors import NotFound, Refused
-from ledger.db.bulk import bulk_insert
+from ledger.db.bulk import bulk_insert, pg_array, pg_array_insert_sql
 from ledger.db.params import (
     pg_int_array,
     pg_nullable_int_array,
@@ -150,9 +150,7 @@ _CANDLE_COLUMNS = (
 _CANDLE_CHANGING = (
     "high_minor", "low_minor", "close_minor", "volume_units", "notional_minor", "trades",
 )  # fmt: skip
-_PG_CANDLES_UPSERT = (
-    f"INSERT INTO market_candles ({', '.join(_CANDLE_COLUMNS)})"
-    f" VALUES ({', '.join(['%s'] * len(_CANDLE_COLUMNS))})"
+_PG_CANDLES_MERGE = (
     " ON CONFLICT (asset_id, currency, interval_s, bucket_ms) DO UPDATE SET"
     " high_minor = GREATEST(market_candles.high_minor, excluded.high_minor),"
     " low_minor = LEAST(market_candles.low_minor, excluded.low_minor),"
@@ -416,8 +414,13 @@ class MarketRows:
                     c[5] += value
                     c[6] += 1
         conn = self.conn
-        if conn.dialect.name == "postgresql":  # merged by the database: nothing read
-            conn.exec_driver_sql(_PG_CANDLES_UPSERT, [(*k, *c) for k, c in merged.items()])
+        if conn.dialect.name == "postgresql":
+            # Merged by the database, nothing read: one statement over arrays for every
+            # interval's candle (an ``executemany`` was a statement a candle, four or
+            # more a batch with trades). Each key comes once, as ON CONFLICT requires.
+            sql = pg_array_insert_sql(_candles, _CANDLE_COLUMNS) + _PG_CANDLES_MERGE
+            columns = zip(*[(*k, *c) for k, c in merged.items()], strict=True)
+            conn.exec_driver_sql(sql, tuple(pg_array(column) for column in columns))
             return
         mark = "?"
         keys = list(merged)
