@@ -33,7 +33,7 @@ from ledger.journal.reads import JOURNAL_PAGE_MAX, cap_table, digest, journal_pa
 from ledger.journal.verify import VerifyReport, verify
 from ledger.journal.write import Ledger, system_clock
 from ledger.outputs.audit import audit_outputs
-from ledger.outputs.buyout_clock import RUN_BATCH_MAX, Outcome, run_due
+from ledger.outputs.buyout_clock import RUN_BATCH_MAX, Outcome, Refusal, run_due
 from ledger.registry.assets import get_asset
 from market.engine.audit import audit_market
 
@@ -325,8 +325,15 @@ def _run_limit(text: str) -> int:
 def _buyouts_run(engine: Engine, limit: int) -> int:
     """Settle the buy-out installments due at the clock now (the server does so by
     itself; this is for a ledger served by none, or to settle at once): one line for
-    each installment paid, missed or defaulted, then a summary."""
-    done = run_due(Ledger(engine), system_clock(), limit=limit)
+    each installment paid, missed or defaulted, one on stderr for each the ledger
+    refused (which stays due), then a summary; exit 1 if any was refused."""
+    refusals: list[Refusal] = []
+    done = run_due(Ledger(engine), system_clock(), limit=limit, on_refused=refusals.append)
+    for r in refusals:
+        print(
+            f"plan {r.plan_id} installment {r.number}: refused ({r.code}: {r.message})",
+            file=sys.stderr,
+        )
     for s in done:
         then = "" if s.next_attempt_at is None else f", next {format_time(s.next_attempt_at)}"
         print(
@@ -336,9 +343,9 @@ def _buyouts_run(engine: Engine, limit: int) -> int:
     count = {o: sum(1 for s in done if s.outcome is o) for o in Outcome}
     print(
         f"buy-outs: {count[Outcome.PAID]} paid, {count[Outcome.MISSED]} missed,"
-        f" {count[Outcome.DEFAULTED]} defaulted"
+        f" {count[Outcome.DEFAULTED]} defaulted, {len(refusals)} refused"
     )
-    return 0
+    return 1 if refusals else 0
 
 
 def _serve(host: str, port: int, workers: int, database: str | None) -> int:

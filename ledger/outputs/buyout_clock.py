@@ -22,12 +22,19 @@ and is decided under the journal's write lock after reading the installment agai
 two runs at once (every server worker runs the clock), a run repeated, or a run after
 one killed half-way never settle or miss an installment twice; an attempt whose entry
 committed also committed its row. A run with nothing due writes nothing.
+
+An attempt the ledger refuses (its entry breaks a rule: say, a seller's hold no longer
+covers the installment, which only a damaged database can bring about) writes nothing
+and leaves the installment due; the run reports it (a ``Refusal``) and goes on with the
+next, so one such installment cannot keep every later one from settling. A database
+that fails stops the run.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -36,7 +43,7 @@ from sqlalchemy import ColumnElement, Connection, and_, or_, select, update
 
 from ledger.core import AccountKey, EntryDraft, EntryKind, HoldChange, HoldOp, Posting
 from ledger.core.accounts import currency_of, member_holder, units_of
-from ledger.core.errors import LedgerError
+from ledger.core.errors import LedgerError, Unavailable
 from ledger.core.timestamps import format_time, to_utc
 from ledger.db.engine import read_connection
 from ledger.journal.reads import account_state
@@ -57,6 +64,7 @@ __all__ = [
     "BuyoutClock",
     "ClockStatus",
     "Outcome",
+    "Refusal",
     "Settled",
     "due_installments",
     "run_due",
@@ -93,6 +101,26 @@ class Settled:
     next_attempt_at: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """An attempt the ledger refused: it wrote nothing, and the installment stays due."""
+
+    plan_id: int
+    number: int
+    code: str
+    message: str
+
+
+def _log_refusal(refusal: Refusal) -> None:
+    log.warning(
+        "buy-out plan %d installment %d refused: %s: %s",
+        refusal.plan_id,
+        refusal.number,
+        refusal.code,
+        refusal.message,
+    )
+
+
 _DUE_ORDER = (installments.c.next_attempt_at, installments.c.plan_id, installments.c.number)
 
 
@@ -116,17 +144,31 @@ def due_installments(conn: Connection, now: datetime, limit: int) -> list[tuple[
     return [(r.plan_id, r.number) for r in conn.execute(query)]
 
 
-def run_due(ledger: Ledger, now: datetime, *, limit: int = RUN_BATCH_MAX) -> list[Settled]:
+def run_due(
+    ledger: Ledger,
+    now: datetime,
+    *,
+    limit: int = RUN_BATCH_MAX,
+    on_refused: Callable[[Refusal], None] = _log_refusal,
+) -> list[Settled]:
     """Settle, miss or default every installment due at ``now`` (at most ``limit``),
     oldest first, each in its own transaction (see the module's docstring); what
     happened to each, in that order. Installments another run took meanwhile are
-    skipped. Raises what the database raises (an attempt that failed wrote nothing)."""
+    skipped; an attempt the ledger refuses goes to ``on_refused`` (by default, a warning
+    in the log) and the run goes on. Raises ``Unavailable`` when the database fails (an
+    attempt that failed wrote nothing)."""
     now = to_utc(now)
     with read_connection(ledger.engine, snapshot=False) as conn:  # one statement
         found = due_installments(conn, now, limit)
     done: list[Settled] = []
     for plan_id, number in found:
-        settled = _attempt(ledger, plan_id, number, now)
+        try:
+            settled = _attempt(ledger, plan_id, number, now)
+        except Unavailable:
+            raise
+        except LedgerError as refused:
+            on_refused(Refusal(plan_id, number, refused.code, refused.message))
+            continue
         if settled is not None:
             done.append(settled)
     return done
@@ -270,6 +312,7 @@ class ClockStatus:
     settled: int
     missed: int
     defaulted: int
+    refused: int
 
 
 @dataclass
@@ -284,19 +327,34 @@ class BuyoutClock:
     last_run_at: datetime | None = None
     last_error: str | None = None
     counts: dict[Outcome, int] = field(default_factory=lambda: dict.fromkeys(Outcome, 0))
+    refused: int = 0
     _thread: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def tick(self) -> list[Settled]:
-        """One run at the ledger's clock now; what it did (nothing when it failed)."""
+        """One run at the ledger's clock now; what it did (nothing when it failed). An
+        installment the ledger refused is counted, and named in ``last_error``."""
         now = self.ledger.clock()
+        refusals: list[Refusal] = []
+
+        def refused(refusal: Refusal) -> None:
+            _log_refusal(refusal)
+            refusals.append(refusal)
+
         try:
-            done = run_due(self.ledger, now)
+            done = run_due(self.ledger, now, on_refused=refused)
         except LedgerError as error:
             self.last_error = f"{error.code}: {error.message}"
             log.warning("buy-out run failed: %s", self.last_error)
             return []
         self.last_run_at, self.last_error = to_utc(now), None
+        self.refused += len(refusals)
+        if refusals:
+            last = refusals[-1]
+            self.last_error = (
+                f"{len(refusals)} installment(s) refused, last plan {last.plan_id}"
+                f" installment {last.number}: {last.code}: {last.message}"
+            )
         for settled in done:
             self.counts[settled.outcome] += 1
         return done
@@ -341,4 +399,5 @@ class BuyoutClock:
             settled=self.counts[Outcome.PAID],
             missed=self.counts[Outcome.MISSED],
             defaulted=self.counts[Outcome.DEFAULTED],
+            refused=self.refused,
         )

@@ -20,13 +20,13 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from api.app import create_app
 from api.settings import Settings
 from ledger.db.engine import make_engine
 from ledger.db.migrate import upgrade
-from ledger.db.schema import BuyoutInstallment, table
+from ledger.db.schema import BuyoutInstallment, Hold, table
 from ledger.journal.write import Ledger
 from ledger.money import deposit
 from ledger.outputs.buyout_clock import BuyoutClock
@@ -318,8 +318,10 @@ def _an_hour_ago() -> Callable[[], datetime]:
     return lambda: datetime.now(UTC) - timedelta(hours=1)
 
 
-def test_dpn_buyouts_run_settles_a_due_installment(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'dpn.sqlite3'}"
+def _a_due_plan(url: str, *, held: int | None = None) -> int:
+    """A migrated SQLite database at ``url`` with one accepted plan whose one installment
+    (100 of ANN's units for 500 EUR) fell due half an hour ago; its id. ``held`` damages
+    the seller's hold to that many units (less than the installment: the ledger refuses)."""
     engine = make_engine(url)
     try:
         upgrade(engine)
@@ -335,17 +337,29 @@ def test_dpn_buyouts_run_settles_a_due_installment(tmp_path: Path) -> None:
         terms = BuyoutTerms(ASSET, "EUR", (InstallmentTerms(ANN.address, due, 100, 5),))
         plan = propose_plan(ledger, OPERATOR.address, terms, key="p", actor="t")
         accept_plan(ledger, plan.id, seller=ANN.address, key="a", actor="t")
+        if held is not None:
+            with engine.begin() as conn:
+                conn.execute(update(table(Hold)).values(remaining=held))
+        return plan.id
     finally:
         engine.dispose()
+
+
+def test_dpn_buyouts_run_settles_a_due_installment(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'dpn.sqlite3'}"
+    plan_id = _a_due_plan(url)
     bad = _dpn(url, "--limit", "0")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
     assert bad.stderr.startswith("dpn: error: limit_malformed: ")
     ran = _dpn(url)
     assert ran.returncode == 0, ran.stderr
-    assert ran.stdout.splitlines()[0].startswith(f"plan {plan.id} installment 1: paid")
-    assert ran.stdout.splitlines()[-1] == "buy-outs: 1 paid, 0 missed, 0 defaulted"
+    assert ran.stdout.splitlines()[0].startswith(f"plan {plan_id} installment 1: paid")
+    assert ran.stdout.splitlines()[-1] == "buy-outs: 1 paid, 0 missed, 0 defaulted, 0 refused"
     again = _dpn(url)
-    assert again.returncode == 0 and again.stdout == "buy-outs: 0 paid, 0 missed, 0 defaulted\n"
+    assert (
+        again.returncode == 0
+        and again.stdout == "buy-outs: 0 paid, 0 missed, 0 defaulted, 0 refused\n"
+    )
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
@@ -358,3 +372,19 @@ def test_dpn_buyouts_run_settles_a_due_installment(tmp_path: Path) -> None:
         env=os.environ | {"DPN_DATABASE_URL": url}, timeout=120,
     )  # fmt: skip
     assert verified.returncode == 0, verified.stderr
+
+
+def test_dpn_buyouts_run_reports_an_installment_the_ledger_refuses(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'dpn.sqlite3'}"
+    plan_id = _a_due_plan(url, held=10)
+    ran = _dpn(url)
+    assert ran.returncode == 1, ran.stderr
+    assert ran.stderr.startswith(f"plan {plan_id} installment 1: refused (")
+    assert ran.stdout == "buy-outs: 0 paid, 0 missed, 0 defaulted, 1 refused\n"
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(table(BuyoutInstallment).c.state)).scalars().all()
+        assert rows == ["scheduled"]  # nothing written: due again at the next run
+    finally:
+        engine.dispose()

@@ -14,13 +14,13 @@ from functools import partial
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ledger.core import AccountKey, with_check_character
 from ledger.core.accounts import currency_of, member_holder, units_of
 from ledger.core.errors import Conflict, Forbidden, InvalidInput, LedgerError, NotFound, Refused
 from ledger.core.kinds import EntryKind
-from ledger.db.schema import BuyoutInstallment, BuyoutPlan, BuyoutSeller, table
+from ledger.db.schema import BuyoutInstallment, BuyoutPlan, BuyoutSeller, Hold, table
 from ledger.funding import ProjectTerms, create_project
 from ledger.journal.entries import load_entries
 from ledger.journal.reads import account_state, digest
@@ -28,7 +28,14 @@ from ledger.journal.verify import verify
 from ledger.journal.write import Ledger
 from ledger.money import deposit
 from ledger.outputs.audit import audit_outputs
-from ledger.outputs.buyout_clock import RETRIES_MAX, RETRY_INTERVAL, Outcome, run_due
+from ledger.outputs.buyout_clock import (
+    RETRIES_MAX,
+    RETRY_INTERVAL,
+    BuyoutClock,
+    Outcome,
+    Refusal,
+    run_due,
+)
 from ledger.outputs.buyout_records import (
     InstallmentState,
     PlanRole,
@@ -283,6 +290,37 @@ def test_a_buyer_who_cannot_pay_misses_is_retried_daily_and_defaults(world: Ledg
     ]
     assert plan.state is PlanState.COMPLETED and units(ledger, ANN) == (499_000, 0)
     assert_consistent(ledger)
+
+
+def test_an_installment_the_ledger_refuses_stays_due_and_the_run_goes_on(
+    world: Ledger,
+) -> None:
+    ledger = world
+    first = propose(ledger, DAN, step(ANN, FEB, 1_000, 1))
+    second = propose(ledger, DAN, step(BOB, FEB, 2_000, 1))
+    accept(ledger, first, ANN)
+    accept(ledger, second, BOB)
+    # A damaged database: ANN's buy-out hold no longer covers her installment, so the
+    # ledger refuses its settlement (the units it would consume are not held).
+    with ledger.engine.begin() as conn:
+        hold_id = conn.execute(
+            select(table(BuyoutSeller).c.hold_id).where(table(BuyoutSeller).c.plan_id == first)
+        ).scalar_one()
+        conn.execute(update(table(Hold)).where(table(Hold).c.id == hold_id).values(remaining=10))
+    refusals: list[Refusal] = []
+    (paid,) = run_due(ledger, FEB, on_refused=refusals.append)  # the first does not stall it
+    assert (paid.plan_id, paid.outcome) == (second, Outcome.PAID)
+    assert [(r.plan_id, r.number) for r in refusals] == [(first, 1)]
+    assert refusals[0].code
+    (still,) = plan_of(ledger, first).installments
+    assert (still.state, still.attempts) == (InstallmentState.SCHEDULED, 0)  # nothing written
+    assert units(ledger, DAN) == (2_000, 0)
+    # The server's clock counts it and names it on /readyz, and tries it again each tick.
+    clock = BuyoutClock(Ledger(ledger.engine, clock=lambda: FEB))
+    assert clock.tick() == []
+    status = clock.status()
+    assert status.refused == 1 and status.settled == 0
+    assert status.last_error is not None and f"plan {first} installment 1" in status.last_error
 
 
 def test_a_missed_installment_is_paid_when_the_buyer_has_the_cash_at_a_retry(
