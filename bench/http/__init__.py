@@ -23,8 +23,11 @@ asyncio event loop, one keep-alive connection per client, requests prebuilt as b
 responses parsed only as far as status and length. The client's own CPU time per phase
 is reported (``client_cpu_share``: client CPU seconds per wall second) so its cost is
 visible next to the figures, and so is the server's (``server_cpu_ms_per_request``: CPU
-of the supervisor and workers per answer, from ``/proc``; PostgreSQL's own CPU is not in
-it), which stays meaningful on a busy machine where throughput does not. Prints JSON.
+of the supervisor, workers and market engine per answer, from ``/proc``; PostgreSQL's
+own CPU is not in it), which stays meaningful on a busy machine where throughput does
+not; ``cpu_ms_per_request_by_process`` splits the CPU per answer by process (the
+workers, the market engine, the supervisor, every PostgreSQL process, the clients) and
+adds it up (``all``): 2 cores give at most ``2000 / all`` answers a second. Prints JSON.
 Run: ``python -m bench.http --json`` or ``dpn bench http --json``.
 """
 

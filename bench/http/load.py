@@ -122,11 +122,14 @@ async def _client(
             connection[1].close()
 
 
-def _group_cpu_s(pgid: int) -> float | None:
-    """CPU seconds (user + system) used so far by the live processes of a process group:
-    the server's supervisor and workers. Linux ``/proc`` only; None elsewhere."""
+def _cpu_by_process(pgid: int) -> dict[str, float] | None:
+    """CPU seconds (user + system) used so far by the live processes of the server's
+    process group, summed by name (``dpn-worker``, ``dpn-market``, the supervisor's
+    ``python``), and by every PostgreSQL process on the machine (``postgres``: the
+    server's backends, and whatever else the database does meanwhile). Linux ``/proc``
+    only; None elsewhere."""
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
+    totals: dict[str, float] = {}
     try:
         entries = [e for e in os.listdir("/proc") if e.isdigit()]
     except OSError:
@@ -134,12 +137,18 @@ def _group_cpu_s(pgid: int) -> float | None:
     for entry in entries:
         try:
             with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
+                head, tail = stat.read().rsplit(")", 1)
         except OSError:
             continue  # gone meanwhile
-        if int(fields[2]) == pgid:  # fields[0] is the state, field 5 of stat(5)
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / ticks
+        comm, fields = head.split("(", 1)[1], tail.split()  # fields[0]: field 3 of stat(5)
+        if int(fields[2]) == pgid:
+            key = comm
+        elif comm.startswith("postgres"):
+            key = "postgres"
+        else:
+            continue
+        totals[key] = totals.get(key, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return totals
 
 
 def _percentile_ms(sorted_s: Sequence[float], q: float) -> float | None:
@@ -159,10 +168,10 @@ async def phase(
     tally = Tally()
     start = time.perf_counter()
     measure_from, until = start + warmup_s, start + warmup_s + duration_s
-    cpu_before, server_cpu_before = time.process_time(), _group_cpu_s(pgid)
+    cpu_before, server_before = time.process_time(), _cpu_by_process(pgid)
     await asyncio.gather(*(_client(port, r, ok, measure_from, until, tally) for r in requests))
     client_cpu_s = time.process_time() - cpu_before
-    server_cpu_after = _group_cpu_s(pgid)
+    server_after = _cpu_by_process(pgid)
     wall_s = time.perf_counter() - start
     done = sorted(tally.latencies_s)
     result: dict[str, Any] = {
@@ -174,11 +183,16 @@ async def phase(
         "errors": tally.errors,
         "client_cpu_share": round(client_cpu_s / wall_s, 2),
     }
-    if server_cpu_before is not None and server_cpu_after is not None and tally.answered:
-        # Over the whole phase, warm-up included: CPU the server spent per answer.
-        spent_s = server_cpu_after - server_cpu_before
-        result["server_cpu_ms_per_request"] = round(spent_s * 1000 / tally.answered, 3)
-        result["server_cpu_share"] = round(spent_s / wall_s, 2)
+    if server_before is not None and server_after is not None and tally.answered:
+        # Over the whole phase, warm-up included: CPU spent per answer, by process.
+        spent = {k: v - server_before.get(k, 0.0) for k, v in server_after.items()}
+        server_s = sum(v for k, v in spent.items() if k != "postgres")
+        result["server_cpu_ms_per_request"] = round(server_s * 1000 / tally.answered, 3)
+        result["server_cpu_share"] = round(server_s / wall_s, 2)
+        by_process = {k: round(v * 1000 / tally.answered, 3) for k, v in sorted(spent.items())}
+        by_process["client"] = round(client_cpu_s * 1000 / tally.answered, 3)
+        by_process["all"] = round(sum(by_process.values()), 3)
+        result["cpu_ms_per_request_by_process"] = by_process
     if ok == 201:
         result["refused_insufficient_funds"] = tally.refused
     if tally.error_samples:
