@@ -24,7 +24,13 @@ PG_ARRAY_ROWS_MAX: Final = 256
 a column a parameter; beyond it, ``COPY``. COPY takes two round trips (the statement,
 then the data and its end) and more of the driver's Python per call: the market engine
 writes a dozen small tables a batch, and with 16 orders a batch the round trips were
-most of its time. For thousands of rows COPY's rows, written in C, win."""
+most of its time. For thousands of rows COPY's rows, written in C, win.
+
+The ``INSERT`` is a server-side prepared statement (per connection, at its first use):
+PostgreSQL then parses and analyses it once, not at every batch. Under the HTTP order
+load that was a quarter of the server's CPU per batch (``log_parser_stats`` and its
+kin), and preparing cut PostgreSQL's CPU per order by 13 %. It reads no rows, so no
+generic plan can go stale (``ledger.db.engine.make_engine``)."""
 
 
 def bulk_insert(
@@ -40,7 +46,9 @@ def bulk_insert(
             sql = pg_array_insert_sql(target, tuple(columns))
             for start in range(0, len(rows), PG_ARRAY_ROWS_MAX):
                 part = rows[start : start + PG_ARRAY_ROWS_MAX]
-                cursor.execute(sql, [pg_array(column) for column in zip(*part, strict=True)])
+                cursor.execute(
+                    sql, [pg_array(column) for column in zip(*part, strict=True)], prepare=True
+                )
             return
         with cursor.copy(f"COPY {target.name} ({', '.join(columns)}) FROM STDIN") as copy:
             for row in rows:

@@ -39,6 +39,7 @@ SQLITE_WAL_CHECKPOINT_PAGES = 10_000  # about 40 MB of WAL (default 1,000 pages)
 SQLITE_WAL_SIZE_LIMIT_BYTES = 64 * 2**20
 PG_POOL_SIZE = 16
 _WRITE = "dpn_write"
+_PREPARE_ONLY_WHEN_ASKED = 2**31  # psycopg prepares nothing, even when asked, under None
 
 
 def database_url() -> str:
@@ -51,10 +52,12 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     url = url or database_url()
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        # No server-side prepared statements: a generic plan made while the journal was
-        # small keeps scanning it whole once it is large (seen with ``= ANY(array)``).
+        # Server-side prepared statements only where a call asks for one (``bulk_insert``'s
+        # INSERTs over arrays): a threshold never reached prepares nothing by itself. A
+        # generic plan made while the journal was small keeps scanning it whole once it
+        # is large (seen with ``= ANY(array)``); an INSERT from arrays has no such plan.
         connect_args = kwargs.setdefault("connect_args", {})
-        connect_args.setdefault("prepare_threshold", None)
+        connect_args.setdefault("prepare_threshold", _PREPARE_ONLY_WHEN_ASKED)
         # Enough pooled connections for a worker's threads: a connection beyond the pool
         # is closed when returned, and opening one costs the server a new backend.
         kwargs.setdefault("pool_size", PG_POOL_SIZE)

@@ -73,3 +73,19 @@ def test_array_text_refuses_what_it_cannot_spell() -> None:
         pg_array([datetime(2027, 1, 1)])
     with pytest.raises(TypeError, match="float"):
         pg_array([1.5])
+
+
+def test_only_the_array_insert_is_a_prepared_statement_on_postgresql(
+    postgres_engine: Engine,
+) -> None:
+    # Parsed once a connection, not at every batch; nothing else is prepared, however
+    # often it runs (a generic plan of a read could go stale as the journal grows).
+    with postgres_engine.begin() as conn:
+        for n in range(3):
+            bulk_insert(conn, _orders, COLUMNS, [_row(2 * n), _row(2 * n + 1)])
+        for _ in range(10):
+            conn.execute(select(_orders.c.id).where(_orders.c.id == 1)).all()
+        prepared = conn.exec_driver_sql("SELECT statement FROM pg_prepared_statements").all()
+    (statement,) = [p.statement for p in prepared]
+    assert statement.startswith(f"INSERT INTO market_orders ({', '.join(COLUMNS)}) SELECT")
+    assert len(_stored(postgres_engine)) == 6
