@@ -150,18 +150,22 @@ def run_due(
     *,
     limit: int = RUN_BATCH_MAX,
     on_refused: Callable[[Refusal], None] = _log_refusal,
+    stopping: threading.Event | None = None,
 ) -> list[Settled]:
     """Settle, miss or default every installment due at ``now`` (at most ``limit``),
     oldest first, each in its own transaction (see the module's docstring); what
     happened to each, in that order. Installments another run took meanwhile are
     skipped; an attempt the ledger refuses goes to ``on_refused`` (by default, a warning
     in the log) and the run goes on. Raises ``Unavailable`` when the database fails (an
-    attempt that failed wrote nothing)."""
+    attempt that failed wrote nothing). Once ``stopping`` is set the run ends before its
+    next attempt: what it settled stays settled, and the next run takes the rest."""
     now = to_utc(now)
     with read_connection(ledger.engine, snapshot=False) as conn:  # one statement
         found = due_installments(conn, now, limit)
     done: list[Settled] = []
     for plan_id, number in found:
+        if stopping is not None and stopping.is_set():
+            break
         try:
             settled = _attempt(ledger, plan_id, number, now)
         except Unavailable:
@@ -331,9 +335,11 @@ class BuyoutClock:
     _thread: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
-    def tick(self) -> list[Settled]:
+    def tick(self, stopping: threading.Event | None = None) -> list[Settled]:
         """One run at the ledger's clock now; what it did (nothing when it failed). An
-        installment the ledger refused is counted, and named in ``last_error``."""
+        installment the ledger refused is counted, and named in ``last_error``. The run
+        ends early once ``stopping`` is set (``stop``: a worker shutting down does not
+        wait for up to ``RUN_BATCH_MAX`` attempts)."""
         now = self.ledger.clock()
         refusals: list[Refusal] = []
 
@@ -342,7 +348,7 @@ class BuyoutClock:
             refusals.append(refusal)
 
         try:
-            done = run_due(self.ledger, now, on_refused=refused)
+            done = run_due(self.ledger, now, on_refused=refused, stopping=stopping)
         except LedgerError as error:
             self.last_error = f"{error.code}: {error.message}"
             log.warning("buy-out run failed: %s", self.last_error)
@@ -362,7 +368,7 @@ class BuyoutClock:
     def _run(self, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
-                self.tick()
+                self.tick(stop)
             except Exception as error:  # a bug must not stop the clock unseen: /readyz says
                 log.exception("buy-out run failed")
                 self.last_error = f"internal_error: {type(error).__name__}"
@@ -380,7 +386,8 @@ class BuyoutClock:
         self._thread.start()
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop ticking; waits up to ``timeout_s`` for a tick under way to end."""
+        """Stop ticking; a tick under way ends after the attempt it is in, and this waits
+        up to ``timeout_s`` for that."""
         thread, self._thread = self._thread, None
         self._stop.set()
         if thread is not None:

@@ -323,6 +323,35 @@ def test_an_installment_the_ledger_refuses_stays_due_and_the_run_goes_on(
     assert status.last_error is not None and f"plan {first} installment 1" in status.last_error
 
 
+class _SetAfter(threading.Event):
+    """An event that reads as set from its ``n + 1``-th look on."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.looks_left = n
+
+    def is_set(self) -> bool:
+        self.looks_left -= 1
+        return self.looks_left < 0
+
+
+def test_a_run_asked_to_stop_ends_before_its_next_attempt(world: Ledger) -> None:
+    ledger = world
+    first = propose(ledger, DAN, step(ANN, FEB, 1_000, 1))
+    second = propose(ledger, DAN, step(BOB, FEB, 2_000, 1))
+    accept(ledger, first, ANN)
+    accept(ledger, second, BOB)
+    stopped = threading.Event()
+    stopped.set()
+    assert run_due(ledger, FEB, stopping=stopped) == []  # nothing attempted
+    (paid,) = run_due(ledger, FEB, stopping=_SetAfter(1))  # stops after the first
+    assert (paid.plan_id, paid.outcome) == (first, Outcome.PAID)
+    assert plan_of(ledger, second).installments[0].state is InstallmentState.SCHEDULED
+    (rest,) = run_due(ledger, FEB)  # the next run takes the rest
+    assert (rest.plan_id, rest.outcome) == (second, Outcome.PAID)
+    assert_consistent(ledger)
+
+
 def test_a_missed_installment_is_paid_when_the_buyer_has_the_cash_at_a_retry(
     world: Ledger,
 ) -> None:
