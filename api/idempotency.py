@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -24,7 +24,10 @@ from ledger.core.limits import IDEMPOTENCY_KEY_LEN_MAX
 from ledger.idempotency import Answer, answer_once
 from ledger.journal.write import Ledger
 
-__all__ = ["keyed_once", "ledger_key", "once"]
+__all__ = ["ModelT", "keyed_once", "ledger_key", "once"]
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 def ledger_key(scope: str, key: str) -> str:
@@ -68,14 +71,16 @@ def keyed_once(
     key: str,
     request: Any,
     status: int,
-    run: Callable[[str], BaseModel],
-) -> dict[str, Any]:
+    run: Callable[[str], ModelT],
+    answer: type[ModelT],
+) -> ModelT:
     """For a POST whose entries are keyed and whose answer shows state later entries
     change (outputs, buy-outs): ``run`` is given the caller's journal key
     (``ledger_key``) and its answer kept under the caller's ``key`` in ``area``
-    (``once``), so a repeat gets the first answer. The answer as JSON."""
+    (``once``), so a repeat gets the first answer, read back as an ``answer``."""
 
     def act() -> tuple[int, dict[str, Any]]:
         return status, run(ledger_key(caller, key)).model_dump(mode="json")
 
-    return once(ledger, scope=f"{area}:{caller}", key=key, request=request, run=act)[1]
+    kept = once(ledger, scope=f"{area}:{caller}", key=key, request=request, run=act)[1]
+    return answer.model_validate(kept)

@@ -50,11 +50,10 @@ def _once(
     status: int,
     run: Callable[[str], BuyoutOut],
 ) -> BuyoutOut:
-    return BuyoutOut.model_validate(
-        keyed_once(
-            ledger, area="buyouts", caller=caller, key=key, request=request, status=status, run=run
-        )
-    )
+    return keyed_once(
+        ledger, area="buyouts", caller=caller, key=key, request=request, status=status,
+        run=run, answer=BuyoutOut,
+    )  # fmt: skip
 
 
 @router.post("/buyouts", response_model=BuyoutOut, status_code=201)

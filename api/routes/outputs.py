@@ -22,7 +22,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 
 from api.deps import Caller, IdempotencyKey, LedgerDep
-from api.idempotency import keyed_once
+from api.idempotency import ModelT, keyed_once
 from api.policy import require_admin, require_asset_operator, require_output_operator
 from api.problems import PROBLEM_RESPONSES
 from api.schemas.common import PAGE_SIZE_DEFAULT, Page, amount_text
@@ -96,17 +96,13 @@ def _once(
     key: str,
     request: dict[str, Any],
     status: int,
-    run: Callable[[str], BaseModel],
-) -> dict[str, Any]:
+    run: Callable[[str], ModelT],
+    answer: type[ModelT],
+) -> ModelT:
     return keyed_once(
-        ledger,
-        area="outputs",
-        caller=caller_address,
-        key=key,
-        request=request,
-        status=status,
-        run=run,
-    )
+        ledger, area="outputs", caller=caller_address, key=key, request=request,
+        status=status, run=run, answer=answer,
+    )  # fmt: skip
 
 
 def _operator_of(ledger: Ledger, period_id: int) -> str:
@@ -141,7 +137,7 @@ def put_output_terms(
         return terms_out(asset_id, made)
 
     request = {"terms": [asset_id, body.model_dump(mode="json")]}
-    return OutputTermsOut.model_validate(_once(ledger, caller.address, key, request, 200, run))
+    return _once(ledger, caller.address, key, request, 200, run, OutputTermsOut)
 
 
 @router.post("/assets/{asset_id}/output-kinds", response_model=OutputKindOut, status_code=201)
@@ -166,7 +162,7 @@ def post_output_kind(
         )
 
     request = {"kind": [asset_id, body.model_dump(mode="json")]}
-    return OutputKindOut.model_validate(_once(ledger, caller.address, key, request, 201, run))
+    return _once(ledger, caller.address, key, request, 201, run, OutputKindOut)
 
 
 @router.get("/assets/{asset_id}/output-kinds", response_model=list[OutputKindOut])
@@ -195,7 +191,7 @@ def post_period(
         )
 
     request = {"period": [asset_id, body.model_dump(mode="json")]}
-    return PeriodOut.model_validate(_once(ledger, caller.address, key, request, 201, run))
+    return _once(ledger, caller.address, key, request, 201, run, PeriodOut)
 
 
 @router.get("/assets/{asset_id}/periods", response_model=Page[PeriodOut])
@@ -248,7 +244,7 @@ def put_request(
         )
 
     request = {"request": [period_id, body.model_dump(mode="json")]}
-    return RequestOut.model_validate(_once(ledger, caller.address, key, request, 200, run))
+    return _once(ledger, caller.address, key, request, 200, run, RequestOut)
 
 
 @router.get("/periods/{period_id}/plan", response_model=PlanOut)
@@ -284,7 +280,7 @@ def post_production(
         )
 
     request = {"production": [period_id, body.model_dump(mode="json")]}
-    return ProductionOut.model_validate(_once(ledger, caller.address, key, request, 201, run))
+    return _once(ledger, caller.address, key, request, 201, run, ProductionOut)
 
 
 @router.post("/periods/{period_id}/deliveries", response_model=SettlementOut, status_code=201)
@@ -349,7 +345,7 @@ def _settled(
     def run(scoped: str) -> SettlementOut:
         return settlement_out(settle(scoped))
 
-    return SettlementOut.model_validate(_once(ledger, caller, key, request, 201, run))
+    return _once(ledger, caller, key, request, 201, run, SettlementOut)
 
 
 # -- reports ------------------------------------------------------------------------------
