@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from sqlalchemy import Engine
 
 from api.deps import IDEMPOTENCY_KEY_HEADER
+from api.direct import is_json_media
 from api.docs import install_docs
 from api.principals import ChangeListener, PrincipalCache
 from api.problems import install_problem_handlers, problem_response
@@ -179,7 +180,7 @@ class RequestIdAndLimits:
             try:
                 if declared is not None and (not declared.isdigit() or int(declared) > limit):
                     overflowed = True
-                elif _is_json(headers.get(b"content-type")) and method in _METHODS_WITH_BODY:
+                elif is_json_media(headers.get(b"content-type")) and method in _METHODS_WITH_BODY:
                     # Read the whole body (held to the limit), check it, then hand the
                     # app the same bytes.
                     body = await _read_body(limited_receive)
@@ -210,17 +211,6 @@ class RequestIdAndLimits:
 
 
 _METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-def _is_json(content_type: bytes | None) -> bool:
-    """True for the bodies FastAPI decodes as JSON: ``application/json`` or
-    ``application/*+json`` (without a content type it decodes none)."""
-    if not content_type:
-        return False
-    media = content_type.split(b";", 1)[0].strip().lower()
-    return media == b"application/json" or (
-        media.startswith(b"application/") and media.endswith(b"+json")
-    )
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -20,6 +21,7 @@ from ledger.db.engine import read_connection
 from ledger.journal.write import Ledger
 
 __all__ = [
+    "DIRECT_DEPENDENCIES",
     "IDEMPOTENCY_KEY_HEADER",
     "Caller",
     "Credential",
@@ -174,3 +176,22 @@ async def idempotency_key(
 
 
 IdempotencyKey = Annotated[str, Depends(idempotency_key)]
+
+
+async def _direct_principal(request: Request) -> Principal:
+    # As FastAPI gives it: ``APIKeyHeader(auto_error=False)`` takes an empty key for none.
+    return await current_principal(request, None, request.headers.get(API_KEY_HEADER) or None)
+
+
+async def _direct_idempotency_key(request: Request) -> str:
+    return await idempotency_key(request, request.headers.get(IDEMPOTENCY_KEY_HEADER))
+
+
+DIRECT_DEPENDENCIES: dict[Callable[..., Any], Callable[[Request], Awaitable[Any]]] = {
+    current_principal: _direct_principal,
+    idempotency_key: _direct_idempotency_key,
+    _ledger: _ledger,
+    _settings: _settings,
+}
+"""How a direct route (``api.direct``) resolves each dependency it may take: from the
+request alone, as FastAPI would from the dependency's parameters."""
