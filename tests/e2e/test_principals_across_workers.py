@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import cast
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from api.app import create_app
-from api.principals import ChangeListener
+from api.principals import ChangeListener, PrincipalCache
 from api.settings import Settings
 
 from .signin import sign_in, wallet
@@ -74,3 +76,17 @@ def test_a_role_granted_on_one_worker_counts_on_the_other(
     )
     assert granted.status_code == 204, granted.text
     assert _until(lambda: two.get("/v1/verify", headers=bob).status_code == 200)
+
+
+def test_a_listener_vouches_while_connected_and_stops_once_cut_off(
+    workers: tuple[TestClient, TestClient], postgres_engine: Engine
+) -> None:
+    app = cast(FastAPI, workers[0].app)
+    listener: ChangeListener = app.state.principal_listener
+    cache: PrincipalCache = app.state.principals
+    assert _until(lambda: cache.vouched)
+    cut = listener.backend_pid
+    with postgres_engine.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": cut})
+    assert _until(lambda: not cache.vouched)  # back to principals_fresh_s
+    assert _until(lambda: cache.vouched and listener.backend_pid != cut)  # reconnected

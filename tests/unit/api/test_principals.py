@@ -83,3 +83,26 @@ def test_an_announcement_forgets_once_its_transaction_has_ended(sqlite_engine: E
         announce_principals_changed(conn)
         assert cache.get(key, NOW) == principal  # not before the commit
     assert cache.get(key, NOW) is None
+
+
+def test_a_vouched_cache_remembers_longer_and_falls_back_when_the_vouch_lapses() -> None:
+    ticks = Ticks()
+    cache = PrincipalCache(fresh_s=2.0, heard_fresh_s=60.0, monotonic=ticks)
+    key = cache.key("dpn_at_heard")
+    cache.put(key, _principal(), cache.generation)
+    for _ in range(118):  # a listener vouching every half second for 59 s
+        cache.vouch(2.0)
+        ticks.now += 0.5
+        assert cache.vouched and cache.get(key, NOW) == _principal()
+    ticks.now += 1.0
+    assert cache.vouched and cache.get(key, NOW) is None  # 60 s: stale, vouched or not
+    cache.put(key, _principal(), cache.generation)
+    ticks.now += 2.5  # the listener went silent: its last vouch lapsed
+    assert not cache.vouched and cache.get(key, NOW) is None
+    cache.put(key, _principal(), cache.generation)
+    cache.vouch(2.0)
+    ticks.now += 1.0
+    cache.unvouch()  # it lost its connection: back to two seconds at once
+    assert cache.get(key, NOW) == _principal()
+    ticks.now += 1.0
+    assert cache.get(key, NOW) is None
