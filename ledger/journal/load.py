@@ -8,9 +8,11 @@ text: building the statements through SQLAlchemy costs more than running them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Column, Connection
+from sqlalchemy.dialects import postgresql
 
 from ledger.core import AccountKey, AccountState, EntryDraft, HoldOp, HoldState, LedgerState
 from ledger.db.params import chunks, pg_int_array, pg_text_array
@@ -34,11 +36,7 @@ class LoadRows:
 
     def _stored_requests(self, keys: Sequence[str]) -> dict[str, tuple[int, str]]:
         """``(seq, request_hash)`` of those idempotency keys already in the journal."""
-        found = self._rows_by_key(
-            _entries.c.idempotency_key,
-            (_entries.c.seq, _entries.c.request_hash),
-            list(dict.fromkeys(keys)),
-        )
+        found = self._rows_by_key(*_STORED_REQUESTS, list(dict.fromkeys(keys)))
         return {key: (seq, request_hash) for key, seq, request_hash in found}
 
     def _rows_by_key(
@@ -56,15 +54,9 @@ class LoadRows:
         """
         if not values:
             return []
-        names = ", ".join(c.name for c in columns)
         if self.conn.dialect.name == "postgresql":
-            sql = (
-                f"SELECT k.v, t.* FROM unnest(%s::{key.type.compile(self.conn.dialect)}[])"
-                f" AS k(v) CROSS JOIN LATERAL (SELECT {names} FROM {key.table.name}"
-                f" WHERE {key.name} = k.v LIMIT 1) AS t"
-            )
-            array = pg_int_array(values) if key.type.python_type is int else pg_text_array(values)
-            return list(self.conn.exec_driver_sql(sql, (array,)).all())
+            return list(self.conn.exec_driver_sql(*pg_rows_by_key(key, columns, values)).all())
+        names = ", ".join(c.name for c in columns)
         rows: list[Any] = []
         for part in chunks(values):
             sql = (
@@ -119,3 +111,35 @@ class LoadRows:
         return {
             account_id: AccountKey(holder, instrument) for account_id, holder, instrument in found
         }
+
+
+_STORED_REQUESTS: tuple[Column[Any], tuple[Column[Any], ...]] = (
+    _entries.c.idempotency_key,
+    (_entries.c.seq, _entries.c.request_hash),
+)
+
+
+def pg_stored_requests(keys: Sequence[str]) -> tuple[str, tuple[str]]:
+    """PostgreSQL's statement and parameters for ``(key, seq, request_hash)`` of those
+    idempotency ``keys`` already in the journal (``_stored_requests``'s query), for a
+    caller that sends it in a pipeline."""
+    return pg_rows_by_key(*_STORED_REQUESTS, list(dict.fromkeys(keys)))
+
+
+def pg_rows_by_key(
+    key: Column[Any], columns: Sequence[Column[Any]], values: Sequence[Any]
+) -> tuple[str, tuple[str]]:
+    """PostgreSQL's statement and parameters for ``LoadRows._rows_by_key``."""
+    array = pg_int_array(values) if key.type.python_type is int else pg_text_array(values)
+    return _pg_rows_by_key_sql(key, tuple(columns)), (array,)
+
+
+@cache
+def _pg_rows_by_key_sql(key: Column[Any], columns: tuple[Column[Any], ...]) -> str:
+    names = ", ".join(c.name for c in columns)
+    array_type = key.type.compile(postgresql.dialect())  # type: ignore[no-untyped-call]
+    return (
+        f"SELECT k.v, t.* FROM unnest(%s::{array_type}[])"
+        f" AS k(v) CROSS JOIN LATERAL (SELECT {names} FROM {key.table.name}"
+        f" WHERE {key.name} = k.v LIMIT 1) AS t"
+    )

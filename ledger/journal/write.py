@@ -69,7 +69,7 @@ from ledger.db.schema import (
 )
 from ledger.journal.entries import load_entries
 from ledger.journal.group_commit import GroupCommit
-from ledger.journal.load import LoadRows
+from ledger.journal.load import LoadRows, pg_stored_requests
 from ledger.journal.store import StoreRows
 
 __all__ = [
@@ -114,11 +114,14 @@ class Ledger:
         self._group: GroupCommit[Appended] = GroupCommit(self.write)
 
     @contextmanager
-    def write(self) -> Iterator[WriteTx]:
+    def write(self, keys: Sequence[str] = ()) -> Iterator[WriteTx]:
         """A write transaction holding the journal lock; committed when the block ends.
-        The garbage collector waits while it holds the lock (see ``_collector_held``)."""
+        The garbage collector waits while it holds the lock (see ``_collector_held``).
+        ``keys``: idempotency keys the transaction will look up first
+        (``WriteTx.stored_requests``); on PostgreSQL they are read in the round trip
+        that takes the lock."""
         with write_connection(self.engine) as conn:
-            tx = WriteTx(self, conn)  # holds the journal lock from here
+            tx = WriteTx(self, conn, keys)  # holds the journal lock from here
             with _collector_held():
                 yield tx
         # Only ids of committed accounts enter the cache.
@@ -140,7 +143,7 @@ class WriteTx(LoadRows, StoreRows):
     """One write transaction on the journal. A ledger error inside it spoils it: the
     caller lets the error propagate so that the transaction rolls back."""
 
-    def __init__(self, ledger: Ledger, conn: Connection) -> None:
+    def __init__(self, ledger: Ledger, conn: Connection, keys: Sequence[str] = ()) -> None:
         self.ledger = ledger
         self.conn = conn
         self.new_account_ids: dict[AccountKey, int] = {}
@@ -151,8 +154,12 @@ class WriteTx(LoadRows, StoreRows):
         self._staged: list[tuple[Entry, str, str, _Undo | None]] = []
         self._spoiled = False
         self._stage_time: datetime | None = None  # when the staged entries are recorded
+        # The keys looked up with the lock, until this transaction stores anything.
+        self._stored_early: tuple[frozenset[str], dict[str, tuple[int, str]]] | None = None
         if conn.dialect.name == "postgresql":
-            head = _locked_head_on_postgres(conn)
+            head, stored = _locked_head_on_postgres(conn, keys)
+            if keys:
+                self._stored_early = (frozenset(keys), stored)
         else:  # BEGIN IMMEDIATE has taken the write lock already
             head = conn.execute(
                 select(_entries.c.seq, _entries.c.hash, _entries.c.recorded_at)
@@ -337,9 +344,22 @@ class WriteTx(LoadRows, StoreRows):
             self._create_accounts([e for _, e in sealed], unstored)
         return sealed
 
+    def _store(
+        self,
+        entries: Sequence[Entry],
+        request_hashes: Sequence[str],
+        payload_texts: Sequence[str] | None = None,
+    ) -> None:
+        self._stored_early = None  # the keys looked up with the lock may be stored now
+        super()._store(entries, request_hashes, payload_texts)
+
     def stored_requests(self, keys: Sequence[str]) -> dict[str, int]:
-        """The seq of each of ``keys`` already used as an idempotency key; one query.
-        A service that stages drafts looks its callers' keys up first."""
+        """The seq of each of ``keys`` already used as an idempotency key; one query,
+        or none for keys ``Ledger.write`` was given (read with the lock, and nothing
+        stored since). A service that stages drafts looks its callers' keys up first."""
+        early = self._stored_early
+        if early is not None and early[0].issuperset(keys):
+            return {key: early[1][key][0] for key in keys if key in early[1]}
         return {key: seq for key, (seq, _) in self._stored_requests(keys).items()}
 
     def stage(
@@ -565,19 +585,25 @@ _PG_LOCK = f"SELECT pg_advisory_xact_lock({_PG_JOURNAL_LOCK}, hashtext(current_s
 _PG_HEAD = "SELECT seq, hash, recorded_at FROM journal_entries ORDER BY seq DESC LIMIT 1"
 
 
-def _locked_head_on_postgres(conn: Connection) -> tuple[int, str, datetime] | None:
-    """Take the journal lock and read the head, in one round trip with the BEGIN: a
-    pipeline. The head's statement starts only once the lock is granted, so in READ
-    COMMITTED it sees every commit of the writers before."""
+def _locked_head_on_postgres(
+    conn: Connection, keys: Sequence[str]
+) -> tuple[tuple[int, str, datetime] | None, dict[str, tuple[int, str]]]:
+    """Take the journal lock and read the head, and ``(seq, request_hash)`` of those
+    idempotency ``keys`` already stored, in one round trip with the BEGIN: a pipeline.
+    The reads start only once the lock is granted, so in READ COMMITTED they see every
+    commit of the writers before."""
     driver = conn.connection.driver_connection
     if not isinstance(driver, psycopg.Connection):
         raise TypeError(f"PostgreSQL through psycopg 3 expected, not {type(driver).__name__}")
     with driver.pipeline():
-        lock, head = driver.cursor(), driver.cursor()
+        lock, head, stored = driver.cursor(), driver.cursor(), driver.cursor()
         lock.execute(_PG_LOCK)
         head.execute(_PG_HEAD)
+        if keys:
+            stored.execute(*pg_stored_requests(keys))
     row: tuple[int, str, datetime] | None = head.fetchone()
-    return row
+    found = {key: (seq, request_hash) for key, seq, request_hash in stored} if keys else {}
+    return row, found
 
 
 @dataclass(frozen=True, slots=True)

@@ -320,9 +320,10 @@ class MarketEngine:
     def _commit(self, batch: list[tuple[Request | None, Future[Answer]]]) -> None:
         results: list[Answer | LedgerError | int] = []
         try:
+            keys = [r.key for r, _ in batch if r is not None]
             with self._lock:
                 try:
-                    with self.ledger.write() as tx:
+                    with self.ledger.write(keys) as tx:  # the keys read with the lock
                         tx.resume(self._carried)
                         self._carried = None
                         state = self._current(tx.conn, tx.head_seq)
@@ -330,9 +331,7 @@ class MarketEngine:
                         session = Session(state, tx, MarketRows(tx.conn), now_ms, self.fee_bps)
                         tx.preload(_accounts_named(state, batch))
                         session.expire_due()
-                        replays = self._replays(tx.conn, tx.stored_requests(
-                            [r.key for r, _ in batch if r is not None]
-                        ), batch)  # fmt: skip
+                        replays = self._replays(tx.conn, tx.stored_requests(keys), batch)
                         seen: dict[str, tuple[Request, int | TermsSet | Entry]] = {}
                         for index, (request, _) in enumerate(batch):
                             results.append(self._one(session, request, replays, seen, index))

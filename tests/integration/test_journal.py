@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from ledger.core import AccountKey, EntryDraft, Posting, limits
@@ -221,6 +221,52 @@ def test_awkward_keys_replay_and_conflict_in_a_batch(ledger: Ledger) -> None:
         refused = tx.append_each(drafts(2))
     assert [getattr(r, "code", None) for r in refused] == ["idempotency_conflict"] * len(refused)
     assert _journal_length(ledger.engine) == length
+
+
+def test_keys_given_to_a_write_are_read_with_the_lock_until_it_stores(ledger: Ledger) -> None:
+    build_network(ledger)
+    first = transfer(
+        ledger, sender=ANN, recipient=BOB, instrument=USD, amount=1, key=AWKWARD_KEYS[0], actor="t"
+    )
+    statements: list[str] = []
+
+    def counted(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    keys = [*AWKWARD_KEYS, AWKWARD_KEYS[0]]  # a repeated key too
+    event.listen(ledger.engine, "before_cursor_execute", counted)
+    try:
+        with ledger.write(keys) as tx:
+            asked = len(statements)
+            assert tx.stored_requests(keys) == {AWKWARD_KEYS[0]: first.seq}
+            # On PostgreSQL the keys came with the lock: no statement more.
+            lookups = len(statements) - asked
+            assert lookups == (0 if ledger.engine.dialect.name == "postgresql" else 1)
+            assert tx.stored_requests([AWKWARD_KEYS[1]]) == {}
+            # A key outside those given is looked up as ever.
+            assert tx.stored_requests(["other"]) == {}
+            stored = tx.append_many([_usd_draft(AWKWARD_KEYS[1])])[0].entry
+            # Once the transaction stored something, the keys are looked up again.
+            asked = len(statements)
+            assert tx.stored_requests(keys) == {
+                AWKWARD_KEYS[0]: first.seq,
+                AWKWARD_KEYS[1]: stored.seq,
+            }
+            assert len(statements) > asked
+    finally:
+        event.remove(ledger.engine, "before_cursor_execute", counted)
+
+
+def _usd_draft(key: str) -> EntryDraft:
+    return EntryDraft(
+        kind="transfer",
+        idempotency_key=key,
+        actor="t",
+        postings=(
+            Posting(AccountKey(member_holder(ANN), USD), -1),
+            Posting(AccountKey(member_holder(BOB), USD), 1),
+        ),
+    )
 
 
 def test_postgres_array_texts_read_back_as_given(postgres_engine: Engine) -> None:
