@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request
 from sqlalchemy import Engine
 
 from api.deps import IDEMPOTENCY_KEY_HEADER
-from api.direct import is_json_media
+from api.direct import PARSED_BODY, is_json_media
 from api.docs import install_docs
 from api.principals import ChangeListener, PrincipalCache
 from api.problems import install_problem_handlers, problem_response
@@ -185,8 +185,8 @@ class RequestIdAndLimits:
                     # app the same bytes.
                     body = await _read_body(limited_receive)
                     try:
-                        if body:
-                            parse_json_input(body)
+                        if body:  # kept: a direct route reads it (``api.direct``)
+                            scope["state"][PARSED_BODY] = parse_json_input(body)
                     except InvalidInput as refused:
                         await answer(400, refused.code, refused.message)
                     else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import SimpleNamespace
 from typing import Any, cast
 
 import httpx
@@ -19,6 +20,7 @@ from fastapi.dependencies.utils import solve_dependencies
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+import api.direct
 from api.app import create_app
 from api.settings import Settings
 
@@ -190,3 +192,14 @@ def test_every_refusal_is_the_one_fastapi_gives_and_changes_nothing(world: World
             general = _ask(world, path, headers, content)
         assert _answer(direct) == _answer(general), what
     assert world.everything() == before
+
+
+def test_a_direct_route_takes_the_body_the_guard_parsed(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def parsed_again(_document: bytes) -> Any:
+        raise AssertionError("the body was parsed twice")
+
+    monkeypatch.setattr(api.direct, "json", SimpleNamespace(loads=parsed_again))
+    placed = world.order(world.ann, "once", side="sell", price_minor="250", qty_units="10")
+    assert placed.status_code == 201, placed.text
