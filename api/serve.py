@@ -77,7 +77,11 @@ def _listener(host: str, port: int, *, reuse_port: bool) -> socket.socket:
 
 def _run_worker(listener: socket.socket) -> None:
     _lean_log_records()
-    config = uvicorn.Config(APP, log_level="warning", access_log=False, backlog=2048)
+    # No proxy headers: nothing here reads the client's address, and uvicorn's middleware
+    # for them cost every request 2 % of a worker's CPU.
+    config = uvicorn.Config(
+        APP, log_level="warning", access_log=False, backlog=2048, proxy_headers=False
+    )
     uvicorn.Server(config).run(sockets=[listener])
 
 
