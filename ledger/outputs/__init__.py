@@ -40,6 +40,7 @@ from ledger.outputs.periods import (
     PeriodState,
     PeriodTimes,
     get_period,
+    get_periods,
     list_periods,
     open_period,
 )
@@ -50,7 +51,7 @@ from ledger.outputs.reports import (
     period_entitlements,
     period_settlements,
 )
-from ledger.outputs.requests import Plan, RequestRecord, plan_of, submit_request
+from ledger.outputs.requests import Plan, RequestRecord, plan_of, plans_of, submit_request
 from ledger.outputs.settlements import SettlementAction, SettlementRecord, deliver, sell_back, waive
 from ledger.outputs.vote_results import proposal_result, recount
 from ledger.outputs.votes import (
@@ -90,6 +91,7 @@ __all__ = [
     "define_output_kind",
     "deliver",
     "get_period",
+    "get_periods",
     "get_plan",
     "get_proposal",
     "holder_entitlements",
@@ -105,6 +107,7 @@ __all__ = [
     "period_entitlements",
     "period_settlements",
     "plan_of",
+    "plans_of",
     "production_of",
     "proposal_result",
     "propose",

@@ -12,6 +12,7 @@ output kind before a period opens, and has at most ``PERIODS_PER_ASSET_MAX`` per
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -22,6 +23,7 @@ from sqlalchemy import Connection, Row, func, insert, select
 from ledger.core import EntryDraft, EntryKind, check_display_text, format_time
 from ledger.core.errors import Conflict, InvalidInput, NotFound, Refused
 from ledger.core.timestamps import to_utc
+from ledger.db.params import chunks
 from ledger.db.schema import OutputPeriod, table
 from ledger.journal.write import Ledger
 from ledger.outputs.operators import count_output_kinds, operator_of
@@ -38,6 +40,7 @@ __all__ = [
     "PeriodState",
     "PeriodTimes",
     "get_period",
+    "get_periods",
     "list_periods",
     "open_period",
 ]
@@ -207,6 +210,19 @@ def get_period(conn: Connection, period_id: int) -> PeriodRecord:
     if row is None:
         raise NotFound("unknown_period", f"no period {period_id}")
     return _record(row)
+
+
+def get_periods(conn: Connection, period_ids: Sequence[int]) -> list[PeriodRecord]:
+    """The periods ``period_ids``, in the order asked, read together (a statement per
+    ``IN_CHUNK`` of them); ``NotFound(unknown_period)`` if one is missing."""
+    found: dict[int, PeriodRecord] = {}
+    for part in chunks(sorted(set(period_ids))):
+        for row in conn.execute(select(_periods).where(_periods.c.id.in_(part))):
+            found[row.id] = _record(row)
+    missing = next((i for i in period_ids if i not in found), None)
+    if missing is not None:
+        raise NotFound("unknown_period", f"no period {missing}")
+    return [found[i] for i in period_ids]
 
 
 def list_periods(

@@ -12,18 +12,20 @@ string rounded down to ``YIELD_DECIMALS`` places.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from sqlalchemy import Connection, select
 
 from ledger.core.errors import InvalidInput, LedgerError
-from ledger.db.schema import OutputEntitlement, OutputPeriod, OutputSettlement, table
-from ledger.journal.entries import load_entries
+from ledger.db.params import chunks
+from ledger.db.schema import JournalEntry, OutputEntitlement, OutputPeriod, OutputSettlement, table
 from ledger.outputs.operators import OperatorTerms, OutputKindRecord, list_output_kinds, operator_of
-from ledger.outputs.periods import PeriodRecord, PeriodState, get_period
+from ledger.outputs.periods import PeriodRecord, PeriodState, get_period, get_periods
 from ledger.outputs.production import ProductionRecord, production_of
-from ledger.outputs.requests import Plan, plan_of
+from ledger.outputs.requests import Plan, plans_of
 from ledger.registry.address import validate_address
 from ledger.registry.assets import get_asset
 
@@ -41,7 +43,9 @@ __all__ = [
     "holder_entitlements",
     "period_entitlements",
     "period_production",
+    "period_productions",
     "period_settlements",
+    "yield_lines",
     "yield_text",
 ]
 
@@ -51,6 +55,7 @@ YIELD_DECIMALS: Final = 6
 _entitlements = table(OutputEntitlement)
 _settlements = table(OutputSettlement)
 _periods = table(OutputPeriod)
+_entries = table(JournalEntry)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,10 +173,34 @@ def period_settlements(
 
 def period_production(conn: Connection, period: PeriodRecord) -> ProductionRecord | None:
     """The period's production, if recorded."""
-    if period.produced_seq is None:
-        return None
-    (entry,) = load_entries(conn, [period.produced_seq])
-    return production_of(conn, entry.payload, entry.seq)
+    (production,) = period_productions(conn, [period])
+    return production
+
+
+def period_productions(
+    conn: Connection, periods: Sequence[PeriodRecord]
+) -> list[ProductionRecord | None]:
+    """Each period's production (as ``period_production``), in the order given: their
+    ``output.produce`` entries read together (a statement per ``IN_CHUNK`` of them)."""
+    seqs = sorted({p.produced_seq for p in periods if p.produced_seq is not None})
+    payloads: dict[int, str] = {}
+    for part in chunks(seqs):
+        # Only the payload: ``load_entries`` would also read the postings and holds of
+        # every entry between the first and the last of these seqs.
+        for seq, payload in conn.execute(
+            select(_entries.c.seq, _entries.c.payload).where(_entries.c.seq.in_(part))
+        ):
+            payloads[seq] = payload
+    found: list[ProductionRecord | None] = []
+    for period in periods:
+        seq = period.produced_seq
+        if seq is None:
+            found.append(None)
+        elif seq not in payloads:
+            raise RuntimeError(f"period {period.id} is produced without a production entry")
+        else:
+            found.append(production_of(conn, json.loads(payloads[seq]), seq))
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +249,32 @@ def yield_text(numerator: int, denominator: int) -> str:
     return f"{whole}.{frac:0{YIELD_DECIMALS}d}"
 
 
+def yield_lines(production: ProductionRecord, total_units: int) -> list[YieldLine]:
+    """What each kind of a production yielded per unit of rights of ``total_units``."""
+    return [
+        YieldLine(
+            kind,
+            q,
+            production.operator_first[kind],
+            q - production.operator_first[kind],
+            total_units,
+        )
+        for kind, q in production.produced.items()
+    ]
+
+
+def _newest_period_ids(conn: Connection, asset_id: str, state: PeriodState) -> list[int]:
+    """The ids of the asset's newest ``ASSET_PAGE_PERIODS_MAX`` periods in ``state``,
+    newest first."""
+    rows = conn.execute(
+        select(_periods.c.id)
+        .where(_periods.c.asset_id == asset_id, _periods.c.state == state.value)
+        .order_by(_periods.c.id.desc())
+        .limit(ASSET_PAGE_PERIODS_MAX)
+    )
+    return [int(period_id) for (period_id,) in rows]
+
+
 def asset_outputs(conn: Connection, asset_id: str) -> AssetOutputs:
     """The asset's outputs page: kinds, operator, its open periods (at most
     ``ASSET_PAGE_PERIODS_MAX``) with their plans, and its last ``ASSET_PAGE_PERIODS_MAX``
@@ -229,36 +284,16 @@ def asset_outputs(conn: Connection, asset_id: str) -> AssetOutputs:
         operator: OperatorTerms | None = operator_of(conn, asset_id)
     except LedgerError:
         operator = None
-    open_rows = conn.execute(
-        select(_periods.c.id)
-        .where(_periods.c.asset_id == asset_id, _periods.c.state == PeriodState.OPEN.value)
-        .order_by(_periods.c.id.desc())
-        .limit(ASSET_PAGE_PERIODS_MAX)
-    ).all()
-    open_periods = [(get_period(conn, r.id), plan_of(conn, r.id)) for r in open_rows]
-    produced_rows = conn.execute(
-        select(_periods.c.id)
-        .where(_periods.c.asset_id == asset_id, _periods.c.state == PeriodState.PRODUCED.value)
-        .order_by(_periods.c.id.desc())
-        .limit(ASSET_PAGE_PERIODS_MAX)
-    ).all()
+    open_ids = _newest_period_ids(conn, asset_id, PeriodState.OPEN)
+    produced_ids = _newest_period_ids(conn, asset_id, PeriodState.PRODUCED)
+    periods = get_periods(conn, [*open_ids, *produced_ids])
+    opened, produced = periods[: len(open_ids)], periods[len(open_ids) :]
+    open_periods = list(zip(opened, plans_of(conn, opened), strict=True))
     past: list[PastPeriod] = []
-    for r in produced_rows:
-        period = get_period(conn, r.id)
-        production = period_production(conn, period)
+    for period, production in zip(produced, period_productions(conn, produced), strict=True):
         if production is None:  # pragma: no cover - a produced period has its production
             continue
-        lines = [
-            YieldLine(
-                kind,
-                q,
-                production.operator_first[kind],
-                q - production.operator_first[kind],
-                asset.total_units,
-            )
-            for kind, q in production.produced.items()
-        ]
-        past.append(PastPeriod(period, lines))
+        past.append(PastPeriod(period, yield_lines(production, asset.total_units)))
     return AssetOutputs(
         asset_id, asset.total_units, list_output_kinds(conn, asset_id), operator, open_periods, past
     )

@@ -12,9 +12,11 @@ and that weight's share of the whole in basis points by the largest remainder me
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import groupby
+from operator import itemgetter
 from typing import Final
 
 from sqlalchemy import Connection, delete, select
@@ -25,9 +27,10 @@ from ledger.core.errors import Forbidden, InvalidInput, Refused
 from ledger.core.shares import largest_remainder
 from ledger.core.timestamps import format_time, to_utc
 from ledger.db.bulk import bulk_insert
+from ledger.db.params import chunks
 from ledger.db.schema import OutputRequest, table
 from ledger.journal.write import Ledger
-from ledger.outputs.operators import OUTPUT_KINDS_PER_ASSET_MAX, list_output_kinds
+from ledger.outputs.operators import OUTPUT_KINDS_PER_ASSET_MAX, OutputKindRecord, list_output_kinds
 from ledger.outputs.periods import PeriodRecord, PeriodState, get_period
 from ledger.registry.address import validate_address
 from ledger.registry.assets import get_asset
@@ -38,6 +41,7 @@ __all__ = [
     "PlanLine",
     "RequestRecord",
     "plan_of",
+    "plans_of",
     "request_of",
     "requests_window",
     "submit_request",
@@ -198,19 +202,17 @@ def request_of(conn: Connection, period_id: int, holder: str) -> RequestRecord |
     )
 
 
-def plan_of(conn: Connection, period_id: int) -> Plan:
-    """The period's plan (module docstring); ``NotFound(unknown_period)``. Sums in
-    Python over the period's request rows (at most ``OUTPUT_KINDS_PER_ASSET_MAX`` a
-    holder), in integers."""
-    period = get_period(conn, period_id)
-    kinds = list_output_kinds(conn, period.asset_id)
+def _plan(
+    period_id: int,
+    kinds: Sequence[OutputKindRecord],
+    total_units: int,
+    rows: Iterable[tuple[str, str, int, int]],
+) -> Plan:
+    """The plan of the period whose request rows (holder, kind, weight_bp, rights) these
+    are, the asset having ``kinds`` and ``total_units``."""
     weights = dict.fromkeys((k.name for k in kinds), 0)
     holders: dict[str, int] = {}
-    for holder, kind, weight_bp, rights in conn.execute(
-        select(
-            _requests.c.holder, _requests.c.kind, _requests.c.weight_bp, _requests.c.rights_units
-        ).where(_requests.c.period_id == period_id)
-    ):
+    for holder, kind, weight_bp, rights in rows:
         weights[kind] = weights.get(kind, 0) + int(rights) * int(weight_bp)
         holders[holder] = int(rights)
     claims = list(weights.items())
@@ -224,5 +226,46 @@ def plan_of(conn: Connection, period_id: int) -> Plan:
         lines=[PlanLine(k, units.get(k, ""), w, shares[k]) for k, w in claims],
         requesters=len(holders),
         requested_rights=sum(holders.values()),
-        total_units=get_asset(conn, period.asset_id).total_units,
+        total_units=total_units,
     )
+
+
+def plan_of(conn: Connection, period_id: int) -> Plan:
+    """The period's plan (module docstring); ``NotFound(unknown_period)``. Sums in
+    Python over the period's request rows (at most ``OUTPUT_KINDS_PER_ASSET_MAX`` a
+    holder), in integers."""
+    (plan,) = plans_of(conn, [get_period(conn, period_id)])
+    return plan
+
+
+def plans_of(conn: Connection, periods: Sequence[PeriodRecord]) -> list[Plan]:
+    """The plans of ``periods`` (each as ``plan_of`` gives it), in the order given: the
+    request rows of all of them read together (a statement per ``IN_CHUNK`` periods, in
+    period order so that one period's rows are summed at a time), the kinds and units
+    once per asset."""
+    assets: dict[str, tuple[list[OutputKindRecord], int]] = {
+        asset_id: (list_output_kinds(conn, asset_id), get_asset(conn, asset_id).total_units)
+        for asset_id in dict.fromkeys(p.asset_id for p in periods)
+    }
+    by_id = {p.id: p for p in periods}
+    plans: dict[int, Plan] = {}
+    for part in chunks(sorted(by_id)):
+        rows = conn.execute(
+            select(
+                _requests.c.period_id,
+                _requests.c.holder,
+                _requests.c.kind,
+                _requests.c.weight_bp,
+                _requests.c.rights_units,
+            )
+            .where(_requests.c.period_id.in_(part))
+            .order_by(_requests.c.period_id)
+        )
+        for period_id, group in groupby(rows, key=itemgetter(0)):
+            kinds, total_units = assets[by_id[period_id].asset_id]
+            plans[period_id] = _plan(period_id, kinds, total_units, (r[1:] for r in group))
+    for period_id, period in by_id.items():
+        if period_id not in plans:  # nobody has asked
+            kinds, total_units = assets[period.asset_id]
+            plans[period_id] = _plan(period_id, kinds, total_units, ())
+    return [plans[p.id] for p in periods]
