@@ -154,12 +154,13 @@ class WriteTx(LoadRows, StoreRows):
         self._staged: list[tuple[Entry, str, str, _Undo | None]] = []
         self._spoiled = False
         self._stage_time: datetime | None = None  # when the staged entries are recorded
-        # The keys looked up with the lock, until this transaction stores anything.
-        self._stored_early: tuple[frozenset[str], dict[str, tuple[int, str]]] | None = None
+        # The keys looked up with the lock: good while the head is the one they were read
+        # at (the transaction has added no entry since).
+        self._stored_early: tuple[int, frozenset[str], dict[str, tuple[int, str]]] | None = None
         if conn.dialect.name == "postgresql":
             head, stored = _locked_head_on_postgres(conn, keys)
             if keys:
-                self._stored_early = (frozenset(keys), stored)
+                self._stored_early = (head[0] if head else 0, frozenset(keys), stored)
         else:  # BEGIN IMMEDIATE has taken the write lock already
             head = conn.execute(
                 select(_entries.c.seq, _entries.c.hash, _entries.c.recorded_at)
@@ -344,22 +345,14 @@ class WriteTx(LoadRows, StoreRows):
             self._create_accounts([e for _, e in sealed], unstored)
         return sealed
 
-    def _store(
-        self,
-        entries: Sequence[Entry],
-        request_hashes: Sequence[str],
-        payload_texts: Sequence[str] | None = None,
-    ) -> None:
-        self._stored_early = None  # the keys looked up with the lock may be stored now
-        super()._store(entries, request_hashes, payload_texts)
-
     def stored_requests(self, keys: Sequence[str]) -> dict[str, int]:
         """The seq of each of ``keys`` already used as an idempotency key; one query,
-        or none for keys ``Ledger.write`` was given (read with the lock, and nothing
-        stored since). A service that stages drafts looks its callers' keys up first."""
+        or none for keys ``Ledger.write`` was given (read with the lock) while the
+        transaction has added no entry. A service that stages drafts looks its callers'
+        keys up first."""
         early = self._stored_early
-        if early is not None and early[0].issuperset(keys):
-            return {key: early[1][key][0] for key in keys if key in early[1]}
+        if early is not None and early[0] == self.head_seq and early[1].issuperset(keys):
+            return {key: early[2][key][0] for key in keys if key in early[2]}
         return {key: seq for key, (seq, _) in self._stored_requests(keys).items()}
 
     def stage(

@@ -196,18 +196,7 @@ def test_awkward_keys_replay_and_conflict_in_a_batch(ledger: Ledger) -> None:
     build_network(ledger)
 
     def drafts(amount: int) -> list[EntryDraft]:
-        return [
-            EntryDraft(
-                kind="transfer",
-                idempotency_key=key,
-                actor="t",
-                postings=(
-                    Posting(AccountKey(member_holder(ANN), USD), -amount),
-                    Posting(AccountKey(member_holder(BOB), USD), amount),
-                ),
-            )
-            for key in AWKWARD_KEYS
-        ]
+        return [_usd_draft(key, amount) for key in AWKWARD_KEYS]
 
     with ledger.write() as tx:
         first = tx.append_many(drafts(1))
@@ -223,7 +212,9 @@ def test_awkward_keys_replay_and_conflict_in_a_batch(ledger: Ledger) -> None:
     assert _journal_length(ledger.engine) == length
 
 
-def test_keys_given_to_a_write_are_read_with_the_lock_until_it_stores(ledger: Ledger) -> None:
+def test_keys_given_to_a_write_are_read_with_the_lock_until_it_adds_an_entry(
+    ledger: Ledger,
+) -> None:
     build_network(ledger)
     first = transfer(
         ledger, sender=ANN, recipient=BOB, instrument=USD, amount=1, key=AWKWARD_KEYS[0], actor="t"
@@ -246,7 +237,7 @@ def test_keys_given_to_a_write_are_read_with_the_lock_until_it_stores(ledger: Le
             # A key outside those given is looked up as ever.
             assert tx.stored_requests(["other"]) == {}
             stored = tx.append_many([_usd_draft(AWKWARD_KEYS[1])])[0].entry
-            # Once the transaction stored something, the keys are looked up again.
+            # Once the transaction added an entry, the keys are looked up again.
             asked = len(statements)
             assert tx.stored_requests(keys) == {
                 AWKWARD_KEYS[0]: first.seq,
@@ -257,14 +248,15 @@ def test_keys_given_to_a_write_are_read_with_the_lock_until_it_stores(ledger: Le
         event.remove(ledger.engine, "before_cursor_execute", counted)
 
 
-def _usd_draft(key: str) -> EntryDraft:
+def _usd_draft(key: str, amount: int = 1) -> EntryDraft:
+    """A transfer of ``amount`` USD from ANN to BOB under ``key``."""
     return EntryDraft(
         kind="transfer",
         idempotency_key=key,
         actor="t",
         postings=(
-            Posting(AccountKey(member_holder(ANN), USD), -1),
-            Posting(AccountKey(member_holder(BOB), USD), 1),
+            Posting(AccountKey(member_holder(ANN), USD), -amount),
+            Posting(AccountKey(member_holder(BOB), USD), amount),
         ),
     )
 
