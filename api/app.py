@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request
 from sqlalchemy import Engine
 
 from api.deps import IDEMPOTENCY_KEY_HEADER
-from api.direct import PARSED_BODY, is_json_media
+from api.direct import PARSED_BODY
 from api.docs import install_docs
 from api.principals import ChangeListener, PrincipalCache
 from api.problems import install_problem_handlers, problem_response
@@ -211,6 +211,17 @@ class RequestIdAndLimits:
 
 
 _METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def is_json_media(content_type: bytes | None) -> bool:
+    """True for the bodies FastAPI decodes as JSON: ``application/json`` or
+    ``application/*+json`` (without a content type it decodes none)."""
+    if not content_type:
+        return False
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or (
+        media.startswith(b"application/") and media.endswith(b"+json")
+    )
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -12,12 +12,12 @@ under ``dpn bench http`` a worker's CPU per order fell from 1.4-1.9 ms to 1.1-1.
 A direct route resolves the same dependencies by plain calls (``DIRECT_DEPENDENCIES``
 names how, next to each dependency), validates the body with the same model and
 serializes the endpoint's answer with FastAPI's own serializer for the route. It takes
-that path only for the request it is built for: a JSON body that validates, no
-dependency overridden. Anything else (a body that does not validate, another content
-type, an override in a test) is handed to FastAPI's own handler for the route, so every
-refusal is exactly the one FastAPI gives; a refusal from a dependency (no credential,
-no key) is the same exception either way, raised in the same order (the dependencies
-before the body).
+that path only for the request it is built for: a JSON body, which the JSON guard
+(``api.app``) has parsed already, that validates, and no dependency overridden. Anything
+else (a body that does not validate, another content type, an override in a test) is
+handed to FastAPI's own handler for the route, so every refusal is exactly the one
+FastAPI gives; a refusal from a dependency (no credential, no key) is the same
+exception either way, raised in the same order (the dependencies before the body).
 
 Only endpoints of one shape are accepted: a request, dependencies from
 ``DIRECT_DEPENDENCIES``, one JSON body model, a response model, and nothing else (no
@@ -28,8 +28,8 @@ direct fails when the app is built, not at its first request.
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, get_type_hints
 
@@ -37,29 +37,19 @@ import fastapi.routing
 from fastapi import Request, Response
 from fastapi.datastructures import DefaultPlaceholder
 from fastapi.routing import APIRoute
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from api.deps import DIRECT_DEPENDENCIES
 
-__all__ = ["PARSED_BODY", "DirectRoute", "is_json_media"]
+__all__ = ["PARSED_BODY", "DirectRoute"]
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
-_JSON = "application/json"
+_JSON = "application/json"  # the media type of every answer
 PARSED_BODY = "parsed_body"
 """The request state's key of a JSON body as ``api.app``'s guard parsed it (the value
 ``json.loads`` gives, which the guard refuses more than): a direct route takes it from
-there rather than parse the body again."""
-
-
-def is_json_media(content_type: bytes | str | None) -> bool:
-    """True for the bodies FastAPI decodes as JSON: ``application/json`` or
-    ``application/*+json`` (without a content type this says False: such a body is left
-    to FastAPI's own rules)."""
-    if not content_type:
-        return False
-    text = content_type.decode("latin-1") if isinstance(content_type, bytes) else content_type
-    media = text.split(";", 1)[0].strip().lower()
-    return media == _JSON or (media.startswith("application/") and media.endswith("+json"))
+there. A request without it (no JSON content type, an empty body) goes FastAPI's way."""
+_UNPARSED = object()
 
 
 class DirectRoute(APIRoute):
@@ -84,28 +74,18 @@ def _as_served(route: APIRoute) -> Any:
     return context if getattr(context, "original_route", None) is route else route
 
 
+@dataclass(frozen=True, slots=True)
 class _DirectShape:
     """What a direct route's requests need: the names its endpoint takes them under."""
 
-    def __init__(
-        self,
-        endpoint: Callable[..., Awaitable[BaseModel]],
-        status_code: int,
-        request_name: str,
-        dependencies: list[tuple[str, Callable[[Request], Awaitable[Any]]]],
-        body_name: str,
-        body_model: type[BaseModel],
-        answer_model: type[BaseModel],
-        serialize: Callable[[BaseModel], bytes],
-    ) -> None:
-        self.endpoint = endpoint
-        self.status_code = status_code
-        self.request_name = request_name
-        self.dependencies = dependencies
-        self.body_name = body_name
-        self.body_model = body_model
-        self.answer_model = answer_model
-        self.serialize = serialize
+    endpoint: Callable[..., Awaitable[BaseModel]]
+    status_code: int
+    request_name: str
+    dependencies: list[tuple[str, Callable[[Request], Awaitable[Any]]]]
+    body_name: str
+    body_model: type[BaseModel]
+    answer_model: type[BaseModel]
+    serialize: Callable[[BaseModel], bytes]
 
     @classmethod
     def of(cls, route: Any) -> _DirectShape:
@@ -165,16 +145,12 @@ class _DirectShape:
         endpoint, status_code, serialize = self.endpoint, self.status_code, self.serialize
 
         async def handle(request: Request) -> Response:
-            if request.app.dependency_overrides or not is_json_media(
-                request.headers.get("content-type")
-            ):
+            parsed = request.scope.get("state", {}).get(PARSED_BODY, _UNPARSED)
+            if parsed is _UNPARSED or request.app.dependency_overrides:
                 return await general(request)
             try:
-                parsed = request.scope.get("state", {}).get(PARSED_BODY)
-                if parsed is None:  # not through the guard (or JSON null): parse it here
-                    parsed = json.loads(await request.body())
                 body = self.body_model.model_validate(parsed)
-            except ValueError:  # not JSON, or a ValidationError: FastAPI says what is wrong
+            except ValidationError:  # FastAPI says what is wrong, its way
                 return await general(request)
             values: dict[str, Any] = {self.request_name: request}
             for name, resolve in self.dependencies:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from types import SimpleNamespace
 from typing import Any, cast
 
 import httpx
@@ -20,9 +19,10 @@ from fastapi.dependencies.utils import solve_dependencies
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-import api.direct
+import api.app
 from api.app import create_app
 from api.settings import Settings
+from ledger.core.json_input import parse_json_input
 
 from .signin import MovableClock
 from .test_api_orders import ADMIN, ANN, ASSET, BOB, FEE_BPS, World
@@ -197,9 +197,11 @@ def test_every_refusal_is_the_one_fastapi_gives_and_changes_nothing(world: World
 def test_a_direct_route_takes_the_body_the_guard_parsed(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def parsed_again(_document: bytes) -> Any:
-        raise AssertionError("the body was parsed twice")
+    # The guard's value, altered on its way: the order shows it, not the bytes sent.
+    def parsed_larger(document: bytes) -> Any:
+        return parse_json_input(document) | {"qty_units": "20"}
 
-    monkeypatch.setattr(api.direct, "json", SimpleNamespace(loads=parsed_again))
+    monkeypatch.setattr(api.app, "parse_json_input", parsed_larger)
     placed = world.order(world.ann, "once", side="sell", price_minor="250", qty_units="10")
     assert placed.status_code == 201, placed.text
+    assert placed.json()["qty_units"] == "20"

@@ -1,5 +1,6 @@
 """``api.direct``: a direct route of a shape it cannot answer fails when it is declared
-or included, not at its first request; and which bodies count as JSON."""
+or included, not at its first request; and which bodies the JSON guard (``api.app``)
+parses, and so which a direct route may take."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import pytest
 from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import BaseModel
 
+from api.app import is_json_media
 from api.deps import Caller, IdempotencyKey
-from api.direct import DirectRoute, is_json_media
+from api.direct import DirectRoute
 
 
 class Thing(BaseModel):
@@ -107,7 +109,7 @@ def test_what_an_including_router_adds_is_seen() -> None:
     [
         (b"application/json", True),
         (b"Application/JSON; charset=utf-8", True),
-        ("application/problem+json", True),
+        (b"application/problem+json", True),
         (b"application/x-www-form-urlencoded", False),
         (b"text/json", False),
         (b"text/plain", False),
@@ -115,5 +117,5 @@ def test_what_an_including_router_adds_is_seen() -> None:
         (None, False),
     ],
 )
-def test_which_bodies_are_json(content_type: bytes | str | None, json: bool) -> None:
+def test_which_bodies_are_json(content_type: bytes | None, json: bool) -> None:
     assert is_json_media(content_type) is json
