@@ -8,6 +8,7 @@ see and do what."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any, cast
 
@@ -138,12 +139,20 @@ class World:
         )
 
 
-@pytest.fixture
-def world(engine: Engine) -> Iterator[World]:
+@contextmanager
+def orders_world(engine: Engine) -> Iterator[World]:
+    """The ``World`` of these tests over ``engine``: the app with a fee, on a clock the
+    test moves. Other test modules of the market make their ``world`` fixture of it."""
     clock = MovableClock()
     settings = Settings(admins=frozenset({ADMIN.address}), market_fee_bps=FEE_BPS)
     with TestClient(create_app(settings, engine=engine, clock=clock)) as client:
         yield World(client, clock)
+
+
+@pytest.fixture
+def world(engine: Engine) -> Iterator[World]:
+    with orders_world(engine) as found:
+        yield found
 
 
 def problem(answer: httpx.Response, status: int, code: str) -> dict[str, Any]:

@@ -16,16 +16,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.dependencies.utils import solve_dependencies
-from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 import api.app
-from api.app import create_app
-from api.settings import Settings
 from ledger.core.json_input import parse_json_input
 
-from .signin import MovableClock
-from .test_api_orders import ADMIN, ANN, ASSET, BOB, FEE_BPS, World
+from .test_api_orders import ANN, ASSET, BOB, World, orders_world
 
 ORDER = {"asset_id": ASSET, "currency": "EUR", "side": "sell", "price_minor": "250"}
 JSON = "application/json"
@@ -33,10 +29,8 @@ JSON = "application/json"
 
 @pytest.fixture
 def world(engine: Engine) -> Iterator[World]:
-    clock = MovableClock()
-    settings = Settings(admins=frozenset({ADMIN.address}), market_fee_bps=FEE_BPS)
-    with TestClient(create_app(settings, engine=engine, clock=clock)) as client:
-        yield World(client, clock)
+    with orders_world(engine) as found:
+        yield found
 
 
 @pytest.fixture

@@ -12,14 +12,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from api.app import create_app
-from api.settings import Settings
-
-from .signin import MovableClock
-from .test_api_orders import ADMIN, ASSET, FEE_BPS, PROBLEM, World
+from .test_api_orders import ASSET, PROBLEM, World, orders_world
 
 INVALID = (422, "request_invalid")
 NUMBER_TOO_LONG = (400, "json_number_too_long")
@@ -123,10 +118,8 @@ BODIES: list[tuple[str, bytes, tuple[int, str]]] = [
 
 @pytest.fixture
 def world(engine: Engine) -> Iterator[World]:
-    clock = MovableClock()
-    settings = Settings(admins=frozenset({ADMIN.address}), market_fee_bps=FEE_BPS)
-    with TestClient(create_app(settings, engine=engine, clock=clock)) as client:
-        yield World(client, clock)
+    with orders_world(engine) as found:
+        yield found
 
 
 def _order_text(**fields: str) -> str:
