@@ -11,7 +11,6 @@ does not judge legal status (DESIGN.md, "Participation").
 
 from __future__ import annotations
 
-import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -25,13 +24,13 @@ from ledger.core.accounts import HolderKind, parse_holder
 from ledger.core.errors import InvalidInput, Refused
 from ledger.core.timestamps import parse_time, to_utc
 from ledger.db.schema import (
-    JournalEntry,
     OutputRequest,
     VoteBallot,
     VoteProposal,
     WorkLog,
     table,
 )
+from ledger.journal.entries import load_payloads
 from ledger.journal.write import Ledger
 from ledger.outputs.periods import PeriodRecord, get_period
 from ledger.registry.address import validate_address
@@ -64,7 +63,6 @@ PARTICIPATION_PAGE_MAX: Final = 500
 _TASK = re.compile(TASK_PATTERN)
 
 _work = table(WorkLog)
-_entries = table(JournalEntry)
 _requests = table(OutputRequest)
 _ballots = table(VoteBallot)
 _proposals = table(VoteProposal)
@@ -252,13 +250,8 @@ def list_work_logs(
     seqs = list(conn.execute(query.order_by(_work.c.seq.desc()).limit(limit)).scalars())
     if not seqs:
         return []
-    payloads: dict[int, str] = {
-        seq: payload
-        for seq, payload in conn.execute(
-            select(_entries.c.seq, _entries.c.payload).where(_entries.c.seq.in_(seqs))
-        )
-    }
-    return [work_log_of(seq, json.loads(payloads[seq])) for seq in seqs]
+    payloads = load_payloads(conn, seqs)
+    return [work_log_of(seq, payloads[seq]) for seq in seqs]
 
 
 def participation_report(

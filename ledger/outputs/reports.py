@@ -12,7 +12,6 @@ string rounded down to ``YIELD_DECIMALS`` places.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -20,8 +19,8 @@ from typing import Final
 from sqlalchemy import Connection, select
 
 from ledger.core.errors import InvalidInput, LedgerError
-from ledger.db.params import chunks
-from ledger.db.schema import JournalEntry, OutputEntitlement, OutputPeriod, OutputSettlement, table
+from ledger.db.schema import OutputEntitlement, OutputPeriod, OutputSettlement, table
+from ledger.journal.entries import load_payloads
 from ledger.outputs.operators import OperatorTerms, OutputKindRecord, list_output_kinds, operator_of
 from ledger.outputs.periods import PeriodRecord, PeriodState, get_period, get_periods
 from ledger.outputs.production import ProductionRecord, production_of
@@ -55,7 +54,6 @@ YIELD_DECIMALS: Final = 6
 _entitlements = table(OutputEntitlement)
 _settlements = table(OutputSettlement)
 _periods = table(OutputPeriod)
-_entries = table(JournalEntry)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,15 +180,8 @@ def period_productions(
 ) -> list[ProductionRecord | None]:
     """Each period's production (as ``period_production``), in the order given: their
     ``output.produce`` entries read together (a statement per ``IN_CHUNK`` of them)."""
-    seqs = sorted({p.produced_seq for p in periods if p.produced_seq is not None})
-    payloads: dict[int, str] = {}
-    for part in chunks(seqs):
-        # Only the payload: ``load_entries`` would also read the postings and holds of
-        # every entry between the first and the last of these seqs.
-        for seq, payload in conn.execute(
-            select(_entries.c.seq, _entries.c.payload).where(_entries.c.seq.in_(part))
-        ):
-            payloads[seq] = payload
+    seqs = [p.produced_seq for p in periods if p.produced_seq is not None]
+    payloads = load_payloads(conn, seqs)  # nothing else of the entries is needed
     found: list[ProductionRecord | None] = []
     for period in periods:
         seq = period.produced_seq
@@ -199,7 +190,7 @@ def period_productions(
         elif seq not in payloads:
             raise RuntimeError(f"period {period.id} is produced without a production entry")
         else:
-            found.append(production_of(conn, json.loads(payloads[seq]), seq))
+            found.append(production_of(conn, payloads[seq], seq))
     return found
 
 
