@@ -21,14 +21,14 @@ per phase:
 The clients share the machine with the server, so they are as cheap as they can be: one
 uvloop event loop (the server's own), one keep-alive connection per client read as an
 asyncio protocol, requests prebuilt as bytes and responses parsed only as far as status
-and length. The client's own CPU time per phase
-is reported (``client_cpu_share``: client CPU seconds per wall second) so its cost is
-visible next to the figures, and so is the server's (``server_cpu_ms_per_request``: CPU
-of the supervisor, workers and market engine per answer, from ``/proc``; PostgreSQL's
-own CPU is not in it), which stays meaningful on a busy machine where throughput does
-not; ``cpu_ms_per_request_by_process`` splits the CPU per answer by process (the
-workers, the market engine, the supervisor, every PostgreSQL process, the clients) and
-adds it up (``all``): 2 cores give at most ``2000 / all`` answers a second. Prints JSON.
+and length. The client's own CPU time per phase is reported (``client_cpu_share``:
+client CPU seconds per wall second) so its cost is visible next to the figures, and so
+is the server's (``server_cpu_ms_per_request``: CPU of the supervisor, workers and
+market engine per answer, from ``/proc``; PostgreSQL's own CPU is not in it), which
+stays meaningful on a busy machine where throughput does not;
+``cpu_ms_per_request_by_process`` splits the CPU per answer by process (the workers, the
+market engine, the supervisor, every PostgreSQL process, the clients) and adds it up
+(``all``): 2 cores give at most ``2000 / all`` answers a second. Prints JSON.
 Run: ``python -m bench.http --json`` or ``dpn bench http --json``.
 """
 
