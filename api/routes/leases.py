@@ -17,7 +17,6 @@ not exist 404, a book no order has opened reads empty.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date
 from typing import Annotated
 
@@ -98,7 +97,7 @@ async def _engine_answer(
     """``asked``'s outcome, from the engine, on the wire. A replay (the same request
     again) answers the order as it stands by then, with its leases so far."""
     market: MarketEngine | RemoteEngine = request.app.state.market
-    outcome = await asyncio.wrap_future(market.submit(asked))
+    outcome = await market.ask(asked)
     if not isinstance(outcome, Outcome):  # pragma: no cover - the engine answers in kind
         raise TypeError(f"the engine answered an order request with {outcome!r}")
     return lease_order_out(outcome.order, outcome.leases)

@@ -121,17 +121,15 @@ async def new_transfer(
     # future is awaited, so a transfer waiting for its batch holds no thread.
     instrument = parse_instrument(body.instrument)
     if instrument.kind is InstrumentKind.UNITS:
-        moved = await asyncio.wrap_future(
-            request.app.state.market.submit(
-                UnitTransferRequest(
-                    owner=caller.address,
-                    recipient=body.recipient,
-                    asset_id=instrument.name,
-                    qty_units=int(body.amount),
-                    key=ledger_key(caller.address, key),
-                    actor=caller.address,
-                    memo=body.memo,
-                )
+        moved = await request.app.state.market.ask(
+            UnitTransferRequest(
+                owner=caller.address,
+                recipient=body.recipient,
+                asset_id=instrument.name,
+                qty_units=int(body.amount),
+                key=ledger_key(caller.address, key),
+                actor=caller.address,
+                memo=body.memo,
             )
         )
         if not isinstance(moved, Entry):  # pragma: no cover - the engine answers in kind

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Literal
 
 from fastapi import APIRouter, Path, Request
@@ -70,7 +69,7 @@ async def put_terms(
         actor=caller.address,
         lease_period=body.lease_period,
     )
-    done = await asyncio.wrap_future(request.app.state.market.submit(terms))
+    done = await request.app.state.market.ask(terms)
     if not isinstance(done, TermsSet):  # pragma: no cover - the engine answers in kind
         raise TypeError(f"terms answered with {done!r}")
     return TermsOut(

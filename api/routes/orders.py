@@ -21,7 +21,6 @@ journal anyway, so a 404 would hide nothing.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
@@ -84,7 +83,7 @@ async def _engine_answer(
     """``asked``'s outcome, from the engine (which answers with a copy of the order as it
     stood when the request was done), on the wire."""
     market: MarketEngine | RemoteEngine = request.app.state.market
-    outcome = await asyncio.wrap_future(market.submit(asked))
+    outcome = await market.ask(asked)
     if not isinstance(outcome, Outcome):  # pragma: no cover - the engine answers in kind
         raise TypeError(f"the engine answered an order request with {outcome!r}")
     return order_out(outcome.order, outcome.trades)

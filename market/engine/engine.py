@@ -34,6 +34,7 @@ catch up on other workers' orders), and expires what is due in a batch of its ow
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections import deque
@@ -161,6 +162,11 @@ class MarketEngine:
             self._ensure_thread()
             self._changed.notify()
         return future
+
+    async def ask(self, request: Request) -> Answer:
+        """What ``submit``'s future gives, awaited on the running event loop (the face
+        ``RemoteEngine.ask`` shares)."""
+        return await asyncio.wrap_future(self.submit(request))
 
     def place(self, request: OrderRequest) -> Outcome:
         """Place an order and wait for it to be stored."""

@@ -29,6 +29,7 @@ rebuilds its books from the database; a worker connects again on its next reques
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import logging
@@ -44,7 +45,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client, Connection, Listener
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from ledger.core.errors import InvalidInput, LedgerError, Unavailable
 from market.engine.engine import Answer, EngineStatus, MarketEngine
@@ -65,6 +66,9 @@ STATUS_WAIT_S: Final = 1.0
 SEND_TIMEOUT_S: Final = 2.0
 """How long a worker waits to hand a request over before it counts the engine as gone
 (only an engine that stopped reading makes a send wait)."""
+FRAME_BYTES_MAX: Final = 1 << 30
+"""The largest message an event loop's link takes from the engine (as
+``multiprocessing.connection`` frames them: a 4-byte length, or -1 and an 8-byte one)."""
 _CONNECT_RETRY_S: Final = 0.05
 _SUBMIT: Final = "submit"
 _STATUS: Final = "status"
@@ -84,6 +88,15 @@ def _dumps(message: object) -> bytes:
     dispatch table, which cost the workers 5 % of their CPU (no message here holds a
     socket or a lock, the things that pickler is for)."""
     return pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
+
+
+def _framed(payload: bytes) -> bytes:
+    """``payload`` as ``Connection.send_bytes`` frames it, for the engine's
+    ``recv_bytes``."""
+    size = len(payload)
+    if size > 0x7FFFFFFF:
+        return struct.pack("!iQ", -1, size) + payload
+    return struct.pack("!i", size) + payload
 
 
 def _refusal(error: BaseException) -> LedgerError:
@@ -153,6 +166,19 @@ class RemoteEngine:
         self._tags = itertools.count(1)
         self._stopping = False
         self._last_error: str | None = None
+        self._loop_link: _LoopLink | None = None  # the event loop's own link
+        self._connecting: asyncio.Task[_LoopLink] | None = None
+
+    async def ask(self, request: Request) -> Answer:
+        """What ``submit``'s future gives, awaited on the running event loop over a link
+        the loop reads itself (see the module docstring). A loop other than the one
+        that made the link (a second test client's, while the first's is open) is
+        answered through ``submit``."""
+        link = await self._link_of_this_loop()
+        if link is None:
+            return await asyncio.wrap_future(self.submit(request))
+        answer: Answer = await link.ask(_SUBMIT, request)
+        return answer
 
     def submit(self, request: Request) -> Future[Answer]:
         """Send ``request`` to the engine; the future gives what ``MarketEngine.submit``'s
@@ -196,8 +222,55 @@ class RemoteEngine:
         with self._lock:
             self._stopping = True
             link, self._link = self._link, None
+            loop_link, self._loop_link = self._loop_link, None
         if link is not None:
             self._close(link, "this worker is stopping")
+        if loop_link is not None:
+            loop_link.close_soon("this worker is stopping")
+
+    async def _link_of_this_loop(self) -> _LoopLink | None:
+        """The running loop's open link, connecting first if it has none; None if another
+        loop, still running, holds the link."""
+        loop = asyncio.get_running_loop()
+        link = self._loop_link
+        if link is not None and link.loop is loop and link.open:
+            return link
+        if link is not None and link.open and not link.loop.is_closed():
+            return None  # another loop's
+        connecting = self._connecting
+        if connecting is None or connecting.get_loop() is not loop:
+            connecting = self._connecting = loop.create_task(self._connect_loop(loop))
+        # Shielded: a request given up while the link connects leaves it to the others.
+        return await asyncio.shield(connecting)
+
+    async def _connect_loop(self, loop: asyncio.AbstractEventLoop) -> _LoopLink:
+        try:
+            if self._stopping:
+                raise _gone("this worker is stopping")
+            try:
+                sock = await asyncio.to_thread(self._handshake)
+                _, link = await loop.create_unix_connection(
+                    lambda: _LoopLink(loop, self._send_timeout_s), sock=sock
+                )
+            except (OSError, EOFError, AuthenticationError) as error:
+                self._last_error = f"{type(error).__name__}: {error}"
+                raise _gone(self._last_error) from None
+            with self._lock:
+                if self._stopping:
+                    link.close_soon("this worker is stopping")
+                    raise _gone("this worker is stopping")
+                self._loop_link = link
+            return link
+        finally:
+            self._connecting = None
+
+    def _handshake(self) -> socket.socket:
+        """A socket to the engine, past the key's handshake (blocking: run in a thread)."""
+        conn = Client(self._address, family=_FAMILY, authkey=self._authkey)
+        try:
+            return socket.socket(fileno=os.dup(conn.fileno()))
+        finally:
+            conn.close()
 
     def _send(self, op: str, body: Request | None, future: Future[Any]) -> None:
         with self._lock:
@@ -270,6 +343,119 @@ class RemoteEngine:
         for future in waiting:
             if not future.done():
                 future.set_exception(_gone(why))
+
+
+class _LoopLink(asyncio.Protocol):
+    """A connection to the engine read and written by one event loop: each request a
+    future of that loop under a tag, resolved as the engine's answers come in."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, send_timeout_s: float) -> None:
+        self.loop = loop
+        self.open = True
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._tags = itertools.count(1)
+        self._transport: asyncio.Transport | None = None
+        self._received = bytearray()
+        self._send_timeout_s = send_timeout_s
+        self._stalled: asyncio.TimerHandle | None = None
+        self._why = "the engine process closed the connection"
+
+    def ask(self, op: str, body: Request | None) -> asyncio.Future[Any]:
+        """Send ``(tag, op, body)``; the future gives the engine's answer."""
+        future: asyncio.Future[Any] = self.loop.create_future()
+        if not self.open or self._transport is None:
+            future.set_exception(_gone(self._why))
+            return future
+        tag = next(self._tags)
+        self._pending[tag] = future
+        self._transport.write(_framed(_dumps((tag, op, body))))
+        return future
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # A stream's transport (uvloop's derive from no asyncio class).
+        self._transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        received = self._received
+        received += data
+        while len(received) >= 4:
+            (size,) = struct.unpack_from("!i", received)
+            start = 4
+            if size == -1:
+                if len(received) < 12:
+                    return
+                (size,) = struct.unpack_from("!Q", received, 4)
+                start = 12
+            if not 0 <= size <= FRAME_BYTES_MAX:
+                self.close(f"the engine sent a message of {size} bytes")
+                return
+            end = start + size
+            if len(received) < end:
+                return
+            try:
+                replies: list[Reply] = pickle.loads(received[start:end])
+            except Exception as error:  # not the engine's pickle: this link is broken
+                self.close(f"the engine sent what does not unpickle: {type(error).__name__}")
+                return
+            del received[:end]
+            for tag, ok, answer in replies:
+                future = self._pending.pop(tag, None)
+                if future is None or future.done():
+                    continue  # its request was given up
+                if ok:
+                    future.set_result(answer)
+                else:
+                    future.set_exception(answer)
+
+    def pause_writing(self) -> None:
+        # Only an engine that stopped reading fills the socket's buffer.
+        self._stalled = self.loop.call_later(
+            self._send_timeout_s,
+            self.close,
+            f"the engine read nothing for {self._send_timeout_s:g} s",
+        )
+
+    def resume_writing(self) -> None:
+        if self._stalled is not None:
+            self._stalled.cancel()
+            self._stalled = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None and self.open:
+            self._why = f"{type(exc).__name__}: {exc}"
+        self._fail_pending()
+
+    def close(self, why: str) -> None:
+        """Close the link (on its loop); what waits on it fails with
+        ``market_unavailable``, naming ``why``."""
+        if self.open:
+            self._why = why
+        self._fail_pending()
+        if self._transport is not None:
+            self._transport.abort()
+
+    def close_soon(self, why: str) -> None:
+        """``close``, from any thread."""
+        try:
+            on_loop = asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            self.close(why)
+        elif not self.loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # closed meanwhile
+                self.loop.call_soon_threadsafe(self.close, why)
+
+    def _fail_pending(self) -> None:
+        self.open = False
+        if self._stalled is not None:
+            self._stalled.cancel()
+            self._stalled = None
+        waiting = list(self._pending.values())
+        self._pending.clear()
+        for future in waiting:
+            if not future.done():
+                future.set_exception(_gone(self._why))
 
 
 # -- the engine process's side ------------------------------------------------------------

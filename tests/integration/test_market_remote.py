@@ -2,20 +2,24 @@
 ``MarketEngine`` it reaches would, refusals keep their class, code and detail, many
 requests share one connection, a caller without the key reads nothing, and when the
 engine goes, requests in flight fail with 503 ``market_unavailable`` and the next one
-reaches the engine that replaced it. On SQLite and PostgreSQL, each through a real Unix
+reaches the engine that replaced it; the same for requests asked on an event loop, over
+the loop's own link (``RemoteEngine.ask``). On SQLite and PostgreSQL, each through a real Unix
 socket; the server runs in a thread here (``tests/e2e/test_market_engine_process.py``
 runs it as ``dpn serve``'s process)."""
 
 from __future__ import annotations
 
+import asyncio
+import pickle
+import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from multiprocessing.connection import Client, Connection, Listener
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import func, select
@@ -25,11 +29,12 @@ from ledger.db.schema import JournalEntry, table
 from ledger.journal.write import Ledger
 from market.book import Side
 from market.engine import CancelRequest, MarketEngine, OrderRequest, OrderType, Outcome
-from market.engine.remote import EngineServer, RemoteEngine
+from market.engine.remote import FRAME_BYTES_MAX, EngineServer, RemoteEngine, _framed, _LoopLink
 
 from .network import ANN, ASSET, BOB, build_network
 
 KEY = b"k" * 32
+_T = TypeVar("_T")
 THREADS = 8
 EACH = 25
 
@@ -240,3 +245,232 @@ def test_a_send_to_an_engine_that_stopped_reading_gives_up(tmp_path: Path) -> No
         listener.close()
         for conn in accepted:
             conn.close()
+
+
+# -- the event loop's own link (``RemoteEngine.ask``) -------------------------------------
+
+
+def _run(coroutine: Coroutine[Any, Any, _T]) -> _T:
+    return asyncio.run(asyncio.wait_for(coroutine, 60))
+
+
+def _outcome(answer: object) -> Outcome:
+    assert isinstance(answer, Outcome), answer
+    return answer
+
+
+def test_asked_on_a_loop_orders_trade_and_answer_as_submitted_ones(wire: Wire) -> None:
+    async def trade() -> tuple[Outcome, Outcome, Outcome, _LoopLink | None]:
+        sell = _outcome(await wire.remote.ask(_order(ANN, Side.SELL, 100, 5, "s1")))
+        buy = _outcome(await wire.remote.ask(_order(BOB, Side.BUY, 101, 3, "b1")))
+        again = _outcome(await wire.remote.ask(_order(BOB, Side.BUY, 101, 3, "b1")))
+        return sell, buy, again, wire.remote._loop_link
+
+    sell, buy, again, link = _run(trade())
+    assert link is not None and wire.remote._link is None  # the loop's own, no thread's
+    assert sell.order.status == "open" and buy.order.status == "filled"
+    [fill] = buy.trades
+    assert (fill.price_minor, fill.qty_units, fill.maker_order_id) == (100, 3, sell.order.id)
+    assert again.replayed and again.order.id == buy.order.id
+    # The same requests submitted from a thread give the same stored answers.
+    assert _answer(wire.remote.submit(_order(BOB, Side.BUY, 101, 3, "b1"))).order == again.order
+
+
+def test_refusals_asked_on_a_loop_keep_their_class_code_and_detail(wire: Wire) -> None:
+    before = _entries(wire.engine.ledger)
+    poor = _order(ANN, Side.BUY, 1_000, 1_000_000, "poor")
+
+    async def refused() -> LedgerError:
+        with pytest.raises(Refused) as caught:
+            await wire.remote.ask(poor)
+        return caught.value
+
+    remote = _run(refused())
+    with pytest.raises(Refused) as local:
+        wire.engine.submit(poor).result(timeout=30)
+    assert (remote.code, remote.message, remote.detail) == (
+        local.value.code,
+        local.value.message,
+        local.value.detail,
+    ) and remote.code == "insufficient_funds"
+    assert _entries(wire.engine.ledger) == before
+
+
+def test_many_requests_asked_together_share_the_loop_link(wire: Wire) -> None:
+    count = THREADS * EACH
+
+    async def trade() -> tuple[list[Outcome], set[int]]:
+        links: set[int] = set()
+
+        async def one(n: int) -> Outcome:
+            owner, side = (ANN, Side.SELL) if n % 2 else (BOB, Side.BUY)
+            answer = await wire.remote.ask(_order(owner, side, 100 + n % 3, 1, f"a{n}"))
+            links.add(id(wire.remote._loop_link))
+            return _outcome(answer)
+
+        return list(await asyncio.gather(*(one(n) for n in range(count)))), links
+
+    answers, links = _run(trade())
+    assert len({a.order.id for a in answers}) == count
+    assert len(links) == 1  # the first request connected; every other one waited for it
+    # Each trade is told once, to its taker, and its maker was answered too.
+    trades = [(a.order.id, t) for a in answers for t in a.trades]
+    assert trades and all(t.taker_order_id == taker for taker, t in trades)
+    assert len({t.id for _, t in trades}) == len(trades)
+    assert {t.maker_order_id for _, t in trades} <= {a.order.id for a in answers}
+
+
+def test_a_second_loop_is_answered_while_the_first_holds_the_link(wire: Wire) -> None:
+    first_ready, release = threading.Event(), threading.Event()
+    answers: list[Outcome] = []
+
+    async def hold() -> None:
+        answers.append(_outcome(await wire.remote.ask(_order(ANN, Side.SELL, 100, 1, "h1"))))
+        first_ready.set()
+        await asyncio.to_thread(release.wait, 30)
+
+    holder = threading.Thread(target=lambda: _run(hold()))
+    holder.start()
+    try:
+        assert first_ready.wait(30)
+        held = wire.remote._loop_link
+        answers.append(_outcome(_run(wire.remote.ask(_order(BOB, Side.BUY, 100, 1, "h2")))))
+        assert wire.remote._loop_link is held  # the second loop went through ``submit``
+    finally:
+        release.set()
+        holder.join(30)
+    assert [a.order.status for a in answers] == ["open", "filled"]
+
+
+def test_a_loop_link_without_the_key_is_refused(wire: Wire) -> None:
+    before = _entries(wire.engine.ledger)
+    stranger = RemoteEngine(wire.address, b"not the key")
+
+    async def ask() -> Unavailable:
+        with pytest.raises(Unavailable) as refused:
+            await stranger.ask(_order(ANN, Side.SELL, 100, 1, "stranger"))
+        return refused.value
+
+    assert _run(ask()).code == "market_unavailable"
+    assert _entries(wire.engine.ledger) == before
+
+
+def test_asked_in_flight_fail_when_the_engine_goes_and_a_new_one_answers(
+    wire: Wire, ledger: Ledger
+) -> None:
+    async def in_flight() -> Unavailable:
+        with wire.engine._lock:  # the engine's next batch waits: the request stays in flight
+            waiting = asyncio.ensure_future(
+                wire.remote.ask(_order(ANN, Side.SELL, 100, 2, "in-flight"))
+            )
+            deadline = time.monotonic() + 30
+            while wire.engine.status().waiting == 0:  # it reached the engine
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.01)
+            wire.server.close()  # the engine process goes away
+            with pytest.raises(Unavailable) as gone:
+                await waiting
+        return gone.value
+
+    gone = _run(in_flight())
+    assert gone.code == "market_unavailable" and "Idempotency-Key" in gone.message
+    wire.engine.stop()
+    replaced = _wire(ledger, wire.address)
+    try:
+        # A new loop, a new link: the first engine stored the request after all.
+        again = _outcome(_run(wire.remote.ask(_order(ANN, Side.SELL, 100, 2, "in-flight"))))
+        assert again.replayed
+    finally:
+        replaced.server.close()
+        replaced.engine.stop()
+
+
+def test_asked_on_a_loop_while_stopping_fail_and_later_ones_at_once(wire: Wire) -> None:
+    async def stopped() -> tuple[Unavailable, Unavailable]:
+        with wire.engine._lock:
+            waiting = asyncio.ensure_future(
+                wire.remote.ask(_order(ANN, Side.SELL, 100, 1, "before-stop"))
+            )
+            while wire.engine.status().waiting == 0:
+                await asyncio.sleep(0.01)
+            wire.remote.stop()
+            with pytest.raises(Unavailable) as first:
+                await waiting
+        with pytest.raises(Unavailable) as later:
+            await wire.remote.ask(_order(ANN, Side.SELL, 100, 1, "after-stop"))
+        return first.value, later.value
+
+    first, later = _run(stopped())
+    assert "this worker is stopping" in first.message
+    assert "this worker is stopping" in later.message
+
+
+def test_a_loop_send_to_an_engine_that_stopped_reading_gives_up(tmp_path: Path) -> None:
+    address = str(tmp_path / "deaf.sock")
+    listener = Listener(address, family="AF_UNIX", authkey=KEY)
+    accepted: list[Connection] = []
+    threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True).start()
+    remote = RemoteEngine(address, KEY, send_timeout_s=0.2)
+
+    async def flood() -> list[BaseException | None]:
+        asked = []
+        for n in range(2_000):  # far more than the socket's buffers hold
+            asked.append(
+                asyncio.ensure_future(
+                    remote.ask(_order(ANN, Side.SELL, 1, 1, "x" * 10_000 + str(n)))
+                )
+            )
+            await asyncio.sleep(0)
+        done = await asyncio.gather(*asked, return_exceptions=True)
+        return [a if isinstance(a, BaseException) else None for a in done]
+
+    started = time.monotonic()
+    try:
+        failures = _run(flood())
+    finally:
+        remote.stop()
+        listener.close()
+        for conn in accepted:
+            conn.close()
+    assert time.monotonic() - started < 30
+    assert all(isinstance(f, Unavailable) and f.code == "market_unavailable" for f in failures)
+    assert any("read nothing for 0.2 s" in str(f) for f in failures)
+
+
+def test_a_loop_link_reads_answers_however_the_bytes_arrive() -> None:
+    """Frames split at every byte, several in one read, and a length no engine sends."""
+    loop = asyncio.new_event_loop()
+    try:
+        link = _LoopLink(loop, 1.0)
+        sent: list[bytes] = []
+        link.connection_made(_Recorder(sent))
+        first, second, third = (link.ask("submit", None) for _ in range(3))
+        frames = _framed(pickle.dumps([(1, True, "one")])) + _framed(
+            pickle.dumps([(3, False, NotFound("x", "gone")), (2, True, "two")])
+        )
+        for byte in frames:
+            link.data_received(bytes([byte]))
+        assert (first.result(), second.result()) == ("one", "two")
+        assert isinstance(third.exception(), NotFound)
+        assert [pickle.loads(frame[4:])[0] for frame in sent] == [1, 2, 3]  # tags, in order
+        fourth = link.ask("submit", None)
+        link.data_received(struct.pack("!i", -1) + struct.pack("!Q", FRAME_BYTES_MAX + 1))
+        error = fourth.exception()
+        assert isinstance(error, Unavailable) and "bytes" in str(error)
+        assert not link.open
+    finally:
+        loop.close()
+
+
+class _Recorder(asyncio.Transport):
+    """A transport that keeps what is written."""
+
+    def __init__(self, sent: list[bytes]) -> None:
+        super().__init__()
+        self._sent = sent
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._sent.append(bytes(data))
+
+    def abort(self) -> None:
+        pass
