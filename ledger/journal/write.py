@@ -150,6 +150,9 @@ class WriteTx(LoadRows, StoreRows):
         self._state = LedgerState()
         self._balance_rows: set[int] = set()
         self._creatable: set[AccountKey] = set()
+        # Assets, currencies and members found stored at once for accounts to be created
+        # (``_look_up_owners``), by table and name. None is ever deleted.
+        self._owners_found: set[tuple[str, str]] = set()
         self._unstored: set[AccountKey] = set()  # staged drafts create these accounts
         self._staged: list[tuple[Entry, str, str, _Undo | None]] = []
         self._spoiled = False
@@ -317,6 +320,8 @@ class WriteTx(LoadRows, StoreRows):
         self._load_holds([drafts[i] for i in fresh])
         # Accounts not stored yet; a draft naming one is checked before it may create it.
         unstored = keys - stored_ids.keys()
+        if len(unstored) > 1:
+            self._look_up_owners(unstored - self._creatable)
         now = self.ledger.clock()
         # recorded_at never goes back along the chain, even if the wall clock does.
         if self._head_time is not None and now < self._head_time:
@@ -512,28 +517,31 @@ class WriteTx(LoadRows, StoreRows):
                 self._creatable.add(key)
 
     def _create_accounts(self, entries: Sequence[Entry], unstored: set[AccountKey]) -> None:
-        """Store the new accounts that sealed entries post to or hold on."""
+        """Store the new accounts that sealed entries post to or hold on: one INSERT, its
+        rows' ids read back with it (by key: no order of ids is relied on)."""
         new = {p.account for e in entries for p in e.postings if p.account in unstored}
         new |= {h.account for e in entries for h in e.hold_changes if h.account in unstored}
-        for key in sorted(new):
-            self.new_account_ids[key] = self.conn.execute(
-                insert(_accounts)
-                .values(holder=key.holder, instrument=key.instrument)
-                .returning(_accounts.c.id)
-            ).scalar_one()
+        if not new:
+            return
+        created = self.conn.execute(
+            insert(_accounts).returning(_accounts.c.id, _accounts.c.holder, _accounts.c.instrument),
+            [{"holder": k.holder, "instrument": k.instrument} for k in sorted(new)],
+        )
+        for account_id, holder, instrument in created:
+            self.new_account_ids[AccountKey(holder, instrument)] = account_id
 
     def _check_account_may_exist(self, key: AccountKey) -> None:
         instrument = parse_instrument(key.instrument)
         name = instrument.name
         if instrument.kind is InstrumentKind.UNITS:
             validate_asset_id(name)  # a mistyped ID is named as such, not as unknown
-            self._require(table(Asset).c.id, name, "unknown_asset", f"no asset {name!r}")
+            self._require(_ASSET_ID, name, "unknown_asset", f"no asset {name!r}")
         else:
-            self._require(table(Currency).c.code, name, "unknown_currency", f"no currency {name!r}")
+            self._require(_CURRENCY_CODE, name, "unknown_currency", f"no currency {name!r}")
         holder = parse_holder(key.holder)
         who = holder.name
         if holder.kind is HolderKind.MEMBER:
-            self._require(table(Member).c.address, who, "unknown_member", f"no member {who!r}")
+            self._require(_MEMBER_ADDRESS, who, "unknown_member", f"no member {who!r}")
         elif holder.kind is HolderKind.POOL:
             if key.instrument != units_of(who):
                 raise InvalidInput(
@@ -543,9 +551,42 @@ class WriteTx(LoadRows, StoreRows):
             raise NotFound("unknown_external", f"no external account {who!r}")
 
     def _require(self, column: Column[str], value: str, code: str, message: str) -> None:
+        if (column.table.name, value) in self._owners_found:
+            return
         if self.conn.execute(select(1).where(column == value)).first() is None:
             raise NotFound(code, message)
 
+    def _look_up_owners(self, keys: set[AccountKey]) -> None:
+        """Look up at once which of the assets, currencies and members ``keys`` name are
+        stored, a query a table (of ``IN_CHUNK`` names), for ``_require`` to answer
+        from: an entry that issues units to many new holders checks them together, not
+        with a query each. Only what is found is kept (one not found may be stored later
+        in the transaction: ``_require`` asks again). A name that does not parse is left
+        for the check itself to refuse."""
+        names: dict[Column[str], set[str]] = {}
+        for key in keys:
+            try:
+                instrument = parse_instrument(key.instrument)
+                holder = parse_holder(key.holder)
+            except LedgerError:
+                continue
+            if instrument.kind is InstrumentKind.UNITS:
+                names.setdefault(_ASSET_ID, set()).add(instrument.name)
+            else:
+                names.setdefault(_CURRENCY_CODE, set()).add(instrument.name)
+            if holder.kind is HolderKind.MEMBER:
+                names.setdefault(_MEMBER_ADDRESS, set()).add(holder.name)
+        for column, wanted in names.items():
+            known = self._owners_found
+            asked = sorted(n for n in wanted if (column.table.name, n) not in known)
+            for part in chunks(asked, IN_CHUNK):
+                found = self.conn.execute(select(column).where(column.in_(part))).scalars()
+                known.update((column.table.name, n) for n in found)
+
+
+_ASSET_ID: Column[str] = table(Asset).c.id
+_CURRENCY_CODE: Column[str] = table(Currency).c.code
+_MEMBER_ADDRESS: Column[str] = table(Member).c.address
 
 _collector_lock = threading.Lock()
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+from eth_utils import to_checksum_address
 from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.exc import DBAPIError
 
@@ -246,6 +247,54 @@ def test_keys_given_to_a_write_are_read_with_the_lock_until_it_adds_an_entry(
             assert len(statements) > asked
     finally:
         event.remove(ledger.engine, "before_cursor_execute", counted)
+
+
+def _paying(key: str, recipients: list[str]) -> EntryDraft:
+    """ANN pays each of ``recipients`` 1 USD, in one entry."""
+    return EntryDraft(
+        kind="transfer",
+        idempotency_key=key,
+        actor="t",
+        postings=(
+            Posting(AccountKey(member_holder(ANN), USD), -len(recipients)),
+            *(Posting(AccountKey(member_holder(r), USD), 1) for r in recipients),
+        ),
+    )
+
+
+def test_an_entry_to_many_new_accounts_checks_and_creates_them_together(ledger: Ledger) -> None:
+    build_network(ledger)
+    holders = [to_checksum_address(f"0x{0xD0C0 + i:040x}") for i in range(30)]
+    for i, address in enumerate(holders):
+        register_member(ledger, address, "individual", f"holder {i}", key=f"h{i}", actor="t")
+    stranger = to_checksum_address(f"0x{0xBAD:040x}")
+    before = (_journal_length(ledger.engine), _balances_snapshot(ledger.engine))
+    # One holder unknown among them: refused as ever, naming it, and nothing written.
+    with pytest.raises(NotFound, match=stranger) as refused, ledger.write() as tx:
+        tx.append_many([_paying("stranger", [*holders[:10], stranger, *holders[10:]])])
+    assert refused.value.code == "unknown_member"
+    assert (_journal_length(ledger.engine), _balances_snapshot(ledger.engine)) == before
+    member_reads: list[str] = []
+    account_inserts: list[str] = []
+
+    def counted(*args: object) -> None:
+        statement = str(args[2])
+        if "FROM members" in statement:
+            member_reads.append(statement)
+        if statement.startswith("INSERT INTO accounts"):
+            account_inserts.append(statement)
+
+    event.listen(ledger.engine, "before_cursor_execute", counted)
+    try:
+        with ledger.write() as tx:
+            [paid] = tx.append_many([_paying("many", holders)])
+    finally:
+        event.remove(ledger.engine, "before_cursor_execute", counted)
+    # One query for the thirty new accounts' members, one INSERT for the accounts.
+    assert (len(member_reads), len(account_inserts)) == (1, 1)
+    assert [p.amount for p in paid.entry.postings] == [-30] + [1] * 30
+    with ledger.engine.connect() as conn:
+        assert verify(conn).ok
 
 
 def _usd_draft(key: str, amount: int = 1) -> EntryDraft:
