@@ -157,13 +157,14 @@ class WriteTx(LoadRows, StoreRows):
         self._staged: list[tuple[Entry, str, str, _Undo | None]] = []
         self._spoiled = False
         self._stage_time: datetime | None = None  # when the staged entries are recorded
-        # The keys looked up with the lock: good while the head is the one they were read
-        # at (the transaction has added no entry since).
-        self._stored_early: tuple[int, frozenset[str], dict[str, tuple[int, str]]] | None = None
+        # The keys last looked up (first those read with the lock), at the head they were
+        # read at, and what was found: good while the head is still that one (the
+        # transaction has added no entry since). See ``_stored_requests``.
+        self._keys_known: tuple[int, frozenset[str], dict[str, tuple[int, str]]] | None = None
         if conn.dialect.name == "postgresql":
             head, stored = _locked_head_on_postgres(conn, keys)
             if keys:
-                self._stored_early = (head[0] if head else 0, frozenset(keys), stored)
+                self._keys_known = (head[0] if head else 0, frozenset(keys), stored)
         else:  # BEGIN IMMEDIATE has taken the write lock already
             head = conn.execute(
                 select(_entries.c.seq, _entries.c.hash, _entries.c.recorded_at)
@@ -351,14 +352,23 @@ class WriteTx(LoadRows, StoreRows):
         return sealed
 
     def stored_requests(self, keys: Sequence[str]) -> dict[str, int]:
-        """The seq of each of ``keys`` already used as an idempotency key; one query,
-        or none for keys ``Ledger.write`` was given (read with the lock) while the
-        transaction has added no entry. A service that stages drafts looks its callers'
-        keys up first."""
-        early = self._stored_early
-        if early is not None and early[0] == self.head_seq and early[1].issuperset(keys):
-            return {key: early[2][key][0] for key in keys if key in early[2]}
+        """The seq of each of ``keys`` already used as an idempotency key (see
+        ``_stored_requests``). A service that stages drafts looks its callers' keys up
+        first."""
         return {key: seq for key, (seq, _) in self._stored_requests(keys).items()}
+
+    def _stored_requests(self, keys: Sequence[str]) -> dict[str, tuple[int, str]]:
+        """``(seq, request_hash)`` of those of ``keys`` already in the journal: one
+        query, or none for keys looked up already at the transaction's head (those
+        ``Ledger.write`` was given, read with the lock, or those of the lookup before),
+        since only an entry added after could have used one. So ``append_once`` looks
+        its key up once, not again as it appends."""
+        known = self._keys_known
+        if known is not None and known[0] == self.head_seq and known[1].issuperset(keys):
+            return {key: known[2][key] for key in keys if key in known[2]}
+        found = super()._stored_requests(keys)
+        self._keys_known = (self.head_seq, frozenset(keys), found)
+        return found
 
     def stage(
         self, draft: EntryDraft, *, fresh_holds: bool = False, retractable: bool = False

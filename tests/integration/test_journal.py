@@ -249,6 +249,29 @@ def test_keys_given_to_a_write_are_read_with_the_lock_until_it_adds_an_entry(
         event.remove(ledger.engine, "before_cursor_execute", counted)
 
 
+def test_an_append_once_looks_its_key_up_once(ledger: Ledger) -> None:
+    build_network(ledger)
+    lookups: list[str] = []
+
+    def counted(*args: object) -> None:
+        statement = str(args[2])
+        if "WHERE idempotency_key " in statement:  # either database's key lookup
+            lookups.append(statement)
+
+    written: list[int] = []
+    event.listen(ledger.engine, "before_cursor_execute", counted)
+    try:
+        with ledger.write() as tx:
+            first = tx.append_once(_usd_draft("once"), written.append)
+            # The same key again, after the entry: looked up anew, and a replay.
+            again = tx.append_once(_usd_draft("once"), written.append)
+    finally:
+        event.remove(ledger.engine, "before_cursor_execute", counted)
+    assert len(lookups) == 2
+    assert (first.replayed, again.replayed) == (False, True)
+    assert again.entry == first.entry and written == [first.entry.seq]
+
+
 def _paying(key: str, recipients: list[str]) -> EntryDraft:
     """ANN pays each of ``recipients`` 1 USD, in one entry."""
     return EntryDraft(
