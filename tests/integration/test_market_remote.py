@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Client, Connection, Listener
 from pathlib import Path
@@ -221,15 +222,27 @@ def test_requests_in_flight_fail_when_the_engine_goes_and_a_new_one_answers(
         replaced.engine.stop()
 
 
-def test_a_send_to_an_engine_that_stopped_reading_gives_up(tmp_path: Path) -> None:
+@contextmanager
+def _deaf_engine(tmp_path: Path) -> Iterator[RemoteEngine]:
+    """A link to an "engine" that accepts the connection and never reads from it."""
     address = str(tmp_path / "deaf.sock")
     listener = Listener(address, family="AF_UNIX", authkey=KEY)
     accepted: list[Connection] = []
     threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True).start()
     remote = RemoteEngine(address, KEY, send_timeout_s=0.2)
+    try:
+        yield remote
+    finally:
+        remote.stop()
+        listener.close()
+        for conn in accepted:
+            conn.close()
+
+
+def test_a_send_to_an_engine_that_stopped_reading_gives_up(tmp_path: Path) -> None:
     futures = []
     started = time.monotonic()
-    try:
+    with _deaf_engine(tmp_path) as remote:
         while time.monotonic() - started < 20:  # until the socket's buffers are full
             future = remote.submit(_order(ANN, Side.SELL, 100, 1, "x" * 10_000))
             futures.append(future)
@@ -240,11 +253,6 @@ def test_a_send_to_an_engine_that_stopped_reading_gives_up(tmp_path: Path) -> No
             with pytest.raises(Unavailable) as gone:
                 future.result(timeout=5)
             assert gone.value.code == "market_unavailable"
-    finally:
-        remote.stop()
-        listener.close()
-        for conn in accepted:
-            conn.close()
 
 
 # -- the event loop's own link (``RemoteEngine.ask``) -------------------------------------
@@ -406,13 +414,7 @@ def test_asked_on_a_loop_while_stopping_fail_and_later_ones_at_once(wire: Wire) 
 
 
 def test_a_loop_send_to_an_engine_that_stopped_reading_gives_up(tmp_path: Path) -> None:
-    address = str(tmp_path / "deaf.sock")
-    listener = Listener(address, family="AF_UNIX", authkey=KEY)
-    accepted: list[Connection] = []
-    threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True).start()
-    remote = RemoteEngine(address, KEY, send_timeout_s=0.2)
-
-    async def flood() -> list[BaseException | None]:
+    async def flood(remote: RemoteEngine) -> list[BaseException | None]:
         asked = []
         for n in range(2_000):  # far more than the socket's buffers hold
             asked.append(
@@ -425,13 +427,8 @@ def test_a_loop_send_to_an_engine_that_stopped_reading_gives_up(tmp_path: Path) 
         return [a if isinstance(a, BaseException) else None for a in done]
 
     started = time.monotonic()
-    try:
-        failures = _run(flood())
-    finally:
-        remote.stop()
-        listener.close()
-        for conn in accepted:
-            conn.close()
+    with _deaf_engine(tmp_path) as remote:
+        failures = _run(flood(remote))
     assert time.monotonic() - started < 30
     assert all(isinstance(f, Unavailable) and f.code == "market_unavailable" for f in failures)
     assert any("read nothing for 0.2 s" in str(f) for f in failures)
