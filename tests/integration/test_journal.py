@@ -3,11 +3,11 @@ without a trace, readable as of any point, and checked by ``verify``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 import pytest
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.exc import DBAPIError
 
@@ -272,7 +272,7 @@ def test_an_append_once_looks_its_key_up_once(ledger: Ledger) -> None:
     assert again.entry == first.entry and written == [first.entry.seq]
 
 
-def _paying(key: str, recipients: list[str]) -> EntryDraft:
+def _paying(key: str, recipients: Sequence[str]) -> EntryDraft:
     """ANN pays each of ``recipients`` 1 USD, in one entry."""
     return EntryDraft(
         kind="transfer",
