@@ -80,9 +80,11 @@ def register_member_in(
             )
         )
 
-    tx.append_once(draft, insert_member)
+    appended = tx.append_once(draft, insert_member)
+    if not appended.replayed:  # as insert_member stored it
+        return MemberRecord(address, member_kind, name, appended.entry.seq)
     found = find_member(tx.conn, address)
-    if found is None:  # pragma: no cover - the insert above or the replay guarantees it
+    if found is None:  # pragma: no cover - the replayed registration stored it
         raise NotFound("unknown_member", f"no member {address}")
     return found
 
