@@ -319,12 +319,11 @@ class RemoteEngine:
                 for tag, ok, answer in replies:
                     with self._lock:
                         future = link.pending.pop(tag, None)
-                    if future is None:
-                        continue
-                    if ok:
-                        future.set_result(answer)
-                    else:
-                        future.set_exception(answer)
+                    if future is not None and future.set_running_or_notify_cancel():
+                        if ok:  # (a future cancelled, its request given up, takes none)
+                            future.set_result(answer)
+                        else:
+                            future.set_exception(answer)
         except (EOFError, OSError) as error:
             if not isinstance(error, EOFError):
                 why = f"{type(error).__name__}: {error}"
@@ -341,7 +340,7 @@ class RemoteEngine:
             link.pending.clear()
         _hang_up(link.conn)
         for future in waiting:
-            if not future.done():
+            if future.set_running_or_notify_cancel():
                 future.set_exception(_gone(why))
 
 

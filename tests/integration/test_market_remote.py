@@ -471,3 +471,37 @@ class _Recorder(asyncio.Transport):
 
     def abort(self) -> None:
         pass
+
+
+def test_a_request_given_up_on_the_thread_link_leaves_the_link_answering(wire: Wire) -> None:
+    """A waiting request cancelled (its HTTP request gone, as ``asyncio.wrap_future``
+    cancels the future) is skipped when its answer comes; the link keeps reading."""
+    with wire.engine._lock:  # the engine's batch waits: the request is still unanswered
+        given_up = wire.remote.submit(_order(ANN, Side.SELL, 100, 1, "given-up"))
+        assert given_up.cancel()
+    later = _answer(wire.remote.submit(_order(ANN, Side.SELL, 100, 1, "later")))
+    assert later.order.status == "open"
+    # The given-up order was stored all the same: asked again, it is replayed.
+    again = _answer(wire.remote.submit(_order(ANN, Side.SELL, 100, 1, "given-up")))
+    assert again.replayed
+
+
+def test_a_request_given_up_on_the_loop_link_leaves_the_link_answering(wire: Wire) -> None:
+    given_up = threading.Event()
+    answers: list[Outcome] = []
+
+    async def give_up_then_ask() -> None:
+        asked = asyncio.ensure_future(wire.remote.ask(_order(ANN, Side.SELL, 100, 1, "gone")))
+        while wire.remote._loop_link is None or not wire.remote._loop_link._pending:
+            await asyncio.sleep(0.001)  # until it is sent and waits for its answer
+        asked.cancel()
+        given_up.set()
+        answers.append(_outcome(await wire.remote.ask(_order(ANN, Side.SELL, 100, 1, "after"))))
+
+    asker = threading.Thread(target=lambda: _run(give_up_then_ask()))
+    with wire.engine._lock:  # the engine's batch waits: the first request is unanswered
+        asker.start()
+        assert given_up.wait(30)
+    asker.join(timeout=30)
+    [after] = answers
+    assert after.order.status == "open"
