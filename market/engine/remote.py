@@ -247,12 +247,13 @@ class RemoteEngine:
         try:
             if self._stopping:
                 raise _gone("this worker is stopping")
+            sock = await asyncio.to_thread(self._handshake)  # market_unavailable if none
             try:
-                sock = await asyncio.to_thread(self._handshake)
                 _, link = await loop.create_unix_connection(
                     lambda: _LoopLink(loop, self._send_timeout_s), sock=sock
                 )
-            except (OSError, EOFError, AuthenticationError) as error:
+            except OSError as error:
+                sock.close()
                 self._last_error = f"{type(error).__name__}: {error}"
                 raise _gone(self._last_error) from None
             with self._lock:
@@ -260,17 +261,29 @@ class RemoteEngine:
                     link.close_soon("this worker is stopping")
                     raise _gone("this worker is stopping")
                 self._loop_link = link
+                self._last_error = None
             return link
         finally:
             self._connecting = None
 
     def _handshake(self) -> socket.socket:
         """A socket to the engine, past the key's handshake (blocking: run in a thread)."""
-        conn = Client(self._address, family=_FAMILY, authkey=self._authkey)
+        conn = self._dial()
         try:
             return socket.socket(fileno=os.dup(conn.fileno()))
         finally:
             conn.close()
+
+    def _dial(self) -> Connection:
+        """A connection to the engine, past the key's handshake, its sends bounded by
+        ``send_timeout_s``; ``market_unavailable`` naming why there is none."""
+        try:
+            conn = Client(self._address, family=_FAMILY, authkey=self._authkey)
+            _send_timeout(conn, self._send_timeout_s)
+        except (OSError, EOFError, AuthenticationError) as error:
+            self._last_error = f"{type(error).__name__}: {error}"
+            raise _gone(self._last_error) from None
+        return conn
 
     def _send(self, op: str, body: Request | None, future: Future[Any]) -> None:
         with self._lock:
@@ -298,13 +311,7 @@ class RemoteEngine:
         """The open link, connecting first if there is none (the caller holds the lock)."""
         if self._link is not None and self._link.open:
             return self._link
-        try:
-            conn = Client(self._address, family=_FAMILY, authkey=self._authkey)
-            _send_timeout(conn, self._send_timeout_s)
-        except (OSError, EOFError, AuthenticationError) as error:
-            self._last_error = f"{type(error).__name__}: {error}"
-            raise _gone(self._last_error) from None
-        link = self._link = _Link(conn)
+        link = self._link = _Link(self._dial())
         threading.Thread(
             target=self._read, args=(link,), name="dpn-market-remote", daemon=True
         ).start()
