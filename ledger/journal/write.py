@@ -89,6 +89,9 @@ _PG_JOURNAL_LOCK = 0x44504E4A
 
 _entries = table(JournalEntry)
 _accounts = table(Account)
+_ASSET_ID: Column[str] = table(Asset).c.id
+_CURRENCY_CODE: Column[str] = table(Currency).c.code
+_MEMBER_ADDRESS: Column[str] = table(Member).c.address
 
 
 def system_clock() -> datetime:
@@ -321,7 +324,7 @@ class WriteTx(LoadRows, StoreRows):
         self._load_holds([drafts[i] for i in fresh])
         # Accounts not stored yet; a draft naming one is checked before it may create it.
         unstored = keys - stored_ids.keys()
-        if len(unstored) > 1:
+        if unstored:
             self._look_up_owners(unstored - self._creatable)
         now = self.ledger.clock()
         # recorded_at never goes back along the chain, even if the wall clock does.
@@ -541,62 +544,61 @@ class WriteTx(LoadRows, StoreRows):
             self.new_account_ids[AccountKey(holder, instrument)] = account_id
 
     def _check_account_may_exist(self, key: AccountKey) -> None:
-        instrument = parse_instrument(key.instrument)
-        name = instrument.name
-        if instrument.kind is InstrumentKind.UNITS:
-            validate_asset_id(name)  # a mistyped ID is named as such, not as unknown
-            self._require(_ASSET_ID, name, "unknown_asset", f"no asset {name!r}")
-        else:
-            self._require(_CURRENCY_CODE, name, "unknown_currency", f"no currency {name!r}")
-        holder = parse_holder(key.holder)
-        who = holder.name
-        if holder.kind is HolderKind.MEMBER:
-            self._require(_MEMBER_ADDRESS, who, "unknown_member", f"no member {who!r}")
-        elif holder.kind is HolderKind.POOL:
-            if key.instrument != units_of(who):
-                raise InvalidInput(
-                    "pool_instrument", f"the pool of {who!r} holds only that asset's units"
-                )
-        elif who not in EXTERNAL_NAMES:
-            raise NotFound("unknown_external", f"no external account {who!r}")
-
-    def _require(self, column: Column[str], value: str, code: str, message: str) -> None:
-        if (column.table.name, value) in self._owners_found:
-            return
-        if self.conn.execute(select(1).where(column == value)).first() is None:
-            raise NotFound(code, message)
+        for column, name, code, message in _owners_of(key):
+            if (column.table.name, name) in self._owners_found:
+                continue  # found by _look_up_owners
+            if self.conn.execute(select(1).where(column == name)).first() is None:
+                raise NotFound(code, message)
 
     def _look_up_owners(self, keys: set[AccountKey]) -> None:
         """Look up at once which of the assets, currencies and members ``keys`` name are
-        stored, a query a table (of ``IN_CHUNK`` names), for ``_require`` to answer
-        from: an entry that issues units to many new holders checks them together, not
-        with a query each. Only what is found is kept (one not found may be stored later
-        in the transaction: ``_require`` asks again). A name that does not parse is left
-        for the check itself to refuse."""
+        stored, a query a table (of ``IN_CHUNK`` names), for the check of each account
+        to find: an entry that issues units to many new holders checks them together,
+        not with a query each. Only what is found is kept (one not found may be stored
+        later in the transaction: the check asks again). A key refused for its form is
+        left for the check to refuse."""
         names: dict[Column[str], set[str]] = {}
         for key in keys:
             try:
-                instrument = parse_instrument(key.instrument)
-                holder = parse_holder(key.holder)
+                owners = _owners_of(key)
             except LedgerError:
                 continue
-            if instrument.kind is InstrumentKind.UNITS:
-                names.setdefault(_ASSET_ID, set()).add(instrument.name)
-            else:
-                names.setdefault(_CURRENCY_CODE, set()).add(instrument.name)
-            if holder.kind is HolderKind.MEMBER:
-                names.setdefault(_MEMBER_ADDRESS, set()).add(holder.name)
+            for column, name, _, _ in owners:
+                names.setdefault(column, set()).add(name)
+        known = self._owners_found
         for column, wanted in names.items():
-            known = self._owners_found
             asked = sorted(n for n in wanted if (column.table.name, n) not in known)
             for part in chunks(asked, IN_CHUNK):
                 found = self.conn.execute(select(column).where(column.in_(part))).scalars()
                 known.update((column.table.name, n) for n in found)
 
 
-_ASSET_ID: Column[str] = table(Asset).c.id
-_CURRENCY_CODE: Column[str] = table(Currency).c.code
-_MEMBER_ADDRESS: Column[str] = table(Member).c.address
+def _owners_of(key: AccountKey) -> list[tuple[Column[str], str, str, str]]:
+    """What must be stored for an account ``key`` to be created: its asset or currency
+    and, for a member's account, the member, each as (column, name, the code and the
+    message if it is not). Raises for a key no account may have: a malformed asset ID,
+    a pool of another asset's units, an external account that does not exist."""
+    instrument = parse_instrument(key.instrument)
+    name = instrument.name
+    owners: list[tuple[Column[str], str, str, str]] = []
+    if instrument.kind is InstrumentKind.UNITS:
+        validate_asset_id(name)  # a mistyped ID is named as such, not as unknown
+        owners.append((_ASSET_ID, name, "unknown_asset", f"no asset {name!r}"))
+    else:
+        owners.append((_CURRENCY_CODE, name, "unknown_currency", f"no currency {name!r}"))
+    holder = parse_holder(key.holder)
+    who = holder.name
+    if holder.kind is HolderKind.MEMBER:
+        owners.append((_MEMBER_ADDRESS, who, "unknown_member", f"no member {who!r}"))
+    elif holder.kind is HolderKind.POOL:
+        if key.instrument != units_of(who):
+            raise InvalidInput(
+                "pool_instrument", f"the pool of {who!r} holds only that asset's units"
+            )
+    elif who not in EXTERNAL_NAMES:
+        raise NotFound("unknown_external", f"no external account {who!r}")
+    return owners
+
 
 _collector_lock = threading.Lock()
 
