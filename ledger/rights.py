@@ -31,6 +31,7 @@ from ledger.core import AccountKey, validate_asset_id
 from ledger.core.accounts import EXTERNAL_PREFIX, member_holder, pool_holder, units_of
 from ledger.core.errors import NotFound, Refused
 from ledger.core.timestamps import format_time, ms_of
+from ledger.db.collector import collector_held
 from ledger.db.schema import Account, Balance, JournalPosting, MarketLease, table
 from ledger.journal.reads import account_state, cap_table_of, digest, seq_at
 from ledger.registry.address import validate_address
@@ -173,37 +174,38 @@ def rights_table(conn: Connection, asset_id: str, at: datetime) -> RightsTable:
     and leases agree. Leases are summed in the database: one indexed range of the
     leases not ended at ``at``."""
     validate_asset_id(asset_id)
-    at_ms, seq, head = _point(conn, at)
-    total_units = _registered_by(conn, asset_id, seq, at)
-    if seq == head:
-        owned = _owned_now(conn, asset_id)
-    elif head - seq <= seq:  # nearer the head than the start: undo what came after
-        owned = _owned_before(conn, asset_id, seq)
-    else:
-        caps = cap_table_of(conn, asset_id, as_of_seq=seq)
-        owned = {row.holder: row.units for row in caps.rows}
-    params = {"asset_id": asset_id, "t": at_ms, "seq": seq}
-    out: defaultdict[str, int] = defaultdict(int)
-    into: defaultdict[str, int] = defaultdict(int)
-    for lessor, units in conn.execute(_OUT_BY_LESSOR, params):
-        out[member_holder(lessor)] += int(units)  # PostgreSQL sums BIGINT as NUMERIC
-    for lessee, units in conn.execute(_IN_BY_LESSEE, params):
-        into[member_holder(lessee)] += int(units)
-    rows = [HolderRights(holder, units, 0, 0, units) for holder, units in owned.items()]
-    if out or into:  # only the few rows leases touch are made again
-        at_index = {row.holder: i for i, row in enumerate(rows)}
-        for holder in {*out, *into}:
-            units = owned.get(holder, 0)
-            row = HolderRights(
-                holder, units, out[holder], into[holder], units - out[holder] + into[holder]
-            )
-            i = at_index.get(holder)
-            if i is None:  # a lessee who owns nothing (or, were the rule broken, a lessor)
-                rows.append(row)
-            else:
-                rows[i] = row
-    rows.sort()  # by holder, each in one row; "pool:" sorts after "member:"
-    return RightsTable(asset_id, total_units, at_ms, seq, rows)
+    with collector_held():  # a row, and a tuple or two, for each of maybe 100,000
+        at_ms, seq, head = _point(conn, at)
+        total_units = _registered_by(conn, asset_id, seq, at)
+        if seq == head:
+            owned = _owned_now(conn, asset_id)
+        elif head - seq <= seq:  # nearer the head than the start: undo what came after
+            owned = _owned_before(conn, asset_id, seq)
+        else:
+            caps = cap_table_of(conn, asset_id, as_of_seq=seq)
+            owned = {row.holder: row.units for row in caps.rows}
+        params = {"asset_id": asset_id, "t": at_ms, "seq": seq}
+        out: defaultdict[str, int] = defaultdict(int)
+        into: defaultdict[str, int] = defaultdict(int)
+        for lessor, units in conn.execute(_OUT_BY_LESSOR, params):
+            out[member_holder(lessor)] += int(units)  # PostgreSQL sums BIGINT as NUMERIC
+        for lessee, units in conn.execute(_IN_BY_LESSEE, params):
+            into[member_holder(lessee)] += int(units)
+        rows = [HolderRights(holder, units, 0, 0, units) for holder, units in owned.items()]
+        if out or into:  # only the few rows leases touch are made again
+            at_index = {row.holder: i for i, row in enumerate(rows)}
+            for holder in {*out, *into}:
+                units = owned.get(holder, 0)
+                row = HolderRights(
+                    holder, units, out[holder], into[holder], units - out[holder] + into[holder]
+                )
+                i = at_index.get(holder)
+                if i is None:  # a lessee who owns nothing (or, were the rule broken, a lessor)
+                    rows.append(row)
+                else:
+                    rows[i] = row
+        rows.sort()  # by holder, each in one row; "pool:" sorts after "member:"
+        return RightsTable(asset_id, total_units, at_ms, seq, rows)
 
 
 def _owned_now(conn: Connection, asset_id: str) -> dict[str, int]:

@@ -15,8 +15,6 @@ is gap-free, the chain never forks and balances are read after every earlier com
 
 from __future__ import annotations
 
-import gc
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -57,6 +55,7 @@ from ledger.core.accounts import (
 )
 from ledger.core.canonical import payload_text
 from ledger.core.errors import Conflict, InvalidInput, LedgerError, NotFound, Refused
+from ledger.db.collector import collector_held
 from ledger.db.engine import pipelined, write_connection
 from ledger.db.params import IN_CHUNK, chunks
 from ledger.db.schema import (
@@ -119,13 +118,13 @@ class Ledger:
     @contextmanager
     def write(self, keys: Sequence[str] = ()) -> Iterator[WriteTx]:
         """A write transaction holding the journal lock; committed when the block ends.
-        The garbage collector waits while it holds the lock (see ``_collector_held``).
+        The garbage collector waits while it holds the lock (``collector_held``).
         ``keys``: idempotency keys the transaction will look up first
         (``WriteTx.stored_requests``); on PostgreSQL they are read in the round trip
         that takes the lock."""
         with write_connection(self.engine) as conn:
             tx = WriteTx(self, conn, keys)  # holds the journal lock from here
-            with _collector_held():
+            with collector_held():
                 yield tx
         # Only ids of committed accounts enter the cache.
         self._account_ids.update(tx.new_account_ids)
@@ -598,33 +597,6 @@ def _owners_of(key: AccountKey) -> list[tuple[Column[str], str, str, str]]:
     elif who not in EXTERNAL_NAMES:
         raise NotFound("unknown_external", f"no external account {who!r}")
     return owners
-
-
-_collector_lock = threading.Lock()
-
-
-@contextmanager
-def _collector_held() -> Iterator[None]:
-    """Hold Python's cyclic garbage collector for the block: a write transaction, while
-    it holds the journal lock.
-
-    A transaction allocates drafts, entries and rows by the hundred thousand and keeps
-    them to its end: each collection run meanwhile found them alive and moved them on
-    to an older generation, and so made full collections, which walk the whole heap,
-    frequent (a sixth of the engine's CPU in ``dpn bench engine``). Held, the collector
-    runs after the transaction, when reference counting has freed nearly all of them.
-    Whoever disabled the collector enables it again: a block that finds it disabled
-    (by the program, or by another journal's transaction in another thread) leaves it
-    alone, so it is never held longer than one transaction."""
-    with _collector_lock:
-        mine = gc.isenabled()
-        if mine:
-            gc.disable()
-    try:
-        yield
-    finally:
-        if mine:
-            gc.enable()
 
 
 _PG_LOCK = f"SELECT pg_advisory_xact_lock({_PG_JOURNAL_LOCK}, hashtext(current_schema()))"
