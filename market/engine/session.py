@@ -362,20 +362,17 @@ class Session:
         return trades, leases
 
     def _trade(self, key: BookKey, maker: OrderState, taker: OrderState, t: Trade) -> TradeRow:
+        """One ``trade`` entry: the units seller -> buyer, the value buyer -> seller (less
+        the fee), consuming both holds."""
         seller, buyer = (taker, maker) if t.taker_side is Side.SELL else (maker, taker)
         value = t.price_minor * t.qty_units
-        fee = value * self.fee_bps // 10_000
         units = units_of(key.asset_id)
-        cash = currency_of(key.currency)
-        seller_cash = AccountKey(member_holder(seller.owner), cash)
+        paid, fee = self._paid(key, buyer, seller, value)
         postings = [
             Posting(AccountKey(member_holder(seller.owner), units), -t.qty_units),
             Posting(AccountKey(member_holder(buyer.owner), units), t.qty_units),
-            Posting(AccountKey(member_holder(buyer.owner), cash), -value),
-            Posting(seller_cash, value - fee),
+            *paid,
         ]
-        if fee:
-            postings.append(Posting(AccountKey(FEES, cash), fee))
         holds = [
             HoldChange(seller.hold_id, seller.hold_account, HoldOp.CONSUME, t.qty_units),
             HoldChange(buyer.hold_id, buyer.hold_account, HoldOp.CONSUME, value),
@@ -383,29 +380,8 @@ class Session:
         seller.hold_left -= t.qty_units
         buyer.hold_left -= value
         holds += _improvement(buyer, taker, t)
-        seq = self.tx.next_seq
-        payload: dict[str, JsonValue] = {
-            "asset_id": key.asset_id,
-            "currency": key.currency,
-            "price_minor": t.price_minor,
-            "qty_units": t.qty_units,
-            "maker_order_id": maker.id,
-            "taker_order_id": taker.id,
-            "taker_side": t.taker_side.value,
-        }
-        if fee:
-            payload["fee_minor"] = fee
-        self.tx.stage(
-            EntryDraft(
-                kind=EntryKind.TRADE,
-                idempotency_key=f"market:trade:{seq}",
-                actor=_ACTOR,
-                payload=payload,
-                postings=tuple(postings),
-                hold_changes=tuple(holds),
-            )
-        )
-        self._filled(maker, taker, t.qty_units, value, seq)
+        payload: dict[str, JsonValue] = {"asset_id": key.asset_id, "currency": key.currency}
+        seq = self._match(EntryKind.TRADE, payload, postings, holds, maker, taker, t, value, fee)
         row = TradeRow(
             seq, key.asset_id, key.currency, t.price_minor, t.qty_units, fee, maker.id,
             taker.id, maker.owner, taker.owner, t.taker_side.value, self.now_ms,
@@ -419,14 +395,7 @@ class Session:
         lessor's: what they promise from now on is the lease itself."""
         lessor, lessee = (taker, maker) if t.taker_side is Side.SELL else (maker, taker)
         rent = t.price_minor * t.qty_units
-        fee = rent * self.fee_bps // 10_000
-        cash = currency_of(key.currency)
-        postings = [
-            Posting(AccountKey(member_holder(lessee.owner), cash), -rent),
-            Posting(AccountKey(member_holder(lessor.owner), cash), rent - fee),
-        ]
-        if fee:
-            postings.append(Posting(AccountKey(FEES, cash), fee))
+        postings, fee = self._paid(key, lessee, lessor, rent)
         holds = [
             *lessor.release(t.qty_units),
             HoldChange(lessee.hold_id, lessee.hold_account, HoldOp.CONSUME, rent),
@@ -434,32 +403,14 @@ class Session:
         lessee.hold_left -= rent
         holds += _improvement(lessee, taker, t)
         starts_ms, ends_ms = term_span(key.term)
-        seq = self.tx.next_seq
         payload: dict[str, JsonValue] = {
             "asset_id": key.asset_id,
             "currency": key.currency,
             "term": key.term,
-            "price_minor": t.price_minor,
-            "qty_units": t.qty_units,
             "lessor": lessor.owner,
             "lessee": lessee.owner,
-            "maker_order_id": maker.id,
-            "taker_order_id": taker.id,
-            "taker_side": t.taker_side.value,
         }
-        if fee:
-            payload["fee_minor"] = fee
-        self.tx.stage(
-            EntryDraft(
-                kind=EntryKind.LEASE,
-                idempotency_key=f"market:lease:{seq}",
-                actor=_ACTOR,
-                payload=payload,
-                postings=tuple(postings),
-                hold_changes=tuple(holds),
-            )
-        )
-        self._filled(maker, taker, t.qty_units, rent, seq)
+        seq = self._match(EntryKind.LEASE, payload, postings, holds, maker, taker, t, rent, fee)
         self.state.leases_out.setdefault((lessor.owner, key.asset_id), []).append(
             Span(starts_ms, ends_ms, t.qty_units)
         )
@@ -470,6 +421,57 @@ class Session:
         )  # fmt: skip
         self.leases.append(row)
         return row
+
+    def _paid(
+        self, key: BookKey, payer: OrderState, payee: OrderState, value: int
+    ) -> tuple[list[Posting], int]:
+        """The postings of a match's ``value`` (a price, or a rent), payer -> payee less
+        the network fee (rounded down), the fee to ``external:fees``; and the fee."""
+        fee = value * self.fee_bps // 10_000
+        cash = currency_of(key.currency)
+        postings = [
+            Posting(AccountKey(member_holder(payer.owner), cash), -value),
+            Posting(AccountKey(member_holder(payee.owner), cash), value - fee),
+        ]
+        if fee:
+            postings.append(Posting(AccountKey(FEES, cash), fee))
+        return postings, fee
+
+    def _match(
+        self,
+        kind: EntryKind,
+        payload: dict[str, JsonValue],
+        postings: list[Posting],
+        holds: list[HoldChange],
+        maker: OrderState,
+        taker: OrderState,
+        t: Trade,
+        value: int,
+        fee: int,
+    ) -> int:
+        """Stage a match's entry (a trade or a lease): ``payload`` with the match's price,
+        quantity, orders, taker side and fee added; then both orders filled by it.
+        Returns its seq."""
+        seq = self.tx.next_seq
+        payload["price_minor"] = t.price_minor
+        payload["qty_units"] = t.qty_units
+        payload["maker_order_id"] = maker.id
+        payload["taker_order_id"] = taker.id
+        payload["taker_side"] = t.taker_side.value
+        if fee:
+            payload["fee_minor"] = fee
+        self.tx.stage(
+            EntryDraft(
+                kind=kind,
+                idempotency_key=f"market:{kind.value}:{seq}",
+                actor=_ACTOR,
+                payload=payload,
+                postings=tuple(postings),
+                hold_changes=tuple(holds),
+            )
+        )
+        self._filled(maker, taker, t.qty_units, value, seq)
+        return seq
 
     def _filled(
         self, maker: OrderState, taker: OrderState, units: int, value: int, seq: int
