@@ -1,6 +1,7 @@
 """Funding: projects listed by finance nodes (``projects``), their terms (``terms``) and
 states (``states``); contributions, manual pledges and the issue of units
-(``contributions``); and the ledger side of the chain mirror (``mirror``)."""
+(``contributions``); the ledger side of the chain mirror (``mirror``); and whether an
+asset's units may change hands yet (``standing``)."""
 
 from ledger.funding.contributions import (
     Contribution,
@@ -33,6 +34,7 @@ from ledger.funding.projects import (
     open_project,
     project_by_chain_key,
 )
+from ledger.funding.standing import FundedProject, funded_project_of
 from ledger.funding.states import TRANSITIONS, ProjectState, check_transition
 from ledger.funding.terms import ProjectTerms, terms_payload
 
@@ -43,6 +45,7 @@ __all__ = [
     "EscrowCreated",
     "EscrowEvent",
     "EscrowRef",
+    "FundedProject",
     "ManualPledgeRecord",
     "MirrorReport",
     "ProjectRecord",
@@ -55,6 +58,7 @@ __all__ = [
     "contributions",
     "create_project",
     "escrow_goal",
+    "funded_project_of",
     "get_project",
     "list_manual_pledges",
     "list_projects",

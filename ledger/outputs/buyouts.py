@@ -46,8 +46,8 @@ from ledger.core import (
 from ledger.core.accounts import member_holder, units_of
 from ledger.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Refused
 from ledger.core.timestamps import format_time, ms_of, to_utc
-from ledger.db.schema import Asset, Currency, MarketLease, Project, table
-from ledger.funding.states import ProjectState
+from ledger.db.schema import Asset, Currency, MarketLease, table
+from ledger.funding.standing import funded_project_of
 from ledger.journal.reads import account_state
 from ledger.journal.write import Ledger
 from ledger.outputs.buyout_records import (
@@ -78,7 +78,6 @@ INSTALLMENTS_MAX = 120  # e.g. ten years of monthly installments
 DUE_AHEAD_MAX_DAYS = 3653  # ten years
 _leases = table(MarketLease)
 # A project's asset is bought out only once the project has bought it.
-_FUNDED = frozenset({ProjectState.FUNDED.value, ProjectState.FORWARDED.value})
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,20 +374,11 @@ def _require_currency(conn: Connection, code: str) -> None:
 
 
 def _require_funded_asset(conn: Connection, asset_id: str) -> None:
-    """The asset is registered and, if a project brought it, that project is funded (the
-    market's rule too: nothing of a project's asset changes hands before)."""
-    projects = table(Project)
-    project = conn.execute(
-        select(projects.c.id, projects.c.state)
-        .where(projects.c.asset_id == asset_id)
-        .order_by(projects.c.id.desc())
-    ).first()
-    if project is not None and project.state not in _FUNDED:
-        raise Refused(
-            "project_not_funded",
-            f"asset {asset_id} belongs to project {project.id}, which is {project.state}:"
-            " nothing of it is bought out before the project is funded",
-        )
+    """The asset is registered and, if a project is buying it, that project is funded
+    (the market's rule too: nothing of a project's asset changes hands before)."""
+    funded_project_of(
+        conn, asset_id, refusal="nothing of it is bought out before the project is funded"
+    )
     assets = table(Asset)
     if conn.execute(select(assets.c.id).where(assets.c.id == asset_id)).first() is None:
         raise NotFound("unknown_asset", f"no asset {asset_id!r}")

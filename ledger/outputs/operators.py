@@ -25,6 +25,7 @@ from ledger.core import EntryDraft, EntryKind, check_display_text, validate_asse
 from ledger.core.entitlements import BP_WHOLE
 from ledger.core.errors import Conflict, InvalidInput, NotFound, Refused
 from ledger.db.schema import OutputKind, OutputTerms, Project, table
+from ledger.funding.standing import funded_project_of
 from ledger.funding.states import ProjectState
 from ledger.journal.write import Ledger
 from ledger.registry.address import validate_address
@@ -88,22 +89,14 @@ class OutputKindRecord:
 
 def _project_terms(conn: Connection, asset_id: str) -> OperatorTerms | None:
     """The funded project's terms for ``asset_id``; ``Refused(project_not_funded)`` if a
-    project for it is still on its way (draft or open); None if no live or funded
-    project names it (failed and cancelled ones left nothing)."""
-    rows = conn.execute(
-        select(_projects.c.organizer, _projects.c.operator_share_bp, _projects.c.state)
-        .where(_projects.c.asset_id == asset_id)
-        .order_by(_projects.c.id.desc())
-    ).all()
-    for organizer, share_bp, state in rows:
-        if state in _FUNDED:
-            return OperatorTerms(organizer, int(share_bp), OperatorSource.PROJECT)
-    if any(state in _LIVE for _, _, state in rows):
-        raise Refused(
-            "project_not_funded",
-            f"the project bringing in {asset_id} is not funded: nothing of it pays out yet",
-        )
-    return None
+    project for it is still on its way (draft or open); None if no project bought it
+    (``funded_project_of``)."""
+    project = funded_project_of(
+        conn, asset_id, refusal="nothing of it pays out before the project is funded"
+    )
+    if project is None:
+        return None
+    return OperatorTerms(project.organizer, project.operator_share_bp, OperatorSource.PROJECT)
 
 
 def operator_of(conn: Connection, asset_id: str) -> OperatorTerms:

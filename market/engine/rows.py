@@ -14,7 +14,7 @@ from sqlalchemy import Connection, delete, insert, select
 
 from ledger.core import validate_asset_id
 from ledger.core.accounts import currency_of
-from ledger.core.errors import NotFound, Refused
+from ledger.core.errors import NotFound
 from ledger.db.bulk import bulk_insert, pg_array, pg_array_insert_sql
 from ledger.db.params import (
     pg_int_array,
@@ -33,10 +33,9 @@ from ledger.db.schema import (
     MarketTerms,
     MarketTrade,
     Member,
-    Project,
     table,
 )
-from ledger.funding.states import ProjectState
+from ledger.funding.standing import funded_project_of
 from market.book import SelfTradePrevention, Side, TimeInForce
 from market.engine.lease_terms import LEASE_PERIOD_DEFAULT, Span
 from market.engine.requests import OrderType
@@ -46,7 +45,6 @@ __all__ = ["CANDLE_INTERVALS_S", "LeaseRow", "MarketRows", "TradeRow", "order_st
 
 CANDLE_INTERVALS_S = (60, 300, 3600, 86400)
 """The candles kept per book: 1m, 5m, 1h and 1d."""
-_TRADABLE = (ProjectState.FUNDED.value, ProjectState.FORWARDED.value)
 
 _orders = table(MarketOrder)
 _trades = table(MarketTrade)
@@ -194,37 +192,14 @@ class MarketRows:
         """The asset's terms and operator; ``unknown_asset``, or ``project_not_funded``
         while the project that buys it has not been funded."""
         validate_asset_id(asset_id)
-        conn = self.conn
-        if (
-            conn.execute(select(table(Asset).c.id).where(table(Asset).c.id == asset_id)).first()
-            is None
-        ):
-            projects = table(Project)
-            listed = conn.execute(
-                select(projects.c.id, projects.c.state).where(projects.c.asset_id == asset_id)
-            ).first()
-            if listed is not None:
-                raise Refused(
-                    "project_not_funded",
-                    f"asset {asset_id} belongs to project {listed.id}, which is {listed.state}:"
-                    " nothing of it trades before the project is funded",
-                )
+        project = funded_project_of(
+            self.conn, asset_id, refusal="nothing of it trades before the project is funded"
+        )
+        assets = table(Asset)
+        if self.conn.execute(select(assets.c.id).where(assets.c.id == asset_id)).first() is None:
             raise NotFound("unknown_asset", f"no asset {asset_id!r}")
-        projects = table(Project)
-        project = conn.execute(
-            select(
-                projects.c.id, projects.c.state, projects.c.organizer, projects.c.retained_min_units
-            )
-            .where(projects.c.asset_id == asset_id)
-            .order_by(projects.c.id.desc())
-        ).first()
         operator, retained = None, 0
         if project is not None:
-            if project.state not in _TRADABLE:
-                raise Refused(
-                    "project_not_funded",
-                    f"asset {asset_id} belongs to project {project.id}, which is {project.state}",
-                )
             operator, retained = project.organizer, project.retained_min_units
         tick, lot, period = self.terms_of(asset_id)
         return AssetFacts(tick, lot, operator, retained, period)
