@@ -297,7 +297,9 @@ def create_app(
     (``app.state.buyout_clock``, reported by ``/readyz``): every ``buyout_interval_s``
     seconds it settles the installments due at the ledger's clock. Every worker runs
     one; the journal's lock and the attempts' idempotency keys make that safe, and a
-    tick with nothing due writes nothing."""
+    tick with nothing due writes nothing. Where it follows the chain, it runs the
+    funding clock too (``app.state.deadline_clock``, on ``/readyz`` as ``deadlines``):
+    the open projects without an escrow whose deadline has passed fail."""
     from api.routes import ROUTERS, TAGS
 
     hold_recursion_limit(at_start=True)  # everything is imported by now
@@ -324,6 +326,8 @@ def create_app(
     if start_follower is None:
         start_follower = settings.chain_follow
     buyout_clock = BuyoutClock(ledger, interval_s=buyout_interval_s)
+    # Projects without an escrow fail by the ledger's clock (with one, by the chain's).
+    deadline_clock = DeadlineClock(ledger)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -334,8 +338,8 @@ def create_app(
             listener.start()
             _app.state.principal_listener = listener
         following = _start_following(follower) if start_follower else None
-        # Projects without an escrow fail by the ledger's clock (with one, by the chain's).
-        clock = DeadlineClock(ledger).start() if start_follower else None
+        if start_follower:
+            deadline_clock.start()
         market.start()  # GTD orders expire on time from the start
         buyout_clock.start()
         try:
@@ -345,8 +349,7 @@ def create_app(
             market.stop(timeout_s=FOLLOWER_STOP_S)
             if following is not None:
                 _stop_following(*following)
-            if clock is not None:
-                _stop_following(*clock)
+            deadline_clock.stop(timeout_s=FOLLOWER_STOP_S)
             if listener is not None:
                 listener.stop()
 
@@ -368,6 +371,7 @@ def create_app(
     app.state.chain_follower = follower
     app.state.market = market
     app.state.buyout_clock = buyout_clock
+    app.state.deadline_clock = deadline_clock
     install_problem_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

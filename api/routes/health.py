@@ -50,7 +50,10 @@ def readyz(request: Request, ledger: LedgerDep) -> JSONResponse:
     cannot be reached, is a 503 ``market_unavailable``. ``buyouts`` says how this
     worker's buy-out clock stands (``running`` or ``stopped``, its interval, when it
     last ran, its last error, and the installments it settled, missed and defaulted);
-    a missed installment, or a clock that failed a run, is news, not unreadiness. (A
+    a missed installment, or a clock that failed a run, is news, not unreadiness.
+    ``deadlines`` says the same of this worker's funding clock, which marks failed the
+    open projects without an escrow past their deadline (its state, interval, last run,
+    last error and the projects it failed; it runs where the chain is followed). (A
     database that is down or behind is the answer's whole news: no ``chain`` then.)"""
     try:
         with read_connection(ledger.engine) as conn:
@@ -82,6 +85,7 @@ def readyz(request: Request, ledger: LedgerDep) -> JSONResponse:
             status_code=503,
         )
     buyouts = asdict(request.app.state.buyout_clock.status())
+    deadlines = asdict(request.app.state.deadline_clock.status())
     return JSONResponse(
         {
             "status": "ready",
@@ -89,6 +93,7 @@ def readyz(request: Request, ledger: LedgerDep) -> JSONResponse:
             "chain": chain,
             "market": market,
             "buyouts": buyouts,
+            "deadlines": deadlines,
         }
     )
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -56,6 +56,7 @@ from ledger.outputs.buyout_records import (
     plans,
     sellers,
 )
+from ledger.ticker import Ticker
 
 __all__ = [
     "RETRIES_MAX",
@@ -319,21 +320,19 @@ class ClockStatus:
     refused: int
 
 
-@dataclass
-class BuyoutClock:
-    """Runs ``run_due`` at the ledger's clock every ``interval_s`` seconds in a daemon
-    thread; counts what it did; ``last_error`` says what went wrong last (the database
-    away: it tries again at the next tick). Every server worker may run one: see the
-    module's docstring."""
+class BuyoutClock(Ticker):
+    """Runs ``run_due`` at the ledger's clock every ``interval_s`` seconds (``Ticker``);
+    counts what it did; ``last_error`` says what went wrong last (the database away: it
+    tries again at the next tick). Every server worker may run one: see the module's
+    docstring."""
 
-    ledger: Ledger
-    interval_s: float = 5.0
-    last_run_at: datetime | None = None
-    last_error: str | None = None
-    counts: dict[Outcome, int] = field(default_factory=lambda: dict.fromkeys(Outcome, 0))
-    refused: int = 0
-    _thread: threading.Thread | None = None
-    _stop: threading.Event = field(default_factory=threading.Event)
+    name = "buyout-clock"
+
+    def __init__(self, ledger: Ledger, interval_s: float = 5.0) -> None:
+        super().__init__(interval_s)
+        self.ledger = ledger
+        self.counts: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
+        self.refused = 0
 
     def tick(self, stopping: threading.Event | None = None) -> list[Settled]:
         """One run at the ledger's clock now; what it did (nothing when it failed). An
@@ -365,41 +364,10 @@ class BuyoutClock:
             self.counts[settled.outcome] += 1
         return done
 
-    def _run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                self.tick(stop)
-            except Exception as error:  # a bug must not stop the clock unseen: /readyz says
-                log.exception("buy-out run failed")
-                self.last_error = f"internal_error: {type(error).__name__}"
-            stop.wait(self.interval_s)
-
-    def start(self) -> None:
-        """Start ticking in a daemon thread (the first tick at once); nothing if it runs
-        already (an app's lifespan may be entered again after it ended)."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop = threading.Event()  # a thread still finishing its last tick keeps its own
-        self._thread = threading.Thread(
-            target=self._run, args=(self._stop,), name="buyout-clock", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop ticking; a tick under way ends after the attempt it is in, and this waits
-        up to ``timeout_s`` for that."""
-        thread, self._thread = self._thread, None
-        self._stop.set()
-        if thread is not None:
-            thread.join(timeout=timeout_s)
-            if thread.is_alive():
-                log.warning("the buy-out clock did not stop within %.0f s", timeout_s)
-
     def status(self) -> ClockStatus:
         """Whether it runs, when it last ran, its last error and what it has done."""
-        running = self._thread is not None and self._thread.is_alive()
         return ClockStatus(
-            state="running" if running else "stopped",
+            state="running" if self.running else "stopped",
             interval_s=self.interval_s,
             last_run_at=None if self.last_run_at is None else format_time(self.last_run_at),
             last_error=self.last_error,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any, cast
 
 import pytest
@@ -237,6 +238,20 @@ def test_who_sees_which_pledges(world: World) -> None:
     problem(world.client.get(path), 401, "credentials_missing")
     public = world.get(f"/v1/projects/{project_id}")  # the totals are public
     assert (public["pledgers"], public["manual_total_minor"]) == (2, "300")
+
+
+def test_the_servers_funding_clock_fails_an_overdue_project_and_says_so(world: World) -> None:
+    project_id = world.opened()
+    app = cast(FastAPI, world.client.app)
+    ready = world.get("/readyz")["deadlines"]
+    assert (ready["state"], ready["failed"], ready["last_error"]) == ("running", 0, None)
+    clock = cast(MovableClock, app.state.ledger.clock)
+    clock.advance(timedelta(days=90).total_seconds())  # past the deadline, under the goal
+    assert app.state.deadline_clock.tick() == [project_id]  # what its thread does each tick
+    assert world.get(f"/v1/projects/{project_id}")["state"] == "failed"
+    ready = world.get("/readyz")["deadlines"]
+    assert (ready["state"], ready["failed"], ready["last_error"]) == ("running", 1, None)
+    assert ready["last_run_at"] is not None
 
 
 # -- listing, filters, pages ---------------------------------------------------------------

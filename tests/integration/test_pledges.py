@@ -380,6 +380,9 @@ def test_the_clock_fails_an_open_project_without_escrow_past_its_deadline(
     ledger.clock.now = DEADLINE  # type: ignore[attr-defined]  # the StepClock of the tests
     assert clock.tick() == [listed]
     assert clock.tick() == []
+    status = clock.status()  # on /readyz as "deadlines"
+    assert (status.state, status.failed, status.last_error) == ("stopped", 1, None)
+    assert status.last_run_at is not None
     with ledger.engine.connect() as conn:
         assert get_project(conn, listed).state is ProjectState.FAILED
         assert verify(conn).ok
