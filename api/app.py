@@ -4,6 +4,7 @@ id on every response and log line, and a limit on every request body."""
 from __future__ import annotations
 
 import contextvars
+import email.message
 import logging
 import sys
 import threading
@@ -180,7 +181,9 @@ class RequestIdAndLimits:
             try:
                 if declared is not None and (not declared.isdigit() or int(declared) > limit):
                     overflowed = True
-                elif is_json_media(headers.get(b"content-type")) and method in _METHODS_WITH_BODY:
+                elif is_json_media(first_header(scope, b"content-type")) and (
+                    method in _METHODS_WITH_BODY
+                ):
                     # Read the whole body (held to the limit), check it, then hand the
                     # app the same bytes.
                     body = await _read_body(limited_receive)
@@ -215,13 +218,29 @@ _METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 def is_json_media(content_type: bytes | None) -> bool:
     """True for the bodies FastAPI decodes as JSON: ``application/json`` or
-    ``application/*+json`` (without a content type it decodes none)."""
+    ``application/*+json`` (without a content type it decodes none), decided as it
+    decides (``fastapi.routing``: the header read as Latin-1 text by an
+    ``email.message.Message``), so that no spelling of the header it takes for JSON,
+    one ending in a byte only text stripping removes (0xA0, say), passes here as
+    something else and skips the checks of ``parse_json_input``."""
     if not content_type:
         return False
-    media = content_type.split(b";", 1)[0].strip().lower()
-    return media == b"application/json" or (
-        media.startswith(b"application/") and media.endswith(b"+json")
-    )
+    message = email.message.Message()
+    message["content-type"] = content_type.decode("latin-1")
+    if message.get_content_maintype() != "application":
+        return False
+    subtype = message.get_content_subtype()
+    return subtype == "json" or subtype.endswith("+json")
+
+
+def first_header(scope: Scope, name: bytes) -> bytes | None:
+    """The first value of header ``name`` (lower case), as Starlette's ``Headers.get``
+    reads it: a second ``Content-Type`` must not decide here while the first decides
+    for the app."""
+    for key, value in scope.get("headers") or ():
+        if key == name:
+            return bytes(value)
+    return None
 
 
 async def _read_body(receive: Receive) -> bytes:

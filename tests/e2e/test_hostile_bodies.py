@@ -10,8 +10,10 @@ and the supervisor gave up and the service exited.
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -110,3 +112,38 @@ def test_the_deep_body_is_refused_without_reading_json_at_all(two_workers: Serve
         timeout=HTTP_TIMEOUT_S,
     )
     assert answer.status_code == 422, answer.text
+
+
+def _raw_post(server: Server, path: str, headers: list[bytes], body: bytes) -> tuple[int, Any]:
+    """POST exactly these header lines (bytes beyond ASCII as they stand, a header twice
+    if given twice), on a connection of its own; the status and the JSON answer."""
+    url = httpx.URL(server.base_url)
+    lines = [
+        f"POST {path} HTTP/1.1".encode(),
+        f"Host: {url.host}:{url.port}".encode(),
+        f"Content-Length: {len(body)}".encode(),
+        b"Connection: close",
+        *headers,
+    ]
+    with socket.create_connection((url.host, url.port or 80), timeout=HTTP_TIMEOUT_S) as sock:
+        sock.sendall(b"\r\n".join(lines) + b"\r\n\r\n" + body)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    return status, json.loads(payload)
+
+
+def test_every_spelling_of_json_meets_the_guard(two_workers: Server) -> None:
+    """FastAPI takes a Content-Type for JSON after stripping it as text (0xA0 and 0x85
+    go) and reads the first of two: the guard decides alike, so a body with a key twice
+    never reaches a decoder that keeps the last."""
+    body = b'{"address": "a", "address": "b"}'
+    for content_type in (
+        [b"Content-Type: application/json\xa0"],
+        [b"Content-Type: application/json\x85"],
+        [b"Content-Type: application/json", b"Content-Type: text/plain"],
+    ):
+        status, problem = _raw_post(two_workers, "/v1/auth/challenge", content_type, body)
+        assert (status, problem["code"]) == (400, "json_duplicate_key"), content_type

@@ -199,3 +199,31 @@ def test_hostile_orders_and_amendments_are_problems_and_write_nothing(world: Wor
     # The same requests, well formed, still work.
     world.ok(sender.send("PATCH", b'{"qty_units": "90"}'))
     world.ok(sender.send("POST", _order_text().encode()))
+
+
+# Content-Type headers FastAPI reads as JSON, however spelled: each must meet the guard.
+# (Bytes beyond ASCII reach the app re-encoded through the test client: those are sent
+# raw to a real server, in test_hostile_bodies.)
+JSON_SPELLINGS: list[list[tuple[bytes, bytes]]] = [
+    [(b"content-type", b"\tApplication/JSON ; charset=utf-8")],
+    [(b"content-type", b"application/vnd.dpn+json")],
+    [(b"content-type", b"application/json"), (b"content-type", b"text/plain")],  # the first
+]
+
+
+def test_every_spelling_of_json_meets_the_guard(world: World) -> None:
+    before = world.everything()
+    body = _order_text(side='"sell", "side": "buy"').encode()  # a key twice
+    for i, content_type in enumerate(JSON_SPELLINGS):
+        answer = world.client.post(
+            "/v1/orders",
+            content=body,
+            headers=[
+                *((k.lower().encode(), v.encode()) for k, v in world.bob.items()),
+                (b"idempotency-key", f"spelled-{i}".encode()),
+                *content_type,
+            ],
+        )
+        assert answer.status_code == 400, (content_type, answer.text[:300])
+        assert answer.json()["code"] == "json_duplicate_key", content_type
+    assert world.everything() == before

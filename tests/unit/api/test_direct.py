@@ -110,6 +110,10 @@ def test_what_an_including_router_adds_is_seen() -> None:
         (b"application/json", True),
         (b"Application/JSON; charset=utf-8", True),
         (b"application/problem+json", True),
+        (b"application/json\xa0", True),  # stripped as text, as FastAPI reads it
+        (b"\tapplication/json ;", True),
+        (b"application/json/x", False),
+        (b"application/jsonx", False),
         (b"application/x-www-form-urlencoded", False),
         (b"text/json", False),
         (b"text/plain", False),
