@@ -39,6 +39,7 @@ import socket
 import struct
 import threading
 import time
+import typing
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -49,13 +50,7 @@ from typing import Any, Final, cast
 
 from ledger.core.errors import InvalidInput, LedgerError, Unavailable
 from market.engine.engine import Answer, EngineStatus, MarketEngine
-from market.engine.requests import (
-    AmendRequest,
-    CancelRequest,
-    OrderRequest,
-    Request,
-    TermsRequest,
-)
+from market.engine.requests import Request
 
 __all__ = ["CONNECT_WAIT_S", "SEND_TIMEOUT_S", "STATUS_WAIT_S", "EngineServer", "RemoteEngine"]
 
@@ -73,7 +68,7 @@ _CONNECT_RETRY_S: Final = 0.05
 _SUBMIT: Final = "submit"
 _STATUS: Final = "status"
 _FAMILY: Final = "AF_UNIX"
-_REQUESTS: Final = (OrderRequest, CancelRequest, AmendRequest, TermsRequest)
+_REQUESTS: Final = typing.get_args(Request)  # every kind the engine takes, none forgotten
 
 log = logging.getLogger("dpn.market.remote")
 

@@ -25,6 +25,7 @@ import pytest
 from sqlalchemy import Engine
 
 from .market_world import (
+    ASSET,
     HTTP_TIMEOUT_S,
     Attempt,
     Trader,
@@ -117,6 +118,19 @@ def test_a_killed_engine_process_is_replaced_and_loses_nothing(
         attempts = finished(traders, stop_now)
         replayed = check_market(postgres_engine, world)
         engines_agree(server.base_url, replayed.resting)
+        # Units move through the engine process too (a transfer keeps leased units).
+        for n in range(4):  # a connection each: the kernel spreads them over both workers
+            moved = httpx.post(
+                f"{server.base_url}/v1/transfers",
+                json={
+                    "recipient": world.members[1].address,
+                    "instrument": f"units:{ASSET}",
+                    "amount": "1",
+                },
+                headers=headers[0] | {"Idempotency-Key": f"units-{n}"},
+                timeout=HTTP_TIMEOUT_S,
+            )
+            assert moved.status_code == 201, moved.text
     finally:
         stop(server)
     check_acknowledged(postgres_engine, world, attempts)

@@ -25,14 +25,19 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import func, select
 
+from ledger.core import AccountKey, Entry, EntryKind
+from ledger.core.accounts import member_holder, units_of
 from ledger.core.errors import Forbidden, LedgerError, NotFound, Refused, Unavailable
 from ledger.db.schema import JournalEntry, table
+from ledger.journal.reads import account_state
 from ledger.journal.write import Ledger
 from market.book import Side
 from market.engine import CancelRequest, MarketEngine, OrderRequest, OrderType, Outcome
 from market.engine.remote import FRAME_BYTES_MAX, EngineServer, RemoteEngine, _framed, _LoopLink
+from market.engine.requests import TermsRequest, UnitTransferRequest
+from market.engine.session import TermsSet
 
-from .network import ANN, ASSET, BOB, build_network
+from .network import ANN, ASSET, BOB, DAN, build_network
 
 KEY = b"k" * 32
 _T = TypeVar("_T")
@@ -282,6 +287,28 @@ def test_asked_on_a_loop_orders_trade_and_answer_as_submitted_ones(wire: Wire) -
     assert again.replayed and again.order.id == buy.order.id
     # The same requests submitted from a thread give the same stored answers.
     assert _answer(wire.remote.submit(_order(BOB, Side.BUY, 101, 3, "b1"))).order == again.order
+
+
+def test_every_kind_of_request_crosses_the_wire(wire: Wire) -> None:
+    """Unit transfers and terms too, not only orders (``POST /v1/transfers`` of units
+    asks the engine: with several workers, over the wire)."""
+    wire.remote.start()
+    move = UnitTransferRequest(ANN, DAN, ASSET, 7, "move-1", "test", memo="to Dan")
+    moved = wire.remote.submit(move).result(timeout=30)
+    assert isinstance(moved, Entry) and moved.kind == EntryKind.TRANSFER
+
+    async def again() -> object:
+        return await wire.remote.ask(move)  # the same key: the stored entry
+
+    assert _run(again()) == moved
+    refused = UnitTransferRequest(DAN, ANN, ASSET, 8, "move-2", "test")
+    with pytest.raises(Refused) as caught:
+        wire.remote.submit(refused).result(timeout=30)
+    assert caught.value.code == "insufficient_units"
+    terms = wire.remote.submit(TermsRequest(ASSET, 1, 1, "terms-1", "admin")).result(timeout=30)
+    assert isinstance(terms, TermsSet) and terms.asset_id == ASSET
+    with wire.engine.ledger.engine.connect() as conn:
+        assert account_state(conn, AccountKey(member_holder(DAN), units_of(ASSET))).balance == 7
 
 
 def test_refusals_asked_on_a_loop_keep_their_class_code_and_detail(wire: Wire) -> None:
