@@ -258,9 +258,10 @@ def accept_plan(ledger: Ledger, plan_id: int, *, seller: str, key: str, actor: s
     as a seller, ``Forbidden(not_seller)``; one that accepted already,
     ``Conflict(already_accepted)``; a plan no longer proposed,
     ``Refused(plan_not_proposed)``; units no longer available, ``Refused
-    (insufficient_units)``; units it has leased out over some instant ahead that the
-    hold would leave uncovered, ``Refused(units_leased_out)``. A replay of the same key
-    returns the plan as it stands."""
+    (insufficient_units)``; the asset's operator keeping fewer than its retained minimum
+    unheld, ``Refused(operator_retained_minimum)``; units it has leased out over some
+    instant ahead that the hold would leave uncovered, ``Refused(units_leased_out)``. A
+    replay of the same key returns the plan as it stands."""
     check_plan_id(plan_id)
     validate_address(seller)
     with ledger.write() as tx:
@@ -290,6 +291,7 @@ def accept_plan(ledger: Ledger, plan_id: int, *, seller: str, key: str, actor: s
                 )
             available = account_state(tx.conn, units_key).available
             if available >= named.units:  # else the hold itself is refused: insufficient
+                _require_retained(tx.conn, plan.asset_id, seller, available - named.units)
                 _require_leases_covered(
                     tx.conn, plan.asset_id, seller, available - named.units, tx.ledger.clock()
                 )
@@ -382,6 +384,22 @@ def _require_funded_asset(conn: Connection, asset_id: str) -> None:
     assets = table(Asset)
     if conn.execute(select(assets.c.id).where(assets.c.id == asset_id)).first() is None:
         raise NotFound("unknown_asset", f"no asset {asset_id!r}")
+
+
+def _require_retained(conn: Connection, asset_id: str, seller: str, kept_units: int) -> None:
+    """``Refused(operator_retained_minimum)`` if ``seller`` operates the asset (the
+    organizer of the project that bought it) and would keep fewer than its retained
+    minimum unheld: a buy-out's settlement must not take it below, as a trade may not."""
+    project = funded_project_of(conn, asset_id, refusal="nothing of it is bought out yet")
+    if project is None or project.organizer != seller:
+        return
+    if kept_units < project.retained_min_units:
+        raise Refused(
+            "operator_retained_minimum",
+            f"the operator keeps at least {project.retained_min_units} units unreserved;"
+            f" this would leave {kept_units}",
+            retained_min_units=str(project.retained_min_units),
+        )
 
 
 def _require_leases_covered(

@@ -145,7 +145,7 @@ class Session:
         )
         if r.side is Side.SELL:
             if facts.operator == r.owner and not r.term:
-                self._check_retained(order, facts)
+                self._check_retained(order.hold_account, facts)
             self._check_unpromised(order, window)
         if r.term and r.type is OrderType.LIMIT:
             _rest_within_term(order, window[1] or 0, self.now_ms)
@@ -250,7 +250,7 @@ class Session:
         )
         if order.side is Side.SELL and qty > order.remaining_units:
             if facts.operator == order.owner and not order.term:
-                self._check_retained(order, facts)
+                self._check_retained(order.hold_account, facts)
             window = term_span(order.term) if order.term else (self.now_ms, None)
             self._check_unpromised(order, window)  # the staged hold is the new one
         command = Amend(order.id, r.price_minor, r.qty_units, self.now_ms)
@@ -550,15 +550,17 @@ class Session:
         if isinstance(commands[0], OpenBook):
             self.rows.book_opened(seq, key)
 
-    def _check_retained(self, order: OrderState, facts: AssetFacts) -> None:
-        """An operator's sell holds units only above the asset's retained minimum."""
-        available = self.tx.available(order.hold_account)
+    def _check_retained(self, units: AccountKey, facts: AssetFacts) -> None:
+        """An operator's sell holds, and its transfer moves, units only above the asset's
+        retained minimum: what it keeps unheld after the draft staged last (taken back
+        if it breaks the rule) covers the minimum, so no trade takes it below."""
+        available = self.tx.available(units)
         if available < facts.retained_min_units:
             self.tx.retract()
             raise Refused(
                 "operator_retained_minimum",
-                f"the operator keeps at least {facts.retained_min_units} units; this sell"
-                f" would leave {available} unreserved",
+                f"the operator keeps at least {facts.retained_min_units} units unreserved;"
+                f" this would leave {available}",
                 retained_min_units=str(facts.retained_min_units),
             )
 
@@ -574,11 +576,12 @@ class Session:
         stored = self.tx.replay_of(draft)
         if stored is not None:
             return stored
+        facts = self._asset(r.asset_id)  # unknown_asset, project_not_funded
+        units = AccountKey(member_holder(r.owner), units_of(r.asset_id))
         entry = self.tx.stage(draft, retractable=True)
-        self._check_promised(
-            r.owner, r.asset_id, AccountKey(member_holder(r.owner), units_of(r.asset_id)),
-            (self.now_ms, None), None, "move of units",
-        )  # fmt: skip
+        if facts.operator == r.owner:
+            self._check_retained(units, facts)
+        self._check_promised(r.owner, r.asset_id, units, (self.now_ms, None), None, "move of units")
         return entry
 
     def _check_unpromised(self, order: OrderState, window: tuple[int, int | None]) -> None:

@@ -2,7 +2,8 @@
 (``ledger.funding.standing``), asked alike by the market, buy-outs and output terms: not
 while a project that means to buy the asset is draft or open; and a cancelled (or
 failed) project leaves no rule behind, so an asset registered by hand after it trades,
-is bought out and pays out like any other."""
+is bought out and pays out like any other. A funded project's operator keeps its
+retained minimum through a buy-out as through a trade."""
 
 from __future__ import annotations
 
@@ -15,7 +16,13 @@ from ledger.funding import cancel_project, create_project, open_project, record_
 from ledger.funding.standing import FundedProject, funded_project_of
 from ledger.journal.write import Ledger
 from ledger.money import deposit
-from ledger.outputs.buyouts import BuyoutTerms, InstallmentTerms, propose_plan
+from ledger.outputs.buyout_records import PlanState, get_plan
+from ledger.outputs.buyouts import (
+    BuyoutTerms,
+    InstallmentTerms,
+    accept_plan,
+    propose_plan,
+)
 from ledger.outputs.operators import OperatorSource, operator_of, set_output_terms
 from ledger.registry.assets import issue_units, register_asset
 from ledger.registry.members import register_member
@@ -99,3 +106,25 @@ def test_an_asset_registered_by_hand_after_its_project_was_cancelled_is_like_any
     assert (terms.operator, terms.operator_share_bp, terms.source) == (
         SELLER, 500, OperatorSource.TERMS,
     )  # fmt: skip
+
+
+def test_a_buyout_does_not_take_the_operator_below_its_retained_minimum(
+    projects: Ledger,
+) -> None:
+    """The operator of BOUGHT holds 200,000 units (its own 600,000 of the 3,000,000) and
+    keeps at least 100,000: it may accept selling 100,000 of them, not one more."""
+    ledger = projects
+
+    def plan(units: int, key: str) -> int:
+        terms = BuyoutTerms(BOUGHT, "USD", (InstallmentTerms(ORGANIZER, FEB, units, 1),))
+        return propose_plan(ledger, BUYER, terms, key=key, actor="t").id
+
+    too_many = plan(100_001, "plan-1")
+    with pytest.raises(Refused) as caught:
+        accept_plan(ledger, too_many, seller=ORGANIZER, key="accept-1", actor="t")
+    assert caught.value.code == "operator_retained_minimum"
+    assert caught.value.detail == {"retained_min_units": "100000"}
+    with read_connection(ledger.engine) as conn:
+        assert get_plan(conn, too_many).state is PlanState.PROPOSED  # nothing written
+    accepted = accept_plan(ledger, plan(100_000, "plan-2"), seller=ORGANIZER, key="a2", actor="t")
+    assert accepted.state is PlanState.ACTIVE

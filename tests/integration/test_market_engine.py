@@ -62,6 +62,7 @@ from market.engine import (
     OrderRequest,
     OrderType,
     Outcome,
+    UnitTransferRequest,
     rebuild,
 )
 from market.engine.codec import OpenBook, decode
@@ -838,6 +839,26 @@ def test_the_operator_cannot_sell_below_its_retained_minimum(funded: Market) -> 
     funded.place(CAT, SELL, 20, 399_990)
     funded.place(DAN, BUY, 10, 1_000)
     assert state_of(engine, BOB, units_of(TRACTOR)) == (199_000, 99_000)
+
+
+def test_the_operator_cannot_move_away_what_its_resting_sells_stand_on(funded: Market) -> None:
+    """A transfer keeps the retained minimum unreserved too: else the operator could
+    sell down to it, give the minimum away, and the sells' trades would take it below."""
+    engine = funded.ledger.engine
+
+    def move(units: int, key: str) -> object:
+        return funded.engine.transfer(UnitTransferRequest(BOB, CAT, TRACTOR, units, key, "t"))
+
+    sell = funded.place(BOB, SELL, 10, 100_000)  # exactly the minimum left unreserved
+    error = refused(funded, Refused, "operator_retained_minimum", lambda: move(1, "move-1"))
+    assert error.detail == {"retained_min_units": "100000"}
+    funded.amend(BOB, sell.order.id, qty=60_000)
+    move(40_000, "move-2")  # down to the minimum again
+    refused(funded, Refused, "operator_retained_minimum", lambda: move(1, "move-3"))
+    funded.place(DAN, BUY, 10, 60_000)  # the sell fills: the minimum stays
+    assert state_of(engine, BOB, units_of(TRACTOR)) == (100_000, 0)
+    refused(funded, Refused, "operator_retained_minimum", lambda: move(1, "move-4"))
+    funded.engine.transfer(UnitTransferRequest(CAT, DAN, TRACTOR, 10, "cat", "t"))
 
 
 def test_an_asset_whose_project_is_not_funded_does_not_trade(funded: Market) -> None:
