@@ -495,6 +495,9 @@ class MarketEngine:
             self._state = rebuild(conn, self._now_ms())
         elif head_seq is None or self._state.applied_seq < head_seq:
             catch_up(self._state, conn)
+            # Another writer may have set an asset's terms (with no book to log them
+            # on) or funded its project: its facts are read again when next named.
+            self._state.assets.clear()
         if head_seq is not None:  # every command up to the head is applied now
             self._state.applied_seq = max(self._state.applied_seq, head_seq)
         return self._state

@@ -62,6 +62,7 @@ from market.engine import (
     OrderRequest,
     OrderType,
     Outcome,
+    TermsRequest,
     UnitTransferRequest,
     rebuild,
 )
@@ -1081,6 +1082,21 @@ def test_an_order_is_amended_after_a_rebuild_and_after_another_engine_opens_a_bo
     finally:
         other.stop()
     assert market.amend(ANN, ask, price=51).order.price_minor == 51
+
+
+def test_terms_another_engine_set_hold_here_at_once(market: Market) -> None:
+    # Terms set while the asset has no book are logged on no book: the other engine's
+    # catch-up saw nothing, and it kept taking orders by the terms it had cached.
+    refused(market, Refused, "insufficient_funds",
+            lambda: market.place(DAN, BUY, 10, 10**9))  # fmt: skip  # its terms cached
+    other = MarketEngine(market.ledger, now_ms=market.clock)
+    try:
+        other.set_terms(TermsRequest(ASSET, 5, 10, "terms", "admin"))
+    finally:
+        other.stop()
+    refused(market, InvalidInput, "price_off_tick", lambda: market.place(ANN, SELL, 7, 10))
+    refused(market, InvalidInput, "qty_off_lot", lambda: market.place(ANN, SELL, 5, 3))
+    assert market.place(ANN, SELL, 5, 10).order.status == "open"
 
 
 MANY = 260  # more hold changes than one entry may carry (HOLD_CHANGES_PER_ENTRY_MAX)
