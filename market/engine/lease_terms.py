@@ -41,7 +41,9 @@ TERM_PERIODS_MAX: Final = 12
 """A term spans at most twelve months."""
 TERM_AHEAD_MAX_DAYS: Final = 366
 """A term starts at most a year ahead."""
-_KEY = re.compile(r"(\d{4})-(\d{2})-(\d{2})/(\d{4})-(\d{2})-(\d{2})")
+# ASCII digits only: \d and int() take any script's, and "٢٠٢٧-01-01/..." would name
+# the same term by another key, a book of its own that no one finds.
+_KEY = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})/([0-9]{4})-([0-9]{2})-([0-9]{2})")
 
 
 class Span(NamedTuple):

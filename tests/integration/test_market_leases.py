@@ -98,6 +98,9 @@ def test_terms_off_the_assets_boundaries_are_refused(market: Market) -> None:
         ("2027-04-01/2027-04-01", "term_ends_before_start"),
         ("2027-13-01/2028-01-01", "term_malformed"),
         ("Q2", "term_malformed"),
+        ("\u0662\u0660\u0662\u0667-04-01/2027-07-01", "term_malformed"),  # Arabic-Indic
+        ("2027-04-01/2027-07-\uff10\uff11", "term_malformed"),  # fullwidth digits
+        ("2027-04-01/2027-07-01\n", "term_malformed"),
         ("2027-01-01/2029-01-01", "term_too_long"),
         ("2029-01-01/2029-04-01", "term_too_far"),
     ]:
