@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -13,7 +12,7 @@ from api.deps import Caller, IdempotencyKey, LedgerDep
 from api.idempotency import ledger_key, once
 from api.policy import require_admin, require_asset_operator, require_asset_registrar
 from api.problems import PROBLEM_RESPONSES
-from api.schemas.common import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, Page
+from api.schemas.common import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, Page, Time
 from api.schemas.ledger import (
     AssetIn,
     AssetOut,
@@ -277,7 +276,7 @@ def cap(
     asset_id: AssetPath,
     ledger: LedgerDep,
     as_of_seq: Annotated[int | None, Query(ge=0, le=2**62)] = None,
-    as_of_time: datetime | None = None,
+    as_of_time: Time | None = None,
 ) -> CapTableOut:
     """Who holds the asset's units, now or as of a seq or time, with the seq it was read
     at (a seq beyond the head is 422 ``as_of_seq_beyond_head``; a time still to come

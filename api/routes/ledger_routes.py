@@ -14,7 +14,7 @@ from api.direct import DirectRoute
 from api.idempotency import ledger_key
 from api.policy import require_admin
 from api.problems import PROBLEM_RESPONSES
-from api.schemas.common import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, Page
+from api.schemas.common import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, Page, Time
 from api.schemas.ledger import (
     CurrencyOut,
     DepositIn,
@@ -73,7 +73,7 @@ async def my_holdings(
     request: Request,
     caller: Caller,
     as_of_seq: Annotated[int | None, Query(ge=0, le=2**62)] = None,
-    as_of_time: datetime | None = None,
+    as_of_time: Time | None = None,
 ) -> list[HoldingOut]:
     """Your units and money, now or as of a seq or time (a seq beyond the head is 422
     ``as_of_seq_beyond_head``; a time still to come reads the head)."""

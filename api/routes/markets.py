@@ -23,7 +23,6 @@ import signal
 import threading
 import weakref
 from collections.abc import AsyncIterator
-from datetime import datetime
 from types import FrameType
 from typing import Annotated, Any, Final
 
@@ -33,6 +32,7 @@ from fastapi.sse import format_sse_event
 
 from api.deps import LedgerDep
 from api.problems import PROBLEM_RESPONSES, ApiProblem
+from api.schemas.common import Time
 from api.schemas.markets import (
     BookOut,
     CandleOut,
@@ -100,7 +100,7 @@ class EventStreamResponse(StreamingResponse):
 
 AssetPath = Annotated[str, Path(min_length=1, max_length=32, description="the asset's id")]
 CurrencyPath = Annotated[str, Path(min_length=1, max_length=16, description="e.g. USD")]
-TimeQuery = Annotated[datetime | None, Query(description="RFC 3339, with a zone")]
+TimeQuery = Annotated[Time | None, Query(description="RFC 3339, with a zone")]
 
 
 @router.get("/markets", response_model=MarketsOut)

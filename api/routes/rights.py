@@ -16,13 +16,14 @@ from pydantic import BaseModel, Field
 
 from api.deps import LedgerDep
 from api.problems import PROBLEM_RESPONSES
+from api.schemas.common import Time
 from ledger.db.engine import read_connection
 from ledger.rights import HolderRights, holder_rights, rights_table
 
 router = APIRouter(prefix="/v1", tags=["leasing"], responses=PROBLEM_RESPONSES)
 AssetPath = Annotated[str, Path(max_length=32)]
 AddressPath = Annotated[str, Path(max_length=64)]
-AtQuery = Annotated[datetime | None, Query(description="the instant; now when absent")]
+AtQuery = Annotated[Time | None, Query(description="the instant; now when absent")]
 RIGHTS_PAGE_DEFAULT: Final = 100
 RIGHTS_PAGE_MAX: Final = 1_000
 

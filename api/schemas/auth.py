@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from api.schemas.common import Address, Strict
+from api.schemas.common import Address, Strict, Time
 from ledger.access.api_keys import API_KEY_LIFETIME_MAX
 
 __all__ = [
@@ -48,7 +48,7 @@ class ApiKeyIn(Strict):
     roles: list[Annotated[str, StringConstraints(max_length=16)]] = Field(
         default_factory=list, max_length=4
     )
-    expires_at: datetime | None = Field(
+    expires_at: Time | None = Field(
         default=None,
         description="when the key stops working (with a zone): in the future, at most"
         f" {API_KEY_LIFETIME_MAX.days} days ahead; without it, the key lasts until revoked",

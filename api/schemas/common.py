@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+)
 from pydantic import Strict as StrictMode
 
 __all__ = [
@@ -19,6 +27,7 @@ __all__ = [
     "Page",
     "Strict",
     "Time",
+    "ZonedTime",
     "amount_text",
 ]
 
@@ -37,14 +46,47 @@ AssetId = Annotated[str, StringConstraints(min_length=1, max_length=32)]
 Integer = Annotated[int, StrictMode()]
 
 
+# RFC 3339, and nothing else: not seconds since 1970, not a date alone, not a space for
+# the T, not seven digits of a second cut to six. The offset may be left out here: the
+# ledger then refuses the time as naive (``time_naive``), where a time's zone matters.
+_STAMP = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?"
+_OFFSET = r"(Z|[+-][0-9]{2}:[0-9]{2})"
+_RFC3339 = re.compile(f"{_STAMP}{_OFFSET}?")
+_OFFSET_MISSING = "a time is RFC 3339 text with its offset, e.g. 2027-03-01T12:00:00Z"
+
+
 def _time_text(value: object) -> object:
-    if isinstance(value, str | datetime):
-        return value
-    raise ValueError("a time is text in RFC 3339 form, e.g. 2027-01-01T00:00:00Z")
+    if isinstance(value, datetime) or (isinstance(value, str) and _RFC3339.fullmatch(value)):
+        return value  # parsed (and a day that does not exist refused) as a datetime
+    raise ValueError("a time is RFC 3339 text, e.g. 2027-03-01T12:00:00Z")
 
 
-# A time in a request body: RFC 3339 text only (not a number of seconds).
-Time = Annotated[datetime, BeforeValidator(_time_text)]
+def _zoned_time_text(value: object) -> object:
+    match = _RFC3339.fullmatch(value) if isinstance(value, str) else None
+    if match is None or match.group(1) is None:
+        raise ValueError(_OFFSET_MISSING)
+    return value
+
+
+# A time in a request: RFC 3339 text (a datetime, from Python callers); one without its
+# offset reaches the ledger, which refuses it ``time_naive``.
+Time = Annotated[
+    datetime,
+    BeforeValidator(_time_text),
+    WithJsonSchema(
+        {"type": "string", "format": "date-time", "pattern": f"^{_RFC3339.pattern}$"},
+        mode="validation",
+    ),
+]
+# A time whose offset the request must give (a deadline, an expiry): 422 without it.
+ZonedTime = Annotated[
+    datetime,
+    BeforeValidator(_zoned_time_text),
+    WithJsonSchema(
+        {"type": "string", "format": "date-time", "pattern": f"^{_STAMP}{_OFFSET}$"},
+        mode="validation",
+    ),
+]
 
 
 def amount_text(value: int) -> str:

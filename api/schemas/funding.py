@@ -14,7 +14,6 @@ from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     Field,
     PlainValidator,
     StrictBool,
@@ -22,7 +21,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from api.schemas.common import Address, AssetId, Integer, Strict
+from api.schemas.common import Address, AssetId, Integer, Strict, ZonedTime
 from api.schemas.ledger import DocumentIn
 from ledger.core import limits
 from ledger.funding.states import ProjectState
@@ -86,26 +85,6 @@ AmountIn = Annotated[
     ),
 ]
 
-# RFC 3339 with its offset, and nothing else: not a date alone, not seconds since 1970.
-_RFC3339 = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})"
-)
-
-
-def _deadline_text(value: object) -> object:
-    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
-        raise ValueError("a time is RFC 3339 text with its offset, e.g. 2027-03-01T12:00:00Z")
-    return value  # parsed (and a day that does not exist refused) as a datetime
-
-
-DeadlineIn = Annotated[
-    datetime,
-    BeforeValidator(_deadline_text),
-    WithJsonSchema(
-        {"type": "string", "format": "date-time", "pattern": f"^{_RFC3339.pattern}$"},
-        mode="validation",
-    ),
-]
 Text64 = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Text128 = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 Description = Annotated[
@@ -134,7 +113,7 @@ class ProjectIn(Strict):
     goal_minor: AmountIn
     min_pledge_minor: AmountIn
     organizer_contribution_minor: AmountIn = 0
-    deadline: DeadlineIn
+    deadline: ZonedTime
     total_units: Integer = Field(
         default=limits.TOTAL_UNITS_DEFAULT, ge=1, le=limits.TOTAL_UNITS_MAX
     )

@@ -22,8 +22,8 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from api.schemas.common import AssetId, Strict, amount_text
-from api.schemas.funding import AMOUNT_DIGITS_MAX, SAFE_INTEGER_MAX, AmountIn, DeadlineIn
+from api.schemas.common import AssetId, Strict, ZonedTime, amount_text
+from api.schemas.funding import AMOUNT_DIGITS_MAX, SAFE_INTEGER_MAX, AmountIn
 from ledger.core.timestamps import ms_of, time_of_ms
 from market.book import SelfTradePrevention, Side, TimeInForce
 from market.engine import AmendRequest, OrderRequest, OrderState, OrderStatus, OrderType, TradeRow
@@ -92,7 +92,7 @@ class OrderFieldsIn(Strict):
     qty_units: UnitsIn | None = None
     spend_minor: AmountIn | None = None
     time_in_force: TimeInForceIn = TimeInForce.GTC
-    expires_at: DeadlineIn | None = None
+    expires_at: ZonedTime | None = None
     post_only: StrictBool = False
     self_trade: SelfTradePrevention = SelfTradePrevention.CANCEL_NEWEST
 

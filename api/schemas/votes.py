@@ -12,8 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from api.schemas.common import Integer, Strict
-from api.schemas.funding import DeadlineIn
+from api.schemas.common import Integer, Strict, ZonedTime
 from ledger.core.tally import BP_WHOLE, VoteResult
 from ledger.outputs.participation import (
     MINUTES_MAX,
@@ -72,8 +71,8 @@ class ProposalIn(Strict):
     title: Annotated[str, StringConstraints(min_length=1, max_length=TITLE_LEN_MAX)]
     description: Annotated[str, StringConstraints(max_length=DESCRIPTION_LEN_MAX)] = ""
     options: list[Option] = Field(min_length=OPTIONS_MIN, max_length=OPTIONS_MAX)
-    record_at: DeadlineIn
-    deadline: DeadlineIn
+    record_at: ZonedTime
+    deadline: ZonedTime
     quorum_bp: Integer = Field(ge=0, le=BP_WHOLE)
     threshold_bp: Integer = Field(ge=THRESHOLD_BP_MIN, le=BP_WHOLE)
     period_id: Integer | None = Field(default=None, ge=1, le=PERIOD_ID_MAX)
@@ -162,7 +161,7 @@ class WorkLogIn(Strict):
     period_id: Integer = Field(ge=1, le=PERIOD_ID_MAX)
     task: Task
     minutes: Integer = Field(ge=1, le=MINUTES_MAX)
-    worked_on: DeadlineIn
+    worked_on: ZonedTime
     note: Annotated[str, StringConstraints(max_length=NOTE_LEN_MAX)] = ""
 
 

@@ -277,6 +277,9 @@ def test_hostile_bodies_are_problems_and_change_nothing(world: World) -> None:
         (with_step(units=10**15, price_minor="1" + "0" * 36), 422, "amount_over_limit"),
         (with_step(due_at=1_800_000_000), 422, "request_invalid"),
         (with_step(due_at="2027-02-01T00:00:00"), 422, "time_naive"),
+        (with_step(due_at="1801699200"), 422, "request_invalid"),  # seconds since 1970
+        (with_step(due_at=1801699200), 422, "request_invalid"),
+        (with_step(due_at="2027-02-01T00:00:00.1234567Z"), 422, "request_invalid"),
         (with_step(due_at="2026-01-01T00:00:00Z"), 422, "due_passed"),
         (with_step(seller="0x" + "a" * 40), 422, "address_checksum"),
         (with_step(seller="x" * 65), 422, "request_invalid"),

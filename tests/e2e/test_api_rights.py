@@ -60,6 +60,8 @@ def test_a_lease_shifts_rights_over_its_term_exactly(world: LeaseWorld) -> None:
 def test_bad_rights_requests_are_problems(world: LeaseWorld) -> None:
     for path, params, status, code in [
         (f"/v1/assets/{ASSET}/rights", {"at": "2027-02-01T00:00:00"}, 422, "time_naive"),
+        (f"/v1/assets/{ASSET}/rights", {"at": "1801699200"}, 422, "request_invalid"),  # seconds
+        (f"/v1/assets/{ASSET}/rights", {"at": "2027-02-01 00:00:00Z"}, 422, "request_invalid"),
         ("/v1/assets/1M8GDM9AXKP042789/rights", {}, 422, None),
         ("/v1/assets/1FTFW1E01DFC10312/rights", {}, 404, "unknown_asset"),
         (f"/v1/assets/{ASSET}/rights/0xnot", {}, 422, None),
