@@ -32,11 +32,13 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 def ledger_key(scope: str, key: str) -> str:
     """The journal idempotency key for a caller's ``Idempotency-Key`` (hashed when the
-    scoped key would pass the journal's limit, so every key the API accepts fits)."""
+    scoped key would pass the journal's limit, so every key the API accepts fits). The
+    hashed form holds a ``/``, which no ``Idempotency-Key`` may: a short key spelled
+    ``sha256:<the hash of a long one>`` is not taken for that long one."""
     scoped = f"http:{scope}:{key}"
     if len(scoped) <= IDEMPOTENCY_KEY_LEN_MAX:
         return scoped
-    return f"http:{scope}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
+    return f"http:{scope}:sha256/{hashlib.sha256(key.encode()).hexdigest()}"
 
 
 def once(
