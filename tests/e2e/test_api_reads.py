@@ -235,6 +235,15 @@ def test_a_read_as_of_a_seq_beyond_the_head_is_refused_and_now_says_its_seq(
         ("   ", "field_empty"),
         ("\u200b\u200c\u200d", "field_empty"),
         ("\u200b \u2060 \ufeff", "field_empty"),
+        ("Mara\u2028Admin", "field_control_character"),  # a line separator
+        ("Mara\u2029Admin", "field_control_character"),
+        ("ok\U000e0041\U000e0042", "field_control_character"),  # tags: text nobody sees
+        ("ok\ufff9hidden\ufffb", "field_control_character"),
+        ("\u3164", "field_empty"),  # the Hangul filler, drawn as nothing
+        ("\u2800\uffa0", "field_empty"),
+        ("\u200e\u200f\u061c", "field_empty"),  # direction marks alone
+        ("\u2063\u034f\ufe0f", "field_empty"),
+        ("\u00a0\u3000", "field_empty"),
     ],
 )
 def test_texts_for_people_must_show_what_they_say(network: Network, text: str, code: str) -> None:
@@ -257,9 +266,18 @@ def test_texts_for_people_must_show_what_they_say(network: Network, text: str, c
         assert answer.status_code == 422, (path, answer.text)
         assert answer.json()["code"] == code, (path, answer.text)
     assert network.digest() == head  # nothing was written
-    fine = client.patch(
-        "/v1/members/me",
-        json={"name": "Ann \u00e9\u200dB"},
-        headers=network.ann | {"Idempotency-Key": "ok"},
-    )
-    assert fine.status_code == 200, fine.text
+    for i, name in enumerate(
+        (
+            "Ann \u00e9\u200dB",
+            "\U0001f469\u200d\U0001f33e farm",  # an emoji sequence
+            "\u0645\u0631\u0627\u200f 2",  # Arabic with a direction mark
+            "\u05e9\u05dc\u05d5\u05dd",  # Hebrew
+            "\u03b1\u0301",  # a letter and its combining accent
+        )
+    ):
+        fine = client.patch(
+            "/v1/members/me",
+            json={"name": name},
+            headers=network.ann | {"Idempotency-Key": f"ok{i}"},
+        )
+        assert fine.status_code == 200, fine.text
