@@ -68,24 +68,18 @@ def _zoned_time_text(value: object) -> object:
     return value
 
 
+def _time_schema(pattern: str) -> WithJsonSchema:
+    return WithJsonSchema(
+        {"type": "string", "format": "date-time", "pattern": f"^{pattern}$"}, mode="validation"
+    )
+
+
 # A time in a request: RFC 3339 text (a datetime, from Python callers); one without its
 # offset reaches the ledger, which refuses it ``time_naive``.
-Time = Annotated[
-    datetime,
-    BeforeValidator(_time_text),
-    WithJsonSchema(
-        {"type": "string", "format": "date-time", "pattern": f"^{_RFC3339.pattern}$"},
-        mode="validation",
-    ),
-]
+Time = Annotated[datetime, BeforeValidator(_time_text), _time_schema(_RFC3339.pattern)]
 # A time whose offset the request must give (a deadline, an expiry): 422 without it.
 ZonedTime = Annotated[
-    datetime,
-    BeforeValidator(_zoned_time_text),
-    WithJsonSchema(
-        {"type": "string", "format": "date-time", "pattern": f"^{_STAMP}{_OFFSET}$"},
-        mode="validation",
-    ),
+    datetime, BeforeValidator(_zoned_time_text), _time_schema(f"{_STAMP}{_OFFSET}")
 ]
 
 
