@@ -1,10 +1,15 @@
-"""Whether an asset's units may change hands and pay out yet: the one rule every service
-asks (the market's orders and leases, buy-outs, output periods).
+"""Whether an asset's units may change hands and pay out yet, and what its operator
+keeps: the rules every service asks (the market's orders, leases and transfers,
+buy-outs, output periods).
 
 A project lists an asset it means to buy; the asset is registered when the project is
 funded. Until then nothing of it trades, leases, is bought out or pays out (DESIGN.md,
 invariant 4). A failed or cancelled project bought nothing and leaves no rule behind:
 the asset may be registered by hand afterwards, like any asset no project brought.
+
+The funded project's organizer operates the asset and keeps at least its retained
+minimum (invariant 5): what it offers, moves away or agrees to sell in a buy-out must
+leave that much unreserved, so that no trade takes its holding below.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from ledger.core.errors import Refused
 from ledger.db.schema import Project, table
 from ledger.funding.states import ProjectState
 
-__all__ = ["FundedProject", "funded_project_of"]
+__all__ = ["FundedProject", "check_retained", "funded_project_of"]
 
 _projects = table(Project)
 _FUNDED = (ProjectState.FUNDED.value, ProjectState.FORWARDED.value)
@@ -62,3 +67,15 @@ def funded_project_of(conn: Connection, asset_id: str, *, refusal: str) -> Funde
                 f"asset {asset_id} belongs to project {row.id}, which is {row.state}: {refusal}",
             )
     return None
+
+
+def check_retained(retained_min_units: int, kept_units: int) -> None:
+    """``Refused(operator_retained_minimum)`` unless ``kept_units``, what the operator
+    keeps unreserved after the act asked, covers ``retained_min_units``."""
+    if kept_units < retained_min_units:
+        raise Refused(
+            "operator_retained_minimum",
+            f"the operator keeps at least {retained_min_units} units unreserved;"
+            f" this would leave {kept_units}",
+            retained_min_units=str(retained_min_units),
+        )

@@ -47,7 +47,7 @@ from ledger.core.accounts import member_holder, units_of
 from ledger.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Refused
 from ledger.core.timestamps import format_time, ms_of, to_utc
 from ledger.db.schema import Asset, Currency, MarketLease, table
-from ledger.funding.standing import funded_project_of
+from ledger.funding.standing import check_retained, funded_project_of
 from ledger.journal.reads import account_state
 from ledger.journal.write import Ledger
 from ledger.outputs.buyout_records import (
@@ -391,15 +391,8 @@ def _require_retained(conn: Connection, asset_id: str, seller: str, kept_units: 
     organizer of the project that bought it) and would keep fewer than its retained
     minimum unheld: a buy-out's settlement must not take it below, as a trade may not."""
     project = funded_project_of(conn, asset_id, refusal="nothing of it is bought out yet")
-    if project is None or project.organizer != seller:
-        return
-    if kept_units < project.retained_min_units:
-        raise Refused(
-            "operator_retained_minimum",
-            f"the operator keeps at least {project.retained_min_units} units unreserved;"
-            f" this would leave {kept_units}",
-            retained_min_units=str(project.retained_min_units),
-        )
+    if project is not None and project.organizer == seller:
+        check_retained(project.retained_min_units, kept_units)
 
 
 def _require_leases_covered(

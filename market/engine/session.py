@@ -27,6 +27,7 @@ from ledger.core.accounts import FEES, currency_of, member_holder, units_of
 from ledger.core.canonical import JsonValue
 from ledger.core.errors import Forbidden, IntegrityFailure, InvalidInput, NotFound, Refused
 from ledger.core.limits import HOLD_CHANGES_PER_ENTRY_MAX
+from ledger.funding.standing import check_retained
 from ledger.journal.write import WriteTx
 from ledger.money import transfer_draft
 from market.book import (
@@ -554,15 +555,11 @@ class Session:
         """An operator's sell holds, and its transfer moves, units only above the asset's
         retained minimum: what it keeps unheld after the draft staged last (taken back
         if it breaks the rule) covers the minimum, so no trade takes it below."""
-        available = self.tx.available(units)
-        if available < facts.retained_min_units:
+        try:
+            check_retained(facts.retained_min_units, self.tx.available(units))
+        except Refused:
             self.tx.retract()
-            raise Refused(
-                "operator_retained_minimum",
-                f"the operator keeps at least {facts.retained_min_units} units unreserved;"
-                f" this would leave {available}",
-                retained_min_units=str(facts.retained_min_units),
-            )
+            raise
 
     def transfer(self, r: UnitTransferRequest) -> Entry:
         """Move the owner's units to another member, keeping what its leases and lease
