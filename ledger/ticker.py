@@ -8,6 +8,8 @@ import logging
 import threading
 from datetime import datetime
 
+from ledger.core.timestamps import format_time
+
 __all__ = ["Ticker"]
 
 log = logging.getLogger("dpn.ticker")
@@ -36,6 +38,16 @@ class Ticker:
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def state(self) -> str:
+        """``running`` or ``stopped``, as ``/readyz`` shows it."""
+        return "running" if self.running else "stopped"
+
+    @property
+    def last_run_text(self) -> str | None:
+        """When the last run ended well, as ``/readyz`` shows it (RFC 3339, UTC)."""
+        return None if self.last_run_at is None else format_time(self.last_run_at)
 
     def start(self) -> None:
         """Start ticking; nothing if it runs already (an app's lifespan may be entered

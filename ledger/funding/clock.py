@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass
 
 from ledger.core.errors import LedgerError
-from ledger.core.timestamps import format_time, to_utc
+from ledger.core.timestamps import to_utc
 from ledger.funding.contributions import fail_overdue_without_escrow
 from ledger.journal.write import Ledger
 from ledger.ticker import Ticker
@@ -60,9 +60,9 @@ class DeadlineClock(Ticker):
     def status(self) -> DeadlineStatus:
         """Whether it runs, when it last ran, its last error and how many it failed."""
         return DeadlineStatus(
-            state="running" if self.running else "stopped",
+            state=self.state,
             interval_s=self.interval_s,
-            last_run_at=None if self.last_run_at is None else format_time(self.last_run_at),
+            last_run_at=self.last_run_text,
             last_error=self.last_error,
             failed=self.failed,
         )

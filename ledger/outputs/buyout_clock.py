@@ -367,9 +367,9 @@ class BuyoutClock(Ticker):
     def status(self) -> ClockStatus:
         """Whether it runs, when it last ran, its last error and what it has done."""
         return ClockStatus(
-            state="running" if self.running else "stopped",
+            state=self.state,
             interval_s=self.interval_s,
-            last_run_at=None if self.last_run_at is None else format_time(self.last_run_at),
+            last_run_at=self.last_run_text,
             last_error=self.last_error,
             settled=self.counts[Outcome.PAID],
             missed=self.counts[Outcome.MISSED],
